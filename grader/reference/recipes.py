@@ -1,0 +1,54 @@
+"""How each reference network is trained. The architecture lives in reference/<name>/model.py."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class Recipe(BaseModel):
+    name: str = Field(description="Folder under reference/ holding model.py")
+    epochs: int = Field(gt=0)
+    batch_size: int = Field(gt=0)
+    learning_rate: float = Field(gt=0, description="Peak learning rate")
+    momentum: float = Field(ge=0, lt=1)
+    nesterov: bool = False
+    weight_decay: float = Field(default=0.0, ge=0)
+    label_smoothing: float = Field(default=0.0, ge=0, lt=1)
+    schedule: Literal["constant", "one-cycle"] = "constant"
+    augment: bool = Field(default=False, description="Random crop with padding 4 and horizontal flip")
+    channels_last: bool = Field(default=False, description="Faster convolutions on CPU; needs a model that never calls .view")
+    seed: int = 1
+
+
+RECIPES = {
+    # The tutorial's recipe (SGD with momentum, cross-entropy, batch 64, lr 0.01, seed 1), run for more epochs.
+    "lenet5": Recipe(name="lenet5", epochs=25, batch_size=64, learning_rate=0.01, momentum=0.9),
+    "resnet20": Recipe(
+        name="resnet20",
+        epochs=30,
+        batch_size=128,
+        learning_rate=0.2,
+        momentum=0.9,
+        nesterov=True,
+        weight_decay=5e-4,
+        label_smoothing=0.1,
+        schedule="one-cycle",
+        augment=True,
+        channels_last=True,
+    ),
+    "resnet18": Recipe(
+        name="resnet18",
+        epochs=40,
+        batch_size=128,
+        learning_rate=0.1,
+        momentum=0.9,
+        nesterov=True,
+        weight_decay=5e-4,
+        label_smoothing=0.1,
+        schedule="one-cycle",
+        augment=True,
+        channels_last=True,
+    ),
+}
