@@ -48,14 +48,18 @@ class LabelledImages:
     def __post_init__(self) -> None:
         if self.images.dtype != np.uint8 or self.images.ndim != 4 or self.images.shape[1:] != IMAGE_SHAPE:
             raise DatasetError(
-                f"{self.source}: images must be uint8 [N, 32, 32, 3], found {self.images.dtype} {list(self.images.shape)}"
+                f"{self.source}: images must be uint8 [N, 32, 32, 3], "
+                f"found {self.images.dtype} {list(self.images.shape)}"
             )
         if self.labels.ndim != 1 or len(self.labels) != len(self.images):
             raise DatasetError(
-                f"{self.source}: need one label per image, found {len(self.labels)} labels for {len(self.images)} images"
+                f"{self.source}: need one label per image, "
+                f"found {len(self.labels)} labels for {len(self.images)} images"
             )
         if len(self.labels) and (self.labels.min() < 0 or self.labels.max() >= len(CIFAR10_CLASSES)):
-            raise DatasetError(f"{self.source}: labels must lie in 0..9, found {self.labels.min()}..{self.labels.max()}")
+            raise DatasetError(
+                f"{self.source}: labels must lie in 0..9, found {self.labels.min()}..{self.labels.max()}"
+            )
 
     def __len__(self) -> int:
         return len(self.labels)

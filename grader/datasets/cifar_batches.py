@@ -25,6 +25,7 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
         ("numpy", "dtype"),
         ("numpy.core.multiarray", "_reconstruct"),
         ("numpy._core.multiarray", "_reconstruct"),
+        ("_codecs", "encode"),  # bytes inside a protocol-2 pickle written by Python 3
     }
 
     def find_class(self, module: str, name: str):

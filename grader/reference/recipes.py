@@ -18,13 +18,15 @@ class Recipe(BaseModel):
     label_smoothing: float = Field(default=0.0, ge=0, lt=1)
     schedule: Literal["constant", "one-cycle"] = "constant"
     augment: bool = Field(default=False, description="Random crop with padding 4 and horizontal flip")
-    channels_last: bool = Field(default=False, description="Faster convolutions on CPU; needs a model that never calls .view")
+    channels_last: bool = Field(
+        default=False, description="Faster convolutions on CPU; needs a model that never calls .view"
+    )
     seed: int = 1
 
 
 RECIPES = {
     # The tutorial's recipe (SGD with momentum, cross-entropy, batch 64, lr 0.01, seed 1), run for more epochs.
-    "lenet5": Recipe(name="lenet5", epochs=25, batch_size=64, learning_rate=0.01, momentum=0.9),
+    "lenet5": Recipe(name="lenet5", epochs=10, batch_size=64, learning_rate=0.01, momentum=0.9),
     "resnet20": Recipe(
         name="resnet20",
         epochs=30,

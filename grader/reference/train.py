@@ -99,7 +99,13 @@ def train(recipe: Recipe, folder: Path, train_data: LabelledImages, test_data: L
 
     images = torch.from_numpy(train_data.images)
     labels = torch.from_numpy(train_data.labels)
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
     with Progress(*columns) as progress:
         for epoch in range(state["epoch"] + 1, recipe.epochs + 1):
             started = time.perf_counter()
@@ -129,7 +135,12 @@ def train(recipe: Recipe, folder: Path, train_data: LabelledImages, test_data: L
             state["epoch"] = epoch
             state["wall_seconds"] += time.perf_counter() - started
             state["history"].append(
-                {"epoch": epoch, "train_loss": total_loss / seen, "train_accuracy": correct / seen, "test_accuracy": test_accuracy}
+                {
+                    "epoch": epoch,
+                    "train_loss": total_loss / seen,
+                    "train_accuracy": correct / seen,
+                    "test_accuracy": test_accuracy,
+                }
             )
             checkpoint = {
                 "model": model.state_dict(),
@@ -170,7 +181,12 @@ def main() -> None:
     parser.add_argument("--reference-dir", type=Path, default=Path("reference"))
     args = parser.parse_args()
     np.random.seed(0)
-    report = train(RECIPES[args.name], args.reference_dir / args.name, load_split(args.train_data, part="train"), load_split(args.test_data))
+    report = train(
+        RECIPES[args.name],
+        args.reference_dir / args.name,
+        load_split(args.train_data, part="train"),
+        load_split(args.test_data),
+    )
     print(json.dumps({k: report[k] for k in ("epochs_trained", "wall_seconds")}))
 
 

@@ -55,4 +55,4 @@ def preprocess(images: torch.Tensor) -> torch.Tensor:
     x = images.permute(0, 3, 1, 2).float().div_(255)
     mean = torch.tensor(CIFAR10_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(CIFAR10_STD).view(1, 3, 1, 1)
-    return (x - mean) / std
+    return ((x - mean) / std).contiguous()

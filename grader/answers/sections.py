@@ -1,0 +1,155 @@
+"""Cutting an answers document into one text per question.
+
+Students number their answers in many ways: "1.", "Q1", "Question 1:", "## 1", "**Q1**",
+auto-numbered Word lists, or by repeating each question. We look for explicit markers first,
+then for the repeated question texts, then for exactly one paragraph per question.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .text import content_lemmas, normalise
+
+_WORD_PREFIX = r"(?:q(?:uestion)?|ques|answer|ans|a|task)"
+# A marker at the start of a line: optional heading/bold/quote symbols, an optional word, the number.
+_LINE_MARKER = re.compile(
+    rf"^[ \t]*(?P<deco>[#>*_\s(\[]*)(?:(?P<word>{_WORD_PREFIX})\s*[.:#-]?\s*)?(?P<num>\d{{1,2}})"
+    r"(?P<term>\s*[.):\]]|\*\*|\s*$|\s*-\s|\s+(?=\S))",
+    re.IGNORECASE | re.MULTILINE,
+)
+# "Q2:" or "Question 2." after the end of a sentence, for text where line breaks were lost.
+_INLINE_MARKER = re.compile(r"(?<=[.!?])\s+(?P<word>q|question)\s*(?P<num>\d{1,2})\s*[.:)]", re.IGNORECASE)
+_ANSWER_LABEL = re.compile(r"^\s*[*_]*(?:answer|ans|a)\s*[*_]*\s*[:.\-]\s*[*_]*", re.IGNORECASE)
+_LEFTOVER_DECORATION = re.compile(r"^[\s*_#:.)\]]+")  # the "**" closing "**Q1.**", a ":" after "Q1"
+_SENTENCE = re.compile(r"[^.?!\n]*[.?!]+|[^.?!\n]+")
+
+
+@dataclass(frozen=True)
+class _Marker:
+    start: int  # where the marker begins
+    end: int  # where the answer text after it begins
+    number: int
+    strong: bool
+
+
+@dataclass
+class Sections:
+    texts: dict[int, str] = field(default_factory=dict)
+    how: str = "none"  # "markers", "questions", "order", "whole" or "none"
+
+
+def _line_markers(text: str) -> list[_Marker]:
+    markers = []
+    for m in _LINE_MARKER.finditer(text):
+        word, deco, term = m.group("word"), m.group("deco") or "", m.group("term")
+        strong = bool(word) or "#" in deco or "*" in deco
+        if not strong and not re.match(r"\s*[.):\]]", term):
+            continue  # "2 layers are enough" is not a marker, "2." and "2)" are
+        if word and word.lower() == "a" and not strong:
+            continue
+        markers.append(_Marker(m.start(), m.end(), int(m.group("num")), strong))
+    for m in _INLINE_MARKER.finditer(text):
+        markers.append(_Marker(m.start("word"), m.end(), int(m.group("num")), True))
+    return sorted(markers, key=lambda k: k.start)
+
+
+def _choose_markers(markers: list[_Marker], numbers: set[int]) -> list[_Marker]:
+    markers = [m for m in markers if m.number in numbers]
+    strong = [m for m in markers if m.strong]
+    if len({m.number for m in strong}) >= min(2, len(numbers)):
+        return _increasing(strong)
+    # Plain "1." "2." markers: an answer may hold its own numbered list, so each question's marker is
+    # the last one before the next question's, found from the end; question 1 starts at its first.
+    chosen: list[_Marker] = []
+    limit = None
+    for number in sorted({m.number for m in markers}, reverse=True):
+        candidates = [m for m in markers if m.number == number and (limit is None or m.start < limit)]
+        if not candidates:
+            continue
+        pick = candidates[0] if number == min(m.number for m in markers) else candidates[-1]
+        chosen.insert(0, pick)
+        limit = pick.start
+    return chosen
+
+
+def _increasing(markers: list[_Marker]) -> list[_Marker]:
+    chosen: list[_Marker] = []
+    for m in markers:
+        if not chosen or m.number > chosen[-1].number:
+            chosen.append(m)
+    return chosen
+
+
+def _prompt_lines(text: str, prompts: dict[int, str]) -> list[_Marker]:
+    """Lines that repeat one question's text, as markers."""
+    prompt_lemmas = {n: set(content_lemmas(p)) for n, p in prompts.items()}
+    found: list[_Marker] = []
+    offset = 0
+    for line in text.splitlines(keepends=True):
+        lemmas = set(content_lemmas(line))
+        if lemmas:
+            scores = {n: len(lemmas & pl) / len(pl) for n, pl in prompt_lemmas.items() if pl}
+            ranked = sorted(scores.items(), key=lambda kv: -kv[1])
+            best, score = ranked[0]
+            runner_up = ranked[1][1] if len(ranked) > 1 else 0.0
+            mostly_prompt = len(lemmas & prompt_lemmas[best]) >= 0.6 * len(lemmas)
+            if score >= 0.6 and score > runner_up and mostly_prompt:
+                found.append(_Marker(offset, offset + len(line), best, True))
+        offset += len(line)
+    return _increasing(found)
+
+
+def _strip_repeated_prompt(answer: str, prompt: str) -> str:
+    """Drop leading sentences that only repeat the question, and an "Answer:" label."""
+    prompt_lemmas = set(content_lemmas(prompt))
+    prompt_words = set(re.findall(r"[a-z]+", normalise(prompt)))
+    rest = _LEFTOVER_DECORATION.sub("", answer)
+    while rest:
+        m = _SENTENCE.match(rest)
+        if not m or not m.group(0).strip():
+            break
+        sentence = m.group(0)
+        lemmas = content_lemmas(sentence)
+        words = set(re.findall(r"[a-z]+", normalise(sentence)))
+        if lemmas:
+            shared = len(set(lemmas) & prompt_lemmas)
+            mostly_prompt = sum(lemma in prompt_lemmas for lemma in lemmas) >= 0.7 * len(lemmas)
+            repeats = mostly_prompt and shared >= max(2, 0.5 * len(prompt_lemmas))
+        else:
+            repeats = bool(words) and words <= prompt_words
+        if not repeats:
+            break
+        rest = rest[m.end() :].strip()
+    return _ANSWER_LABEL.sub("", rest, count=1).strip()
+
+
+def _cut(text: str, markers: list[_Marker]) -> dict[int, str]:
+    out = {}
+    for i, m in enumerate(markers):
+        stop = markers[i + 1].start if i + 1 < len(markers) else len(text)
+        out[m.number] = text[m.end : stop]
+    return out
+
+
+def split_answers(text: str, prompts: dict[int, str]) -> Sections:
+    numbers = set(prompts)
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    raw: dict[int, str] = {}
+    how = "none"
+    markers = _choose_markers(_line_markers(text), numbers)
+    if len(markers) >= min(2, len(numbers)):
+        raw, how = _cut(text, markers), "markers"
+    else:
+        repeated = _prompt_lines(text, prompts)
+        if len(repeated) >= min(2, len(numbers)):
+            raw, how = _cut(text, repeated), "questions"
+        else:
+            paragraphs = [p for p in re.split(r"\n\s*\n", text) if p.strip()]
+            if len(paragraphs) == len(numbers) and len(numbers) > 1:
+                raw, how = dict(zip(sorted(numbers), paragraphs, strict=True)), "order"
+            elif len(numbers) == 1 and text.strip():
+                raw, how = {next(iter(numbers)): text}, "whole"
+    texts = {n: _strip_repeated_prompt(body, prompts[n]) for n, body in raw.items()}
+    return Sections({n: t for n, t in texts.items() if t}, how)

@@ -1,0 +1,184 @@
+"""Tokenising, light lemmatising and negation scopes for short written answers.
+
+The lemmatiser is a small inflectional normaliser: it maps "clusters", "clustering" and
+"clustered" to one form. It only has to be consistent, because rubric phrasings and answers
+go through the same function; it does not have to produce dictionary words.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+
+_STOPWORD_TEXT = """
+a about above after again against all also am an and any are as at be because been before being below
+between both but by can could did do does doing down during each either else etc even ever every few for
+from further had has have having he her here hers him his how however i if in into is it its itself just
+let like may me might mine must my myself neither nor not no of off on once one only or
+other our ours out over own per quite rather really same shall she should so some such than that the
+their theirs them then there these they this those though thus to too under until up upon us very via
+was way we well were what when where whether which while who whom whose why will with within without
+would yes yet you your yours cannot never none nothing nobody unable
+"""
+STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+
+NEGATION_CUES = frozenset({"not", "no", "never", "none", "nothing", "nobody", "neither", "nor", "without", "unable"})
+# Negating "not only X but also Y" would invert a positive statement.
+_NOT_NEGATING_NEXT = frozenset({"only", "just", "merely", "necessarily", "always"})
+# Words that close a negation scope: a contrast starts a new claim.
+_SCOPE_BREAKERS = frozenset({"but", "however", "although", "though", "whereas", "while", "yet", "instead", "except"})
+# "and"/"or"/"so" followed by one of these starts a new clause, which the negation does not reach.
+_CLAUSE_STARTERS = frozenset(
+    {"can", "could", "are", "is", "will", "may", "might", "do", "does", "they", "it", "we", "this", "these", "you"}
+)
+_SCOPE_MAX_TOKENS = 8
+# In "they can not", the negation also takes the auxiliary: "they can" must not match.
+_AUXILIARIES = frozenset(
+    {"can", "could", "do", "does", "did", "is", "are", "was", "were", "will", "would", "should", "may", "might", "must"}
+)
+
+_IRREGULAR = {
+    "is": "be", "are": "be", "was": "be", "were": "be", "been": "be", "being": "be", "am": "be",
+    "has": "have", "had": "have", "having": "have",
+    "does": "do", "did": "do", "done": "do", "doing": "do",
+    "use": "use", "uses": "use", "used": "use", "using": "use", "usage": "use",
+    "better": "good", "best": "good", "worse": "bad", "worst": "bad",
+    "larger": "large", "largest": "large", "bigger": "big", "biggest": "big",
+    "smaller": "small", "smallest": "small", "fewer": "few", "higher": "high", "lower": "low",
+    "faster": "fast", "slower": "slow", "easier": "easy", "harder": "hard",
+    "made": "make", "making": "make", "makes": "make", "taken": "take", "took": "take",
+    "given": "give", "gave": "give", "found": "find", "built": "build", "learnt": "learn",
+    "data": "data", "datum": "data", "children": "child", "indices": "index", "matrices": "matrix",
+    "vertices": "vertex", "analyses": "analysis", "hypotheses": "hypothesis", "features": "feature",
+    "series": "series", "species": "species", "bias": "bias", "biases": "bias", "this": "this", "thus": "thus",
+    "always": "always", "perhaps": "perhaps", "news": "news", "less": "less", "yes": "yes", "its": "its",
+    "ca": "can", "wo": "will", "sha": "shall",
+}  # fmt: skip
+
+_BRITISH_ISE = re.compile(r"is(e|ed|es|ing|ation|ations)$")
+_TOKEN_RE = re.compile(r"[a-z0-9]+(?:['\-][a-z0-9]+)*|[.,;:!?()\[\]]")
+_SENTENCE_END = frozenset({".", "!", "?", ";"})
+_PUNCT = frozenset(".,;:!?()[]")
+
+
+@dataclass(frozen=True)
+class Token:
+    text: str
+    lemma: str
+    is_stop: bool
+    is_punct: bool
+    negated: bool
+    sentence: int
+
+
+def normalise(text: str) -> str:
+    """Lower-case ASCII-ish text with typographic quotes and dashes made plain."""
+    text = unicodedata.normalize("NFKC", text)
+    text = text.replace("\u2019", "'").replace("\u2018", "'").replace("\u2013", "-").replace("\u2014", " - ")
+    return text.lower()
+
+
+def _split_word(word: str) -> list[str]:
+    """Expand contractions and join hyphenated compounds ("non-linear" -> "nonlinear")."""
+    if word == "cannot":
+        return ["can", "not"]
+    if word.endswith("n't"):
+        stem = word[:-3]
+        return [_IRREGULAR.get(stem, stem), "not"] if stem else ["not"]
+    if "'" in word:
+        word = word.split("'", 1)[0]  # "network's" -> "network", "they're" -> "they"
+    return [word.replace("-", "")] if word else []
+
+
+def _undouble(stem: str) -> str:
+    doubled = len(stem) > 3 and stem[-1] == stem[-2]
+    # "stopped" -> "stop", "labelled" -> "label", but "filled" -> "fill"
+    if doubled and (stem[-1] not in "lsz" or stem.endswith(("ell", "oll"))):
+        return stem[:-1]
+    return stem
+
+
+def _drop_final_e(stem: str) -> str:
+    if stem.endswith("e") and len(stem) > 3 and not stem.endswith(("ee", "le")):
+        return stem[:-1]
+    return stem
+
+
+@lru_cache(maxsize=65536)
+def lemma(word: str) -> str:
+    """Inflectional normal form of one lower-case word."""
+    if word in _IRREGULAR:
+        return _drop_final_e(_IRREGULAR[word])
+    if len(word) <= 3 or not word.isalpha():
+        return word
+    if len(word) > 6:
+        word = _BRITISH_ISE.sub(r"iz\1", word)  # "generalise" and "generalize" meet
+    stem = word
+    if word.endswith("ies") or word.endswith("ied"):
+        stem = word[:-3] + "y"
+    elif word.endswith("sses") or word.endswith(("xes", "ches", "shes", "zes")):
+        stem = word[:-2]
+    elif word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        stem = word[:-1]
+    elif word.endswith("ing") and len(word) >= 6:
+        stem = _undouble(word[:-3])
+    elif word.endswith("ed") and len(word) >= 5:
+        stem = _undouble(word[:-2])
+    return _drop_final_e(stem)
+
+
+def _raw_words(text: str) -> list[str]:
+    words: list[str] = []
+    for match in _TOKEN_RE.finditer(normalise(text)):
+        piece = match.group(0)
+        words.extend([piece] if piece in _PUNCT else _split_word(piece))
+    return words
+
+
+def _ends_scope(words: list[str], i: int) -> bool:
+    word = words[i]
+    if word in _PUNCT or word in _SCOPE_BREAKERS:
+        return True
+    nxt = words[i + 1] if i + 1 < len(words) else ""
+    return word in {"and", "or", "so", "because", "which", "that"} and nxt in _CLAUSE_STARTERS
+
+
+def _negated_positions(words: list[str]) -> set[int]:
+    negated: set[int] = set()
+    for i, word in enumerate(words):
+        if word not in NEGATION_CUES:
+            continue
+        if word == "not" and i + 1 < len(words) and words[i + 1] in _NOT_NEGATING_NEXT:
+            continue
+        if word == "not" and i > 0 and words[i - 1] in _AUXILIARIES:
+            negated.add(i - 1)
+        for j in range(i + 1, min(len(words), i + 1 + _SCOPE_MAX_TOKENS)):
+            if _ends_scope(words, j):
+                break
+            negated.add(j)
+    return negated
+
+
+def tokenize(text: str) -> list[Token]:
+    """Tokens with lemma, stop-word and negation marks; punctuation kept as sentence/scope boundaries."""
+    words = _raw_words(text)
+    negated = _negated_positions(words)
+    tokens: list[Token] = []
+    sentence = 0
+    for i, word in enumerate(words):
+        is_punct = word in _PUNCT
+        tokens.append(Token(word, lemma(word), word in STOPWORDS, is_punct, i in negated, sentence))
+        if word in _SENTENCE_END:
+            sentence += 1
+    return tokens
+
+
+def content_lemmas(text: str) -> list[str]:
+    """Lemmas of the content words, in order (no stop words, no punctuation)."""
+    return [t.lemma for t in tokenize(text) if not t.is_stop and not t.is_punct]
+
+
+def word_count(text: str) -> int:
+    return sum(1 for t in tokenize(text) if not t.is_punct)

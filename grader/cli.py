@@ -1,0 +1,114 @@
+"""The `grader` command: a thin layer over the stages' functions."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from grader import __version__
+
+console = Console(soft_wrap=True)
+error_console = Console(stderr=True, soft_wrap=True)
+
+
+def _add_grading_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--rubric", type=Path, default=Path("rubric.yaml"), help="rubric file (default rubric.yaml)")
+    parser.add_argument("--data", type=Path, help="dataset root or split file (default: the rubric's split path)")
+    parser.add_argument("--sandbox", choices=("auto", "local", "docker"), help="override the rubric's backend")
+    parser.add_argument("--timeout", type=float, help="wall-clock seconds per submission (overrides the rubric)")
+
+
+def cmd_grade(args: argparse.Namespace) -> int:
+    from grader.grade import grade_submission, open_session
+    from grader.report.console import render_result
+    from grader.results.store import save_result
+    from grader.rubric.config import load_rubric
+
+    rubric = load_rubric(args.rubric)
+    folder = Path(args.student)
+    if not folder.is_dir() or len(folder.parts) == 1:
+        folder = args.submissions / args.student
+    with (
+        open_session(
+            rubric,
+            args.rubric,
+            data=args.data,
+            backend=args.sandbox,
+            timeout_seconds=args.timeout,
+            extra_hidden=[args.results.resolve(), args.submissions.resolve()],
+        ) as session,
+        console.status(f"grading {folder.name} in the {session.backend.name} sandbox"),
+    ):
+        result = grade_submission(folder, session)
+    path = save_result(result, args.results)
+    render_result(result, console)
+    console.print(f"result written to {path}")
+    return 0 if result.status == "graded" else 1
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from grader.rubric.config import load_rubric
+
+    rubric = load_rubric(args.rubric_file)
+    anchors = ", ".join(f"{a.baseline or f'{a.accuracy:.0%}'}->{a.points:g}" for a in rubric.exercise1.anchors)
+    split = f"split '{rubric.split.name}' ({rubric.split.format.value})"
+    console.print(f"[green]{args.rubric_file} is valid[/green]: {split}, exercise 1 anchors {anchors}")
+    return 0
+
+
+def cmd_pin_split(args: argparse.Namespace) -> int:
+    from grader.rubric.pin import pin_split
+
+    section = pin_split(args.path, args.rubric, args.name)
+    console.print(
+        f"pinned {section['images']} images ({section['format']}) from {section['path']} into {args.rubric}: "
+        f"sha256 {section['sha256']}"
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="grader", description="Grade the CIFAR-10 lab in a sandbox.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    grade = commands.add_parser("grade", help="grade one student's submission")
+    grade.add_argument("student", help="a username under --submissions, or a submission folder")
+    _add_grading_options(grade)
+    grade.add_argument("--submissions", type=Path, default=Path("submissions"))
+    grade.add_argument("--results", type=Path, default=Path("results"))
+    grade.set_defaults(handler=cmd_grade)
+
+    validate = commands.add_parser("validate", help="check a rubric file without grading")
+    validate.add_argument("rubric_file", type=Path, nargs="?", default=Path("rubric.yaml"))
+    validate.set_defaults(handler=cmd_validate)
+
+    pin = commands.add_parser("pin-split", help="pin a test split (npz, image folder, CIFAR batches) in the rubric")
+    pin.add_argument("path", type=Path)
+    pin.add_argument("--rubric", type=Path, default=Path("rubric.yaml"))
+    pin.add_argument("--name", help="a label for the split (default: the file or folder name)")
+    pin.set_defaults(handler=cmd_pin_split)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from grader.datasets import DatasetError
+    from grader.rubric.config import RubricError
+    from grader.sandbox.base import SandboxUnavailable
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except (RubricError, DatasetError, SandboxUnavailable) as error:
+        error_console.print(f"[red]error:[/red] {error}", highlight=False)
+        return 2
+    except KeyboardInterrupt:
+        error_console.print("[red]interrupted[/red]")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""Pinning the test split: every student is graded on exactly the images and labels the rubric names."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from grader.datasets.base import DatasetError, LabelledImages, SplitFormat, detect_format, load_split
+from grader.datasets.cifar_batches import FOLDER, batch_folder, file_md5
+
+DOWNLOAD_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+
+
+class SplitMismatch(DatasetError):
+    """The data found is not the split the rubric pins."""
+
+
+def ensure_cifar_batches(root: Path) -> None:
+    """Download the official batches with torchvision when they are absent; offline, say where to put them."""
+    if (batch_folder(root) / "test_batch").is_file():
+        return
+    try:
+        from torchvision.datasets import CIFAR10
+
+        CIFAR10(root=str(root), train=False, download=True)
+    except Exception as error:  # noqa: BLE001 - any network or archive failure gets the same instructions
+        raise DatasetError(
+            f"CIFAR-10 test batch not found at {root / FOLDER / 'test_batch'} and the download failed ({error}).\n"
+            f"Download {DOWNLOAD_URL}, extract it so that {root / FOLDER / 'test_batch'} exists, "
+            "or point DATA= (or --data, or CIFAR10_ROOT) at a folder or split file that holds it."
+        ) from error
+
+
+def load_pinned_split(path: Path, split_format: SplitFormat, sha256: str | None, md5: str | None) -> LabelledImages:
+    """Loads the split and refuses it, printing expected versus found, unless it matches the pin."""
+    path = Path(path)
+    if split_format == SplitFormat.cifar_batches and path.suffix != ".npz":
+        ensure_cifar_batches(path)
+    if not path.exists():
+        raise DatasetError(f"{path}: the split named by the rubric does not exist")
+    found_format = detect_format(path)
+    if found_format != split_format:
+        raise SplitMismatch(f"{path}: the rubric pins a {split_format.value} split, found {found_format.value}")
+    if md5:
+        test_batch = batch_folder(path) / "test_batch"
+        found = file_md5(test_batch) if test_batch.is_file() else "(no test_batch)"
+        if found != md5:
+            raise SplitMismatch(
+                f"{test_batch}: not the pinned split: md5 expected {md5}, found {found}.\n"
+                "Grade on the pinned data, or adopt this split with `grader pin-split PATH`."
+            )
+    split = load_split(path, split_format)
+    if sha256:
+        found = split.content_sha256()
+        if found != sha256:
+            raise SplitMismatch(
+                f"{path}: not the pinned split: sha256 expected {sha256}, found {found}.\n"
+                "Grade on the pinned data, or adopt this split with `grader pin-split PATH`."
+            )
+    return split
+
+
+def write_images_for_sandbox(split: LabelledImages, folder: Path) -> Path:
+    """The images alone, as the one .npy file the sandbox may read: the labels stay on the host."""
+    path = Path(folder) / f"images-{split.content_sha256()[:16]}.npy"
+    if not path.exists():
+        temporary = path.with_suffix(".tmp.npy")
+        np.save(temporary, np.ascontiguousarray(split.images), allow_pickle=False)
+        os.replace(temporary, path)
+        os.chmod(path, 0o644)
+    return path

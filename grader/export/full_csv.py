@@ -1,0 +1,91 @@
+"""Every component per student in one CSV for the instructor: machine points, final points,
+late penalty, overrides, errors, per-class accuracy and the grade that goes to the LMS."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from grader.datasets.base import CIFAR10_CLASSES
+from grader.export.base import (
+    TOTAL,
+    Exporter,
+    ExportSettings,
+    export_stem,
+    final_points,
+    grade_cell,
+    index_results,
+    register,
+    students_in_order,
+    write_bytes_atomic,
+)
+
+# Spreadsheets run a cell starting with these as a formula; error texts come from student code.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def component_row(student: str, result: Mapping[str, Any] | None, roster: set[str], settings: ExportSettings) -> dict:
+    row: dict[str, Any] = {"student": student, "in_roster": student in roster}
+    if result is None:
+        row.update(status="missing", grade=grade_cell(None, settings))
+        return row
+    row["status"] = result.get("status")
+    row["accuracy"] = result.get("accuracy")
+    machine, final = dict(result.get("points") or {}), final_points(result)
+    for item in _items(machine, final):
+        row[f"points_{item}"] = machine.get(item)
+        row[f"final_{item}"] = final.get(item)
+    late = result.get("late") or {}
+    row["days_late"] = late.get("days_late")
+    row["late_penalty_fraction"] = late.get("penalty_fraction")
+    row["late_reason"] = late.get("reason")
+    row["overrides"] = "; ".join(
+        f"{entry.get('item')}={entry.get('points')} by {entry.get('decided_by')}: {entry.get('reason')}"
+        for entry in result.get("overrides") or []
+    )
+    row["error"] = result.get("error")
+    row["grade"] = grade_cell(result, settings)
+    per_class = result.get("per_class_accuracy") or []
+    names = CIFAR10_CLASSES if len(per_class) == len(CIFAR10_CLASSES) else [str(i) for i in range(len(per_class))]
+    row.update({f"accuracy_{name}": value for name, value in zip(names, per_class, strict=True)})
+    return row
+
+
+def _items(machine: dict, final: dict) -> list[str]:
+    """Rubric items in their order, the total last."""
+    items = list(dict.fromkeys([*machine, *final]))
+    return [item for item in items if item != TOTAL] + ([TOTAL] if TOTAL in items else [])
+
+
+def _defuse(value: Any) -> Any:
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_START) else value
+
+
+@register
+class FullCsvExporter(Exporter):
+    name = "full"
+    description = "every component per student, for the instructor (UTF-8 CSV with BOM, for Excel)"
+
+    def export(
+        self,
+        results: list[Mapping[str, Any]],
+        roster: list[str],
+        settings: ExportSettings,
+        out_dir: Path,
+        gradebook: Path | None = None,
+    ) -> list[Path]:
+        by_student = index_results(results)
+        known = set(roster)
+        rows = [
+            component_row(student, by_student.get(student), known, settings)
+            for student in students_in_order(roster, by_student)
+        ]
+        frame = pd.DataFrame(rows).map(_defuse)
+        if "days_late" in frame:
+            frame["days_late"] = frame["days_late"].astype("Int64")
+        path = Path(out_dir) / f"{export_stem(settings)}_full.csv"
+        text = frame.to_csv(index=False, float_format="%.10g")
+        return [write_bytes_atomic(path, text.encode("utf-8-sig"))]

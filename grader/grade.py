@@ -1,0 +1,193 @@
+"""Grading one submission end to end: intake, sandbox run, scoring, rubric, result."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from grader import __version__
+from grader.datasets import LabelledImages
+from grader.datasets.pin import load_pinned_split, write_images_for_sandbox
+from grader.intake.submission import IntakeError, SubmissionFiles, find_submission_files, submission_hashes
+from grader.results.model import BaselineComparison, InputHashes, Points, Result, RunInfo, Timings
+from grader.rubric.config import Rubric, split_root
+from grader.rubric.points import ItemPoints, exercise1_points
+from grader.sandbox.base import SandboxBackend, get_backend, run_folder
+from grader.sandbox.protocol import SandboxJob, SandboxOutcome
+from grader.scoring.accuracy import InvalidOutput, score
+
+
+@dataclass
+class GradingSession:
+    """What every submission in one grading run shares: the rubric, the split, the sandbox."""
+
+    rubric: Rubric
+    rubric_path: Path
+    split: LabelledImages
+    split_sha256: str
+    images_file: Path
+    backend: SandboxBackend
+    baselines: dict[str, float] = field(default_factory=dict)
+    hidden_paths: list[Path] = field(default_factory=list)
+    timeout_seconds: float | None = None
+
+
+def resolve_split_path(rubric: Rubric, rubric_path: Path, data: Path | None) -> Path:
+    """--data / DATA first, then CIFAR10_ROOT, then the rubric's own path."""
+    import os
+
+    if data is not None:
+        return Path(data)
+    if os.environ.get("CIFAR10_ROOT"):
+        return Path(os.environ["CIFAR10_ROOT"])
+    return split_root(rubric_path, rubric.split)
+
+
+@contextmanager
+def open_session(
+    rubric: Rubric,
+    rubric_path: Path,
+    *,
+    data: Path | None = None,
+    backend: str | None = None,
+    timeout_seconds: float | None = None,
+    reference_dir: Path | None = None,
+    extra_hidden: list[Path] | None = None,
+) -> Iterator[GradingSession]:
+    from grader.reference.baselines import baseline_accuracies
+
+    split_path = resolve_split_path(rubric, rubric_path, data)
+    split = load_pinned_split(split_path, rubric.split.format, rubric.split.sha256, rubric.split.md5)
+    split_sha256 = split.content_sha256()
+    sandbox = get_backend(backend or rubric.sandbox.backend)
+    with run_folder("grader-images-") as folder:
+        images_file = write_images_for_sandbox(split, folder)
+        try:
+            yield GradingSession(
+                rubric=rubric,
+                rubric_path=Path(rubric_path),
+                split=split,
+                split_sha256=split_sha256,
+                images_file=images_file,
+                backend=sandbox,
+                baselines=baseline_accuracies(reference_dir or Path("reference"), split_sha256),
+                hidden_paths=[split_path.resolve(), Path(rubric_path).resolve().parent, *(extra_hidden or [])],
+                timeout_seconds=timeout_seconds,
+            )
+        finally:
+            sandbox.close()
+
+
+def _job(session: GradingSession, files: SubmissionFiles) -> SandboxJob:
+    settings = session.rubric.sandbox
+    limits = settings.limits
+    if session.timeout_seconds:
+        limits = limits.model_copy(update={"wall_clock_seconds": session.timeout_seconds})
+    return SandboxJob(
+        submission_dir=files.folder,
+        model_file=files.model_file,
+        weights_file=files.weights_file,
+        images_file=session.images_file,
+        batch_size=settings.batch_size,
+        device=settings.device,
+        limits=limits,
+        hidden_paths=[*session.hidden_paths, files.folder.resolve().parent],
+    )
+
+
+def _run_info(outcome: SandboxOutcome) -> RunInfo:
+    meta = outcome.meta
+    return RunInfo(
+        backend=outcome.backend,
+        isolation=outcome.isolation,
+        device=meta.device if meta else None,
+        torch_version=meta.torch_version if meta else None,
+        parameter_count=meta.parameter_count if meta else None,
+        weights_format=meta.weights_format if meta else None,
+        image_digest=outcome.image_digest,
+        warnings=meta.warnings if meta else [],
+        stdout_tail=outcome.stdout_tail,
+        stderr_tail=outcome.stderr_tail,
+    )
+
+
+def compare_with_baselines(accuracy: float, baselines: dict[str, float]) -> list[BaselineComparison]:
+    return [
+        BaselineComparison(baseline=name, accuracy=value, difference=round(accuracy - value, 6), beats=accuracy > value)
+        for name, value in sorted(baselines.items(), key=lambda item: item[1])
+    ]
+
+
+def _exercise2_item(session: GradingSession, files: SubmissionFiles | None) -> tuple[ItemPoints, dict | None]:
+    max_points = float(session.rubric.exercise2.get("points", 4))
+    answers = files.answers_file if files else None
+    reason = f"{answers} received; not graded yet" if answers else "no answers file"
+    return ItemPoints(item="exercise2", points=None, max_points=max_points, reason=reason), None
+
+
+def grade_submission(folder: Path, session: GradingSession, student: str | None = None) -> Result:
+    """Never raises for a fault of the submission: such faults become an error result with the reason."""
+    started = time.monotonic()
+    folder = Path(folder)
+    student = student or folder.name
+    inputs = InputHashes(
+        submission=submission_hashes(folder) if folder.is_dir() else {},
+        split=session.split_sha256,
+        rubric=session.rubric.content_hash(),
+        rubric_sections=session.rubric.section_hashes(),
+        grader_version=__version__,
+    )
+    result = Result(student=student, status="error", split_name=session.rubric.split.name, inputs=inputs)
+    files = None
+    try:
+        files = find_submission_files(folder, student)
+        result.files = files.roles()
+    except IntakeError as error:
+        result.error_kind, result.error = "intake", str(error)
+    outcome = session.backend.run(_job(session, files)) if files else None
+    if outcome:
+        result.run = _run_info(outcome)
+        meta = outcome.meta
+        result.timings = Timings(
+            load_seconds=meta.load_seconds if meta else None,
+            inference_seconds=meta.inference_seconds if meta else None,
+            sandbox_seconds=outcome.wall_seconds,
+        )
+        if outcome.failure:
+            result.error_kind, result.error = outcome.failure_kind, outcome.failure
+        else:
+            try:
+                scores = score(outcome.logits, session.split.labels)
+                result.status = "graded"
+                result.accuracy = scores.accuracy
+                result.per_class_accuracy = scores.per_class_accuracy
+                result.confusion_matrix = scores.confusion_matrix
+                result.predictions_sha256 = scores.predictions_sha256
+            except InvalidOutput as error:
+                result.error_kind, result.error = "output", str(error)
+    exercise1 = _exercise1_item(result, session)
+    exercise2, result.answers = _exercise2_item(session, files)
+    result.items = [exercise1, exercise2]
+    if result.accuracy is not None:
+        result.comparison = compare_with_baselines(result.accuracy, session.baselines)
+    result.points = Points(
+        exercise1=exercise1.points,
+        exercise2=exercise2.points,
+        total=round(sum(item.points or 0.0 for item in result.items), 2),
+    )
+    result.timings.total_seconds = round(time.monotonic() - started, 3)
+    result.timings.graded_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return result
+
+
+def _exercise1_item(result: Result, session: GradingSession) -> ItemPoints:
+    exercise = session.rubric.exercise1
+    if result.accuracy is None:
+        return ItemPoints(
+            item="exercise1", points=0.0, max_points=exercise.points, reason=f"not graded: {result.error}"
+        )
+    return exercise1_points(result.accuracy, exercise, session.baselines)

@@ -1,0 +1,1 @@
+"""Submissions in: the Blackboard bulk download, and what each student uploaded."""

@@ -1,0 +1,1 @@
+"""One JSON result per student: the model and its atomic store."""

@@ -1,0 +1,78 @@
+"""The result of grading one student. Field names are a contract with exports and later tools."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from grader.rubric.points import ItemPoints
+
+SCHEMA_VERSION = 1
+
+
+class Points(BaseModel):
+    exercise1: float | None = None
+    exercise2: float | None = None
+    total: float | None = None
+
+
+class InputHashes(BaseModel):
+    """Everything a result depends on; if none changed, the result stands."""
+
+    submission: dict[str, str] = Field(default_factory=dict, description="file name -> sha256")
+    split: str | None = None
+    rubric: str | None = None
+    rubric_sections: dict[str, str] = Field(default_factory=dict)
+    grader_version: str
+
+
+class RunInfo(BaseModel):
+    backend: str
+    isolation: str
+    device: str | None = None
+    torch_version: str | None = None
+    parameter_count: int | None = None
+    weights_format: str | None = None
+    image_digest: str | None = None
+    warnings: list[str] = Field(default_factory=list)
+    stdout_tail: str = ""
+    stderr_tail: str = ""
+
+
+class Timings(BaseModel):
+    """Wall-clock figures: the only fields that differ between two gradings of the same submission."""
+
+    load_seconds: float | None = None
+    inference_seconds: float | None = None
+    sandbox_seconds: float | None = None
+    total_seconds: float | None = None
+    graded_at: str | None = None
+
+
+class BaselineComparison(BaseModel):
+    baseline: str
+    accuracy: float
+    difference: float = Field(description="student accuracy minus the baseline's")
+    beats: bool
+
+
+class Result(BaseModel):
+    schema_version: int = SCHEMA_VERSION
+    student: str
+    status: Literal["graded", "error"]
+    accuracy: float | None = None
+    per_class_accuracy: list[float] | None = None
+    confusion_matrix: list[list[int]] | None = None
+    predictions_sha256: str | None = None
+    points: Points = Points()
+    items: list[ItemPoints] = Field(default_factory=list)
+    error: str | None = None
+    error_kind: str | None = None
+    split_name: str | None = None
+    files: dict[str, str | None] = Field(default_factory=dict, description="role -> file name in the submission")
+    answers: dict[str, Any] | None = Field(default=None, description="Exercise 2 details")
+    comparison: list[BaselineComparison] = Field(default_factory=list)
+    run: RunInfo | None = None
+    inputs: InputHashes
+    timings: Timings = Timings()

@@ -1,0 +1,44 @@
+"""Results on disk: results/<student>.json, each written whole or not at all."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from grader.results.model import Result
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write to a temporary file beside the target, flush it to disk, then rename over the target."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def result_path(results_dir: Path, student: str) -> Path:
+    return Path(results_dir) / f"{student}.json"
+
+
+def save_result(result: Result, results_dir: Path) -> Path:
+    path = result_path(results_dir, result.student)
+    write_atomic(path, result.model_dump_json(indent=2) + "\n")
+    return path
+
+
+def load_result(path: Path) -> Result | None:
+    """None when the file is missing or unreadable (e.g. from an older, incompatible grader)."""
+    try:
+        return Result.model_validate_json(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValidationError, ValueError):
+        return None

@@ -1,0 +1,1 @@
+"""rubric.yaml: its typed model, loading with errors that name the key, and the points it gives."""

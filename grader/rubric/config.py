@@ -1,0 +1,129 @@
+"""The typed model of rubric.yaml. Every key documents itself; unknown keys are errors."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from grader.datasets import SplitFormat
+from grader.sandbox.protocol import SandboxLimits
+
+
+class RubricError(ValueError):
+    """rubric.yaml is missing, unreadable or invalid; the message names the file and the key."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SplitPin(Strict):
+    name: str = Field(default="cifar10-test", description="A label for reports")
+    format: SplitFormat = Field(default=SplitFormat.cifar_batches, description="cifar-batches, npz or image-folder")
+    path: str = Field(default="data", description="Where the split lies, relative to the rubric file's folder")
+    sha256: str | None = Field(default=None, description="sha256 over the decoded images and labels")
+    md5: str | None = Field(default=None, description="md5 of test_batch (cifar-batches only), as torchvision checks")
+
+    @model_validator(mode="after")
+    def needs_a_hash(self) -> SplitPin:
+        if not self.sha256 and not self.md5:
+            raise ValueError("pin the split with sha256 (any format) or md5 (cifar-batches); run `grader pin-split`")
+        if self.md5 and self.format != SplitFormat.cifar_batches:
+            raise ValueError("md5 pins only the cifar-batches format; use sha256")
+        return self
+
+
+class SandboxSettings(Strict):
+    backend: Literal["auto", "local", "docker"] = Field(default="auto", description="auto: Docker when it answers")
+    device: Literal["auto", "cpu", "cuda"] = Field(default="auto", description="auto: CUDA when visible")
+    batch_size: int = Field(default=500, gt=0, description="Images per forward pass")
+    image: str = Field(default="lab8-grader-sandbox:latest", description="Docker image holding torch and the runner")
+    workers: int = Field(default=0, ge=0, description="Parallel submissions in grade --all; 0: one per GPU or CPU")
+    limits: SandboxLimits = SandboxLimits()
+
+
+class Anchor(Strict):
+    """One point of the accuracy-to-points line: a fixed accuracy, or a baseline's measured accuracy."""
+
+    accuracy: float | None = Field(default=None, ge=0, le=1, description="Accuracy as a fraction (0.6 = 60%)")
+    baseline: str | None = Field(default=None, description="A reference baseline, e.g. lenet5 or resnet20")
+    points: float = Field(ge=0)
+
+    @model_validator(mode="after")
+    def one_position(self) -> Anchor:
+        if (self.accuracy is None) == (self.baseline is None):
+            raise ValueError("give exactly one of accuracy or baseline")
+        return self
+
+
+class Exercise1(Strict):
+    points: float = Field(default=100, gt=0, description="Most points Exercise 1 can give")
+    anchors: list[Anchor] = Field(
+        min_length=2,
+        description="(accuracy, points) pairs joined by straight lines; below the first and above the last "
+        "the points stay flat",
+    )
+
+    @model_validator(mode="after")
+    def anchors_within_points(self) -> Exercise1:
+        for anchor in self.anchors:
+            if anchor.points > self.points:
+                raise ValueError(f"an anchor gives {anchor.points} points, more than the {self.points} available")
+        fixed = [a.accuracy for a in self.anchors if a.accuracy is not None]
+        if all(a.baseline is None for a in self.anchors) and fixed != sorted(set(fixed)):
+            raise ValueError("anchor accuracies must increase")
+        return self
+
+
+class Rubric(Strict):
+    course: str = Field(default="Lab 8", description="Shown in reports and exports")
+    split: SplitPin
+    sandbox: SandboxSettings = SandboxSettings()
+    exercise1: Exercise1
+    exercise2: dict[str, Any] = Field(default_factory=dict, description="Written answers (see grader.answers)")
+
+    def section_hashes(self) -> dict[str, str]:
+        """One hash per section, so a change regrades only what it affects."""
+        data = self.model_dump(mode="json")
+        return {key: _hash_json(value) for key, value in data.items()}
+
+    def content_hash(self) -> str:
+        return _hash_json(self.model_dump(mode="json"))
+
+
+def _hash_json(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
+
+
+def format_validation_error(path: Path, error: ValidationError) -> str:
+    lines = [f"{path}: invalid rubric"]
+    for problem in error.errors():
+        key = ".".join(str(part) for part in problem["loc"]) or "(top level)"
+        lines.append(f"  {key}: {problem['msg']}")
+    return "\n".join(lines)
+
+
+def load_rubric(path: Path) -> Rubric:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as error:
+        raise RubricError(f"{path}: no such rubric file") from error
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        raise RubricError(f"{path}: not valid YAML ({error})") from error
+    if not isinstance(data, dict):
+        raise RubricError(f"{path}: the rubric must be a mapping of sections (split, sandbox, exercise1, ...)")
+    try:
+        return Rubric.model_validate(data)
+    except ValidationError as error:
+        raise RubricError(format_validation_error(path, error)) from error
+
+
+def split_root(rubric_path: Path, pin: SplitPin) -> Path:
+    path = Path(pin.path).expanduser()
+    return path if path.is_absolute() else Path(rubric_path).resolve().parent / path

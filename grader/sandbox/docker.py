@@ -1,0 +1,416 @@
+"""The Docker backend: one fresh, hardened container per submission, on the instructor's grading server.
+
+Every container flag is decided in one place (`_container_options`). The student's code sees its own
+submission and the test images read-only, a size-capped scratch tmpfs and an empty output folder; no
+network, no capabilities, no root. The host enforces the wall clock and removes the container whatever
+happens: a finished run, a crash, a timeout, or the grader itself being interrupted.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import functools
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from grader.sandbox.base import SandboxBackend, SandboxUnavailable, run_folder
+from grader.sandbox.protocol import RUNNER_PATH, SandboxJob, SandboxOutcome, read_outcome, runner_arguments
+
+DEFAULT_IMAGE = "lab8-grader-sandbox:latest"
+IMAGE_ENV = "GRADER_SANDBOX_IMAGE"
+LABEL = "lab8-grader"
+OWNER_PID_LABEL = "lab8-grader.pid"
+OWNER_HOST_LABEL = "lab8-grader.host"
+FALLBACK_USER = "65534:65534"
+POLL_SECONDS = 0.25
+# The container kills itself this long after the host's deadline, in case the grader died meanwhile.
+SELF_DESTRUCT_MARGIN_SECONDS = 60
+LOG_MAX = "1m"
+BUILD_HINT = "build it with `make sandbox-image` (or `make sandbox-image OFFLINE=1` where no registry is reachable)"
+DISK_MARKERS = ("No space left on device", "File too large", "Disk quota exceeded")
+
+
+def _docker():
+    try:
+        import docker
+    except ImportError as error:
+        raise SandboxUnavailable("the Docker SDK for Python is missing: pip install 'docker>=7'") from error
+    return docker
+
+
+# --- containers still running, removed on exit, Ctrl-C or SIGTERM ---------------------------
+
+_live_containers: set[str] = set()
+_handlers_installed = False
+_install_lock = threading.Lock()
+
+
+def remove_live_containers() -> None:
+    """Removes the containers this process started and has not removed yet.
+
+    Runs from signal handlers too, so it uses a client of its own: the interrupted thread may be
+    holding a connection of the backend's client in the middle of a request.
+    """
+    if not _live_containers:
+        return
+    try:
+        client = _docker().from_env(timeout=30)
+    except Exception:  # noqa: BLE001 - nothing more can be done at exit without an engine
+        return
+    try:
+        for container_id in list(_live_containers):
+            _remove(client, container_id)
+    finally:
+        client.close()
+
+
+def _remove(client, container_id: str) -> None:
+    from docker.errors import APIError, NotFound
+
+    try:
+        client.api.remove_container(container_id, force=True, v=True)
+    except NotFound:
+        pass
+    except APIError as error:
+        # A removal already in progress (another thread, the signal handler) is as good as done.
+        if "already in progress" not in str(error):
+            raise
+    _live_containers.discard(container_id)
+
+
+def _on_signal(number: int, frame, previous) -> None:
+    remove_live_containers()
+    if callable(previous):
+        previous(number, frame)
+    elif previous != signal.SIG_IGN:
+        # The default action: die of the same signal, so the exit status still tells what happened.
+        signal.signal(number, signal.SIG_DFL)
+        os.kill(os.getpid(), number)
+
+
+def _install_cleanup_handlers() -> None:
+    """Once per process: atexit, plus SIGINT/SIGTERM handlers chained in front of the existing ones."""
+    global _handlers_installed
+    with _install_lock:
+        if _handlers_installed:
+            return
+        _handlers_installed = True
+        atexit.register(remove_live_containers)
+        if threading.current_thread() is not threading.main_thread():
+            return  # signal handlers can only be set from the main thread; atexit still covers a clean exit
+        for number in (signal.SIGINT, signal.SIGTERM):
+            previous = signal.getsignal(number)
+            signal.signal(number, functools.partial(_on_signal, previous=previous))
+
+
+def remove_leftover_containers(client=None, *, include_live_owners: bool = False) -> list[str]:
+    """Removes sandbox containers whose grader process is gone (killed with SIGKILL, a power cut).
+
+    Containers of graders still running on this host are left alone unless include_live_owners,
+    so two graders can share an engine. Returns the names of the removed containers.
+    """
+    own_client = client is None
+    client = client or _docker().from_env(timeout=30)
+    removed = []
+    try:
+        for container in client.containers.list(all=True, filters={"label": LABEL}):
+            labels = container.labels or {}
+            if include_live_owners or not _owner_alive(labels):
+                _remove(client, container.id)
+                removed.append(container.name)
+    finally:
+        if own_client:
+            client.close()
+    return removed
+
+
+def _owner_alive(labels: dict[str, str]) -> bool:
+    if labels.get(OWNER_HOST_LABEL) != socket.gethostname():
+        return True  # another machine's grader: not ours to judge
+    try:
+        pid = int(labels.get(OWNER_PID_LABEL, ""))
+        if pid <= 0:
+            return False
+        os.kill(pid, 0)
+    except (ProcessLookupError, ValueError):
+        return False
+    except PermissionError:
+        return True  # alive, owned by another user
+    return True
+
+
+# --- the host -------------------------------------------------------------------------------
+
+
+@functools.cache
+def host_has_nvidia_gpu() -> bool:
+    if Path("/dev/nvidia0").exists():
+        return True
+    if not shutil.which("nvidia-smi"):
+        return False
+    try:
+        probe = subprocess.run(["nvidia-smi", "-L"], capture_output=True, timeout=20)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return probe.returncode == 0 and b"GPU" in probe.stdout
+
+
+def _bytes_under(path: Path) -> int:
+    total = 0
+    for root, _, files in os.walk(path):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(root, name)).st_size
+    return total
+
+
+class DockerBackend(SandboxBackend):
+    name = "docker"
+    isolation = "docker"
+
+    def __init__(
+        self,
+        image: str | None = None,
+        gpu_device_ids: list[str] | None = None,
+        mount_runner: bool = True,
+    ) -> None:
+        """image: the sandbox image (default $GRADER_SANDBOX_IMAGE or lab8-grader-sandbox:latest).
+        gpu_device_ids: the GPUs this backend's containers get ("0", "1", or UUIDs); None means all.
+        mount_runner: mount the grader's current runner.py over the image's copy, so that a changed
+        runner needs no rebuild of the image.
+        """
+        self.image_name = image or os.environ.get(IMAGE_ENV) or DEFAULT_IMAGE
+        self.gpu_device_ids = [str(device) for device in gpu_device_ids] if gpu_device_ids else None
+        self.mount_runner = mount_runner
+        self._client = None
+        self._image = None
+
+    # --- availability ---
+
+    def check_available(self) -> None:
+        docker = _docker()
+        if self._client is None:
+            try:
+                client = docker.from_env(timeout=60)
+                client.ping()
+            except (docker.errors.DockerException, OSError) as error:
+                raise SandboxUnavailable(self._engine_remedy(error)) from error
+            self._client = client
+        if self._image is None:
+            try:
+                self._image = self._client.images.get(self.image_name)
+            except docker.errors.ImageNotFound as error:
+                raise SandboxUnavailable(f"the sandbox image {self.image_name} is missing: {BUILD_HINT}") from error
+            except docker.errors.APIError as error:
+                raise SandboxUnavailable(f"cannot inspect the sandbox image {self.image_name}: {error}") from error
+            remove_leftover_containers(self._client)
+
+    @staticmethod
+    def _engine_remedy(error: Exception) -> str:
+        text = str(error)
+        if "Permission denied" in text or "PermissionError" in text:
+            return (
+                "the Docker engine refused this user: add it to the docker group (sudo usermod -aG docker $USER, "
+                "then log in again) or grade with --sandbox local"
+            )
+        return (
+            "the Docker engine does not answer: start it (sudo systemctl start docker, or `dockerd &`) "
+            f"or grade with --sandbox local ({text[:200]})"
+        )
+
+    @property
+    def image_digest(self) -> str:
+        return self._image.id
+
+    def close(self) -> None:
+        # Each run removes its own container; the registry is only for interruptions and exit.
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    # --- one run ---
+
+    def run(self, job: SandboxJob) -> SandboxOutcome:
+        self.check_available()
+        use_gpu = job.device != "cpu" and host_has_nvidia_gpu()
+        if job.device == "cuda" and not use_gpu:
+            return SandboxOutcome(
+                backend=self.name,
+                isolation=self.isolation,
+                failure_kind="device",
+                failure="CUDA was requested but this host has no NVIDIA GPU; grade with device 'cpu' or 'auto'",
+                image_digest=self.image_digest,
+            )
+        _install_cleanup_handlers()
+        with run_folder("grader-docker-") as folder:
+            output = folder / "output"
+            output.mkdir()
+            self._let_container_write(output)
+            return self._execute(job, output, use_gpu)
+
+    def _let_container_write(self, output: Path) -> None:
+        """The container runs as a non-root user: it must own the output folder, or be allowed in."""
+        uid, _, gid = self._container_user().partition(":")
+        try:
+            os.chown(output, int(uid), int(gid or uid))
+            output.chmod(0o700)
+        except (OSError, ValueError):
+            output.chmod(0o777)  # the folder above is the grader's own 0700 temporary folder
+
+    def _container_user(self) -> str:
+        """The image's own user when it is a numeric non-root one, else nobody."""
+        user = (self._image.attrs.get("Config") or {}).get("User") or ""
+        uid = user.partition(":")[0]
+        return user if uid.isdigit() and int(uid) != 0 else FALLBACK_USER
+
+    def _execute(self, job: SandboxJob, output: Path, use_gpu: bool) -> SandboxOutcome:
+        from docker.errors import APIError
+
+        limits = job.limits
+        started = time.monotonic()
+        timed_out, overflow, state, logs = False, None, {}, (b"", b"")
+        try:
+            container = self._client.containers.create(**self._container_options(job, output, use_gpu))
+        except APIError as error:
+            raise SandboxUnavailable(self._create_remedy(error, use_gpu)) from error
+        _live_containers.add(container.id)
+        try:
+            try:
+                container.start()
+            except APIError as error:
+                raise SandboxUnavailable(self._create_remedy(error, use_gpu)) from error
+            while True:
+                container.reload()
+                if container.status not in ("created", "running"):
+                    break
+                if time.monotonic() - started > limits.wall_clock_seconds:
+                    timed_out = True
+                    break
+                written = _bytes_under(output)
+                if written > limits.disk_mb * 2**20:
+                    overflow = f"wrote {written // 2**20} MB of output, more than the {limits.disk_mb} MB disk limit"
+                    break
+                time.sleep(POLL_SECONDS)
+            if timed_out or overflow:
+                container.kill()
+            container.reload()
+            state = container.attrs.get("State") or {}
+            logs = (container.logs(stdout=True, stderr=False), container.logs(stdout=False, stderr=True))
+        finally:
+            _remove(self._client, container.id)
+        outcome = read_outcome(
+            backend=self.name,
+            isolation=self.isolation,
+            output_dir=output,
+            exit_code=state.get("ExitCode"),
+            timed_out=timed_out,
+            limits=limits,
+            wall_seconds=time.monotonic() - started,
+            stdout=logs[0],
+            stderr=logs[1],
+            overflow=overflow,
+            image_digest=self.image_digest,
+        )
+        return self._explain(outcome, state, job)
+
+    @staticmethod
+    def _explain(outcome: SandboxOutcome, state: dict[str, Any], job: SandboxJob) -> SandboxOutcome:
+        """What only the engine knows: the memory cgroup's kill, and full tmpfs or file-size limits."""
+        if outcome.logits is not None or outcome.failure_kind in ("timeout", "disk"):
+            return outcome
+        if state.get("OOMKilled"):
+            outcome.failure_kind = "memory"
+            outcome.failure = f"killed for using more than the {job.limits.memory_mb} MB memory limit"
+        elif outcome.failure and any(marker in outcome.failure for marker in DISK_MARKERS):
+            outcome.failure_kind = "disk"
+            outcome.failure = (
+                f"ran out of disk (scratch {job.limits.disk_mb} MB, files up to {job.limits.file_size_mb} MB): "
+                f"{outcome.failure}"
+            )
+        return outcome
+
+    @staticmethod
+    def _create_remedy(error: Exception, use_gpu: bool) -> str:
+        if use_gpu and ("device driver" in str(error) or "gpu" in str(error).lower()):
+            return (
+                "the Docker engine cannot give containers a GPU: install the NVIDIA Container Toolkit "
+                "(nvidia-ctk runtime configure --runtime=docker, then restart Docker) or grade with device cpu "
+                f"({error})"
+            )
+        return f"the Docker engine refused to create the sandbox container: {error}"
+
+    def _container_options(self, job: SandboxJob, output: Path, use_gpu: bool) -> dict[str, Any]:
+        """Every flag of the sandbox container, in one place."""
+        docker = _docker()
+        limits = job.limits
+        mb = 2**20
+        mounts = [
+            docker.types.Mount("/submission", str(job.submission_dir.resolve()), type="bind", read_only=True),
+            docker.types.Mount("/data/images.npy", str(job.images_file.resolve()), type="bind", read_only=True),
+            docker.types.Mount("/output", str(output), type="bind", read_only=False),
+        ]
+        if self.mount_runner:
+            mounts.append(docker.types.Mount("/opt/grader/runner.py", str(RUNNER_PATH), type="bind", read_only=True))
+        arguments = runner_arguments(job, "/submission", "/data/images.npy", "/output")
+        deadline = int(limits.wall_clock_seconds + SELF_DESTRUCT_MARGIN_SECONDS)
+        command = ["timeout", "-s", "KILL", str(deadline), "python3", "-I", "-B", "/opt/grader/runner.py", *arguments]
+        scratch_mb = limits.disk_mb
+        options: dict[str, Any] = {
+            "image": self._image.id,
+            "command": command,
+            "entrypoint": [],
+            "user": self._container_user(),
+            "working_dir": "/scratch",
+            "environment": {
+                "HOME": "/scratch",
+                "TMPDIR": "/scratch",
+                "TORCH_HOME": "/scratch/torch",
+                "PYTHONDONTWRITEBYTECODE": "1",
+                "PYTHONNOUSERSITE": "1",
+                "OMP_NUM_THREADS": str(max(1, int(limits.cpus))) if limits.cpus > 0 else None,
+            },
+            "labels": {LABEL: "1", OWNER_PID_LABEL: str(os.getpid()), OWNER_HOST_LABEL: socket.gethostname()},
+            "hostname": "sandbox",
+            "init": True,  # a real PID 1 reaps what the submission forks, and passes on signals
+            "detach": True,
+            "network_disabled": True,
+            "network_mode": "none",
+            "read_only": True,
+            "tmpfs": {
+                "/scratch": f"size={scratch_mb}m,mode=1777,nosuid,nodev",
+                "/tmp": f"size={min(scratch_mb, 64)}m,mode=1777,nosuid,nodev",
+            },
+            "mounts": mounts,
+            "cap_drop": ["ALL"],
+            "security_opt": ["no-new-privileges"],
+            "pids_limit": limits.processes,
+            "mem_limit": f"{limits.memory_mb}m",
+            "memswap_limit": f"{limits.memory_mb}m",
+            "shm_size": f"{min(limits.memory_mb // 4, 256)}m",
+            "ipc_mode": "private",
+            "ulimits": [
+                docker.types.Ulimit(name="core", soft=0, hard=0),
+                docker.types.Ulimit(name="fsize", soft=limits.file_size_mb * mb, hard=limits.file_size_mb * mb),
+                docker.types.Ulimit(name="cpu", soft=limits.cpu_seconds, hard=limits.cpu_seconds),
+            ],
+            "log_config": docker.types.LogConfig(type="json-file", config={"max-size": LOG_MAX, "max-file": "1"}),
+        }
+        options["environment"] = {key: value for key, value in options["environment"].items() if value is not None}
+        if limits.cpus > 0:
+            options["nano_cpus"] = int(limits.cpus * 1e9)
+        if use_gpu:
+            request = (
+                docker.types.DeviceRequest(device_ids=self.gpu_device_ids, capabilities=[["gpu"]])
+                if self.gpu_device_ids
+                else docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])
+            )
+            options["device_requests"] = [request]
+        return options

@@ -1,0 +1,326 @@
+"""The local backend: bubblewrap where it works, else a plain process with resource limits.
+
+Used on laptops, in CI and for students' self-checks. The outcome records which isolation
+was used, since only bubblewrap hides the disk and the network from the student's code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import functools
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from grader.sandbox.base import SandboxBackend, run_folder
+from grader.sandbox.protocol import (
+    RUNNER_PATH,
+    SandboxJob,
+    SandboxLimits,
+    SandboxOutcome,
+    read_outcome,
+    runner_arguments,
+)
+
+CLONE_NEWUSER, CLONE_NEWNET = 0x10000000, 0x40000000
+SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc/alternatives")
+SYSTEM_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/nsswitch.conf", "/etc/passwd", "/etc/group")
+POLL_SECONDS = 0.2
+
+
+def _python_dirs() -> list[str]:
+    """Where this interpreter, torch and numpy live: mounted read-only so the runner can import them."""
+    import numpy
+    import torch
+
+    candidates = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.realpath(sys.executable)}
+    for module in (torch, numpy):
+        candidates.add(str(Path(module.__file__).resolve().parent.parent))
+    dirs = {
+        str(Path(path).resolve()) if Path(path).is_dir() else str(Path(path).resolve().parent) for path in candidates
+    }
+    # Mount outer folders only: a nested one would be hidden or duplicated.
+    return sorted(d for d in dirs if not any(d != other and d.startswith(other + os.sep) for other in dirs))
+
+
+@functools.cache
+def bwrap_works() -> bool:
+    """bubblewrap is installed and this kernel lets it make namespaces (some containers forbid it)."""
+    if sys.platform != "linux" or not shutil.which("bwrap"):
+        return False
+    probe = ["bwrap", "--unshare-all", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "true"]
+    try:
+        return subprocess.run(probe, capture_output=True, timeout=20).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def _is_root() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def _tasks_of_current_user() -> int:
+    """Processes and threads this user already runs: RLIMIT_NPROC counts them all, not just the sandbox's."""
+    uid, count = os.getuid(), 0
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and entry.stat().st_uid == uid:
+                count += len(os.listdir(entry / "task"))
+        except OSError:
+            pass
+    return count
+
+
+class PidsCgroup:
+    """A pids cgroup capping one run's processes. Root needs it: RLIMIT_NPROC never applies to root."""
+
+    ROOTS = (Path("/sys/fs/cgroup/pids"), Path("/sys/fs/cgroup"))
+
+    def __init__(self, limit: int) -> None:
+        self.path: Path | None = None
+        for root in self.ROOTS:
+            if (root / "pids.max").exists() or "pids" in _read(root / "cgroup.subtree_control"):
+                try:
+                    path = root / f"grader-{os.getpid()}-{time.monotonic_ns()}"
+                    path.mkdir()
+                    (path / "pids.max").write_text(str(limit))
+                    self.path = path
+                    return
+                except OSError:
+                    continue
+
+    def enter(self) -> None:
+        """Called in the child before exec, so everything it starts is counted."""
+        if self.path:
+            (self.path / "cgroup.procs").write_text(str(os.getpid()))
+
+    def remove(self) -> None:
+        if not self.path:
+            return
+        for _ in range(50):
+            pids = _read(self.path / "cgroup.procs").split()
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(int(pid), signal.SIGKILL)
+            try:
+                self.path.rmdir()
+                return
+            except OSError:
+                time.sleep(0.1)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""
+
+
+def _set_limits(limits: SandboxLimits, memory: bool, user_tasks: int) -> None:
+    import resource
+
+    mb = 2**20
+    settings = [
+        (resource.RLIMIT_CPU, limits.cpu_seconds),
+        (resource.RLIMIT_FSIZE, limits.file_size_mb * mb),
+        (resource.RLIMIT_CORE, 0),
+    ]
+    if not _is_root():
+        settings.append((resource.RLIMIT_NPROC, user_tasks + limits.processes))
+    if memory:
+        # Counts what the process allocates, not the gigabytes of address space torch's libraries reserve.
+        settings.append((resource.RLIMIT_DATA, limits.memory_mb * mb))
+    for which, value in settings:
+        resource.setrlimit(which, (value, value))
+
+
+def _unshare_network() -> bool:
+    """Gives the process an empty network namespace where the kernel allows (Linux only)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        flags = CLONE_NEWNET if os.geteuid() == 0 else CLONE_NEWUSER | CLONE_NEWNET
+        return libc.unshare(flags) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _bytes_written(*paths: Path) -> int:
+    total = 0
+    for path in paths:
+        if path.is_file():
+            total += path.stat().st_size
+        for root, _, files in os.walk(path):
+            for name in files:
+                with contextlib.suppress(OSError):
+                    total += os.lstat(os.path.join(root, name)).st_size
+    return total
+
+
+def _gpu_devices() -> list[str]:
+    return sorted(str(p) for p in Path("/dev").glob("nvidia*")) if sys.platform == "linux" else []
+
+
+class LocalBackend(SandboxBackend):
+    name = "local"
+
+    def __init__(self, force_plain_process: bool | None = None) -> None:
+        if force_plain_process is None:
+            force_plain_process = os.environ.get("GRADER_LOCAL_ISOLATION") == "process"
+        self.use_bwrap = not force_plain_process and bwrap_works()
+
+    def check_available(self) -> None:
+        return None
+
+    @property
+    def isolation(self) -> str:
+        if self.use_bwrap:
+            return "bwrap"
+        if sys.platform == "linux":
+            return "process (rlimits, network namespace, audit guard)"
+        if sys.platform == "darwin":
+            return "process (rlimits, audit guard)"
+        return "process (audit guard)"
+
+    def run(self, job: SandboxJob) -> SandboxOutcome:
+        with run_folder("grader-run-") as folder:
+            output, scratch = folder / "output", folder / "scratch"
+            output.mkdir()
+            scratch.mkdir()
+            runner = folder / "runner.py"
+            shutil.copyfile(RUNNER_PATH, runner)
+            use_gpu = job.device != "cpu" and bool(_gpu_devices())
+            command = self._bwrap_command(job, runner, output, scratch, use_gpu) if self.use_bwrap else None
+            command = command or self._process_command(job, runner, output, scratch)
+            env = self._environment(scratch if not self.use_bwrap else Path("/scratch"), use_gpu)
+            return self._execute(job, command, env, folder, output, scratch, use_gpu)
+
+    def _environment(self, home: Path, use_gpu: bool) -> dict[str, str]:
+        env = {
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "HOME": str(home),
+            "TMPDIR": str(home),
+            "TORCH_HOME": str(home / "torch"),
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONNOUSERSITE": "1",
+            "LANG": "C.UTF-8",
+        }
+        if sys.platform == "win32":
+            env.update({key: os.environ[key] for key in ("SYSTEMROOT", "PATH") if key in os.environ})
+        if not use_gpu:
+            env["CUDA_VISIBLE_DEVICES"] = ""
+        elif "CUDA_VISIBLE_DEVICES" in os.environ:
+            env["CUDA_VISIBLE_DEVICES"] = os.environ["CUDA_VISIBLE_DEVICES"]
+        return env
+
+    def _bwrap_command(self, job: SandboxJob, runner: Path, output: Path, scratch: Path, use_gpu: bool) -> list[str]:
+        command = ["bwrap", "--unshare-all", "--unshare-user", "--uid", "65534", "--gid", "65534"]
+        command += ["--die-with-parent", "--new-session", "--cap-drop", "ALL"]
+        for path in SYSTEM_DIRS + tuple(_python_dirs()):
+            if os.path.exists(path):
+                command += ["--ro-bind", path, path]
+        for path in SYSTEM_FILES:
+            if os.path.exists(path):
+                command += ["--ro-bind", path, path]
+        command += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+        for device in _gpu_devices() if use_gpu else []:
+            command += ["--dev-bind", device, device]
+        command += [
+            "--ro-bind", str(job.submission_dir.resolve()), "/submission",
+            "--ro-bind", str(job.images_file.resolve()), "/data/images.npy",
+            "--ro-bind", str(runner), "/sandbox/runner.py",
+            "--bind", str(output), "/output",
+            "--bind", str(scratch), "/scratch",
+            "--chdir", "/scratch",
+        ]  # fmt: skip
+        command += [sys.executable, "-I", "-B", "/sandbox/runner.py"]
+        return command + runner_arguments(job, "/submission", "/data/images.npy", "/output")
+
+    def _process_command(self, job: SandboxJob, runner: Path, output: Path, scratch: Path) -> list[str]:
+        command = [sys.executable, "-I", "-B", str(runner)]
+        command += runner_arguments(job, str(job.submission_dir.resolve()), str(job.images_file.resolve()), str(output))
+        command += ["--guard", "--guard-write", str(scratch)]
+        for hidden in job.hidden_paths:
+            command += ["--guard-deny", str(Path(hidden).resolve())]
+        return command
+
+    def _preexec(self, limits: SandboxLimits, use_gpu: bool, cgroup: PidsCgroup | None):
+        if sys.platform == "win32":
+            return None
+        user_tasks = 0 if _is_root() else _tasks_of_current_user()
+
+        def prepare() -> None:
+            os.setsid()
+            if cgroup:
+                cgroup.enter()
+            if not self.use_bwrap and sys.platform == "linux":
+                _unshare_network()
+            # CUDA maps its memory in ways that a data-segment limit breaks; Docker's cgroup limit covers GPUs.
+            _set_limits(limits, memory=not use_gpu, user_tasks=user_tasks)
+
+        return prepare
+
+    def _execute(self, job, command, env, folder, output, scratch, use_gpu) -> SandboxOutcome:
+        limits = job.limits
+        stdout_path, stderr_path = folder / "stdout.log", folder / "stderr.log"
+        started = time.monotonic()
+        timed_out, overflow = False, None
+        cgroup = PidsCgroup(limits.processes) if _is_root() else None
+        with open(stdout_path, "wb") as stdout, open(stderr_path, "wb") as stderr:
+            process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=stdout,
+                stderr=stderr,
+                env=env,
+                cwd=scratch,
+                preexec_fn=self._preexec(limits, use_gpu, cgroup),
+            )
+            try:
+                while process.poll() is None:
+                    if time.monotonic() - started > limits.wall_clock_seconds:
+                        timed_out = True
+                        break
+                    written = _bytes_written(output, scratch, stdout_path, stderr_path)
+                    if written > limits.disk_mb * 2**20:
+                        overflow = f"wrote {written // 2**20} MB, more than the {limits.disk_mb} MB disk limit"
+                        break
+                    time.sleep(POLL_SECONDS)
+            finally:
+                self._kill(process)
+                if cgroup:
+                    cgroup.remove()
+        return read_outcome(
+            backend=self.name,
+            isolation=self.isolation,
+            output_dir=output,
+            exit_code=process.returncode,
+            timed_out=timed_out,
+            limits=limits,
+            wall_seconds=time.monotonic() - started,
+            stdout=_read_tail(stdout_path),
+            stderr=_read_tail(stderr_path),
+            overflow=overflow,
+        )
+
+    @staticmethod
+    def _kill(process: subprocess.Popen) -> None:
+        if process.poll() is None:
+            try:
+                if sys.platform == "win32":
+                    process.kill()
+                else:
+                    os.killpg(process.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                process.kill()
+        process.wait()
+
+
+def _read_tail(path: Path, limit: int = 64 * 1024) -> bytes:
+    with open(path, "rb") as stream:
+        stream.seek(max(0, path.stat().st_size - limit))
+        return stream.read()

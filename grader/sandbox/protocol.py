@@ -1,0 +1,220 @@
+"""What the host sends into a sandbox and what it reads back, shared by every backend.
+
+A backend starts the runner (runner.py) with the submission and the test images mounted
+read-only and an empty output folder; `read_outcome` then reads that folder through one
+narrow, size-capped channel and turns exits, signals and timeouts into reasons.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+RUNNER_PATH = Path(__file__).with_name("runner.py")
+META_MAX_BYTES = 64 * 1024
+LOG_TAIL_CHARS = 4000
+NUM_CLASSES = 10
+
+
+class SandboxLimits(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    wall_clock_seconds: float = Field(default=600, gt=0, description="Whole run, from start to results")
+    memory_mb: int = Field(default=4096, gt=0, description="Memory the student's process may allocate")
+    cpu_seconds: int = Field(default=3600, gt=0, description="CPU time over all threads")
+    processes: int = Field(default=512, gt=0, description="Processes and threads (torch uses one per core)")
+    file_size_mb: int = Field(default=256, gt=0, description="Largest file the submission may write")
+    disk_mb: int = Field(default=512, gt=0, description="Scratch space plus output, all files together")
+    output_mb: int = Field(default=64, gt=0, description="Largest logits file read back")
+    cpus: float = Field(default=0, ge=0, description="CPU cores for one run (Docker quota); 0 means all")
+
+
+class SandboxJob(BaseModel):
+    """One run of one submission. Paths are on the host; the backend decides where they appear inside."""
+
+    submission_dir: Path
+    model_file: str | None = Field(description="model.py's name in submission_dir; None for TorchScript")
+    weights_file: str
+    images_file: Path = Field(description="uint8 [N, 32, 32, 3] .npy holding the test images, never labels")
+    batch_size: int = 500
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    limits: SandboxLimits = SandboxLimits()
+    hidden_paths: list[Path] = Field(
+        default_factory=list,
+        description="Host paths the fallback guard refuses to open (labels, grader, results, other students)",
+    )
+
+
+class RunnerMeta(BaseModel):
+    """meta.json as the runner writes it. Untrusted: student code ran in the same process."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    ok: bool = False
+    device: str | None = Field(default=None, max_length=200)
+    torch_version: str | None = Field(default=None, max_length=100)
+    parameter_count: int | None = Field(default=None, ge=0)
+    weights_format: str | None = Field(default=None, max_length=50)
+    load_seconds: float | None = None
+    inference_seconds: float | None = None
+    warnings: list[str] = Field(default_factory=list, max_length=50)
+    error_kind: str | None = Field(default=None, max_length=50)
+    error: str | None = Field(default=None, max_length=5000)
+
+
+class SandboxOutcome(BaseModel):
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    backend: str
+    isolation: str
+    logits: np.ndarray | None = Field(default=None, exclude=True)
+    meta: RunnerMeta | None = None
+    failure_kind: str | None = None
+    failure: str | None = None
+    exit_code: int | None = None
+    wall_seconds: float = 0.0
+    stdout_tail: str = ""
+    stderr_tail: str = ""
+    image_digest: str | None = None
+
+
+def runner_arguments(
+    job: SandboxJob, submission: str, images: str, output: str, device: str | None = None
+) -> list[str]:
+    """The runner's command-line arguments, given where the backend mounts each path."""
+    return [
+        "--submission", submission,
+        "--model", job.model_file or "",
+        "--weights", job.weights_file,
+        "--images", images,
+        "--output", output,
+        "--batch-size", str(job.batch_size),
+        "--device", device or job.device,
+    ]  # fmt: skip
+
+
+def tail(text: bytes | str, limit: int = LOG_TAIL_CHARS) -> str:
+    if isinstance(text, bytes):
+        text = text[-limit * 4 :].decode("utf-8", errors="replace")
+    return text if len(text) <= limit else "...[truncated]\n" + text[-limit:]
+
+
+def _read_meta(output_dir: Path) -> RunnerMeta | None:
+    path = output_dir / "meta.json"
+    if not path.is_file() or path.is_symlink() or path.stat().st_size > META_MAX_BYTES:
+        return None
+    try:
+        return RunnerMeta.model_validate_json(path.read_bytes())
+    except ValidationError:
+        return None
+
+
+def _read_phase(output_dir: Path) -> str:
+    path = output_dir / "progress.json"
+    try:
+        if path.is_file() and not path.is_symlink() and path.stat().st_size < 4096:
+            progress = json.loads(path.read_text())
+            if progress.get("phase") == "inference":
+                return f"running inference ({int(progress['done'])} of {int(progress['total'])} images done)"
+            return {"loading": "loading the model (importing model.py, reading the weights)"}.get(
+                progress.get("phase"), "starting"
+            )
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return "starting Python and importing torch"
+
+
+def read_logits(path: Path, max_bytes: int) -> np.ndarray:
+    """The one array the host accepts from the sandbox: plain float, no pickles, bounded size."""
+    if path.is_symlink() or not path.is_file():
+        raise ValueError("no logits file")
+    if path.stat().st_size > max_bytes:
+        raise ValueError(f"logits file of {path.stat().st_size} bytes exceeds the {max_bytes}-byte cap")
+    array = np.load(path, allow_pickle=False)
+    if not np.issubdtype(array.dtype, np.floating):
+        raise ValueError(f"logits must be floating point, found {array.dtype}")
+    return array
+
+
+def _signal_reason(exit_code: int, limits: SandboxLimits) -> tuple[str, str]:
+    number = -exit_code if exit_code < 0 else exit_code - 128
+    if number == signal.SIGKILL:
+        return "memory", f"killed by the system: most likely out of memory (limit {limits.memory_mb} MB)"
+    if number == signal.SIGXCPU:
+        return "cpu", f"used more than {limits.cpu_seconds} s of CPU time"
+    if number == signal.SIGXFSZ:
+        return "disk", f"wrote a file larger than {limits.file_size_mb} MB"
+    try:
+        name = signal.Signals(number).name
+    except ValueError:
+        name = f"signal {number}"
+    return "crash", f"the process died with {name}"
+
+
+MEMORY_MARKERS = ("MemoryError", "can't allocate memory", "Cannot allocate memory", "out of memory")
+
+
+def read_outcome(
+    *,
+    backend: str,
+    isolation: str,
+    output_dir: Path,
+    exit_code: int | None,
+    timed_out: bool,
+    limits: SandboxLimits,
+    wall_seconds: float,
+    stdout: bytes | str = b"",
+    stderr: bytes | str = b"",
+    overflow: str | None = None,
+    image_digest: str | None = None,
+) -> SandboxOutcome:
+    """Turns what a run left behind into an outcome: logits, or a failure with its reason."""
+    outcome = SandboxOutcome(
+        backend=backend,
+        isolation=isolation,
+        exit_code=exit_code,
+        wall_seconds=round(wall_seconds, 3),
+        stdout_tail=tail(stdout),
+        stderr_tail=tail(stderr),
+        image_digest=image_digest,
+    )
+    if overflow:
+        outcome.failure_kind, outcome.failure = "disk", overflow
+        return outcome
+    if timed_out:
+        phase = _read_phase(output_dir)
+        outcome.failure_kind = "timeout"
+        outcome.failure = f"exceeded the wall-clock limit of {limits.wall_clock_seconds:g} s while {phase}"
+        if phase.startswith("loading"):
+            outcome.failure += (
+                "; does model.py train or download at import time? Put that code under `if __name__ == '__main__':`"
+            )
+        return outcome
+    outcome.meta = _read_meta(output_dir)
+    if outcome.meta and outcome.meta.ok:
+        try:
+            outcome.logits = read_logits(output_dir / "logits.npy", limits.output_mb * 2**20)
+        except (ValueError, OSError) as error:
+            outcome.failure_kind, outcome.failure = "output", f"unreadable logits: {error}"
+        return outcome
+    if outcome.meta and outcome.meta.error:
+        outcome.failure_kind, outcome.failure = outcome.meta.error_kind or "error", outcome.meta.error
+        if any(marker in outcome.meta.error for marker in MEMORY_MARKERS):
+            outcome.failure_kind = "memory"
+            outcome.failure = f"ran out of memory (limit {limits.memory_mb} MB): {outcome.meta.error}"
+        return outcome
+    if exit_code is not None and (exit_code < 0 or exit_code > 128):
+        outcome.failure_kind, outcome.failure = _signal_reason(exit_code, limits)
+    elif any(marker in outcome.stderr_tail for marker in MEMORY_MARKERS):
+        outcome.failure_kind = "memory"
+        outcome.failure = f"ran out of memory (limit {limits.memory_mb} MB)"
+    else:
+        last_line = outcome.stderr_tail.strip().splitlines()[-1:] or ["no output"]
+        outcome.failure_kind = "crash"
+        outcome.failure = f"exited with code {exit_code} before writing results ({last_line[0][:300]})"
+    return outcome

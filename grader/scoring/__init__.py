@@ -1,0 +1,1 @@
+"""Scoring on the host: the only stage that sees the labels."""

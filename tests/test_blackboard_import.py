@@ -1,0 +1,363 @@
+"""The Blackboard bulk download import, on zips built here the way Blackboard lays them out."""
+
+import io
+import json
+import os
+import zipfile
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from grader.intake.blackboard import (
+    BulkDownloadError,
+    import_bulk_download,
+    parse_receipt,
+    parse_submission_date,
+    read_manifest,
+)
+from grader.intake.recognise import ExtractionLimits, classify, role_of
+from grader.policy.late import AttemptPolicy
+
+ASSIGNMENT = "Lab 8"
+CENTRAL = timezone(timedelta(hours=-6))
+DUE = datetime(2022, 11, 1, 23, 59, tzinfo=CENTRAL)
+NEWEST = AttemptPolicy(keep="newest")
+BEFORE_DEADLINE = AttemptPolicy(keep="newest-before-deadline")
+
+
+def us_date(moment: datetime) -> str:
+    hour = moment.hour % 12 or 12
+    ampm = "PM" if moment.hour >= 12 else "AM"
+    return f"{moment:%A}, {moment:%B} {moment.day}, {moment.year} {hour}:{moment:%M:%S} {ampm} CST"
+
+
+class BulkZip:
+    """Members of a Grade Center bulk download: one receipt per attempt plus its files."""
+
+    def __init__(self):
+        self.members: list[tuple[zipfile.ZipInfo | str, bytes]] = []
+
+    def attempt(self, username, when: datetime, files: dict, display=None, receipt_date=None, header_extra=""):
+        stamp = f"{when:%Y-%m-%d-%H-%M-%S}"
+        stem = f"{ASSIGNMENT}_{username}_attempt_{stamp}"
+        lines = [
+            f"Name: {display or username.title()} ({username})",
+            f"Assignment: {ASSIGNMENT}",
+            f"Date Submitted: {receipt_date or us_date(when)}",
+            "Current Grade: Needs Grading",
+            *([header_extra] if header_extra else []),
+            "",
+            "Submission Field:",
+            "There is no student submission text data for this assignment.",
+            "",
+            "Comments:",
+            "There are no student comments for this assignment.",
+            "",
+            "Files:",
+        ]
+        if not files:
+            lines.append("No files were attached to this submission.")
+        for original, data in files.items():
+            stored = f"{stem}_{original}"
+            lines += [f"\tOriginal filename: {original}", f"\tFilename: {stored}", ""]
+            if data is not None:
+                self.members.append((stored, data))
+        self.members.append((f"{stem}.txt", "\n".join(lines).encode()))
+        return stem
+
+    def add(self, name_or_info, data: bytes):
+        self.members.append((name_or_info, data))
+
+    def write(self, path):
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+            for name, data in self.members:
+                archive.writestr(name, data)
+        return path
+
+
+def zip_bytes(members: dict) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def symlink(name: str, target: str) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name)
+    info.create_system = 3
+    info.external_attr = 0o120777 << 16
+    return info
+
+
+def run_import(tmp_path, bulk: BulkZip, policy=NEWEST, due=DUE, **limits):
+    zip_path = bulk.write(tmp_path / "gradebook_CS101_Lab208_2022-11-02-10-00-00.zip")
+    submissions = tmp_path / "submissions"
+    report = import_bulk_download(zip_path, submissions, policy, due, limits=ExtractionLimits(**limits))
+    return report, submissions, {student.username: student for student in report.students}
+
+
+def test_files_are_mapped_through_the_receipt_to_contract_names(tmp_path):
+    bulk = BulkZip()
+    when = datetime(2022, 11, 1, 23, 59, 59)
+    files = {"Lab8_model (1).py": b"class Net: pass\n", "net.pt": b"weights", "answers.docx": b"docx"}
+    bulk.attempt("student1", when, files, display="Student One")
+    report, submissions, students = run_import(tmp_path, bulk)
+
+    assert students["student1"].status == "imported"
+    assert students["student1"].files == {"model": "model.py", "weights": "weights.pt", "answers": "answers.docx"}
+    folder = submissions / "student1"
+    assert (folder / "model.py").read_bytes() == b"class Net: pass\n"
+    assert (folder / "weights.pt").read_bytes() == b"weights"
+    assert (folder / "original" / "Lab8_model (1).py").exists()
+    manifest = read_manifest(folder)
+    assert manifest.display_name == "Student One"
+    assert manifest.submitted_at == datetime(2022, 11, 1, 23, 59, 59, tzinfo=CENTRAL)
+    assert json.loads((folder / "manifest.json").read_text())["submitted_at"] == "2022-11-01T23:59:59-06:00"
+    assert manifest.submitted_raw == "Tuesday, November 1, 2022 11:59:59 PM CST"
+    assert manifest.attempt == "2022-11-01-23-59-59"
+    roles = {item.original: (item.stored, item.role) for item in manifest.files}
+    assert roles["net.pt"] == ("original/net.pt", "weights")
+    assert report.notes == []
+
+
+def test_newest_attempt_before_the_deadline_is_kept(tmp_path):
+    bulk = BulkZip()
+    bulk.attempt("bob", datetime(2022, 11, 1, 10, 0, 0), {"model.py": b"on time", "w.pth": b"1"})
+    bulk.attempt("bob", datetime(2022, 11, 2, 9, 0, 0), {"model.py": b"late", "w.pth": b"2"})
+    _, submissions, students = run_import(tmp_path, bulk, policy=BEFORE_DEADLINE)
+    assert (submissions / "bob" / "model.py").read_bytes() == b"on time"
+    assert students["bob"].attempt == "2022-11-01-10-00-00"
+    assert "set aside 1 attempt(s) after the deadline" in students["bob"].problems
+    assert read_manifest(submissions / "bob").attempts_seen == ["2022-11-01-10-00-00", "2022-11-02-09-00-00"]
+
+
+def test_newest_policy_keeps_the_late_attempt(tmp_path):
+    bulk = BulkZip()
+    bulk.attempt("bob", datetime(2022, 11, 1, 10, 0, 0), {"model.py": b"on time"})
+    bulk.attempt("bob", datetime(2022, 11, 2, 9, 0, 0), {"model.py": b"late"})
+    _, submissions, _ = run_import(tmp_path, bulk, policy=NEWEST)
+    assert (submissions / "bob" / "model.py").read_bytes() == b"late"
+
+
+def test_when_every_attempt_is_late_the_newest_is_kept_with_a_note(tmp_path):
+    bulk = BulkZip()
+    bulk.attempt("eve", datetime(2022, 11, 3, 8, 0, 0), {"model.py": b"first"})
+    bulk.attempt("eve", datetime(2022, 11, 4, 8, 0, 0), {"model.py": b"second"})
+    _, submissions, students = run_import(tmp_path, bulk, policy=BEFORE_DEADLINE)
+    assert (submissions / "eve" / "model.py").read_bytes() == b"second"
+    assert any("every attempt is after the deadline" in problem for problem in students["eve"].problems)
+
+
+def test_dotted_usernames_and_odd_unicode_names(tmp_path):
+    bulk = BulkZip()
+    odd = "my_attempt_2022-10-01-00-00-00_Modèle réseau (v2).py"
+    bulk.attempt(
+        "j.doe.2",
+        datetime(2022, 11, 1, 12, 0, 0),
+        {odd: "print('été')\n".encode(), "poids final.safetensors": b"st", "Antworten_ü.md": "ä".encode()},
+        display="Jo (Joey) Doe",
+    )
+    _, submissions, students = run_import(tmp_path, bulk)
+    student = students["j.doe.2"]
+    assert student.status == "imported", student.problems
+    assert student.display_name == "Jo (Joey) Doe"
+    folder = submissions / "j.doe.2"
+    assert (folder / "model.py").read_text() == "print('été')\n"
+    assert (folder / "weights.safetensors").exists()
+    assert (folder / "answers.md").read_text() == "ä"
+    assert (folder / "original" / odd).exists()
+
+
+def test_en_gb_receipt_with_mark_and_override_lines(tmp_path):
+    bulk = BulkZip()
+    stem = bulk.attempt(
+        "uk1",
+        datetime(2022, 11, 1, 23, 59, 59),
+        {"model.py": b"x"},
+        receipt_date="Tuesday, 01 November 2022 23:59:59 o'clock GMT",
+        header_extra="Override Grade: 95",
+    )
+    bulk.members[-1] = (bulk.members[-1][0], bulk.members[-1][1].replace(b"Current Grade:", b"Current Mark:"))
+    _, submissions, students = run_import(tmp_path, bulk)
+    manifest = read_manifest(submissions / "uk1")
+    assert manifest.submitted_at == datetime(2022, 11, 1, 23, 59, 59, tzinfo=timezone.utc)
+    assert manifest.current_grade == "Needs Grading"
+    assert manifest.override_grade == "95"
+    assert manifest.receipt == f"{stem}.txt"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected", "problem"),
+    [
+        ("Tuesday, November 1, 2022 11:59:59 PM CST", datetime(2022, 11, 1, 23, 59, 59, tzinfo=CENTRAL), None),
+        (
+            "Tuesday, November 1, 2022 12:05:00 AM EDT",
+            datetime(2022, 11, 1, 0, 5, tzinfo=timezone(-timedelta(hours=4))),
+            None,
+        ),
+        ("Monday, 01 November 2022 23:59:59 o'clock GMT", datetime(2022, 11, 1, 23, 59, 59, tzinfo=timezone.utc), None),
+        ("Tuesday, November 1, 2022 1:00:00 PM", datetime(2022, 11, 1, 13, 0), "no time zone"),
+        ("Tuesday, November 1, 2022 1:00:00 PM IST", datetime(2022, 11, 1, 13, 0), "unknown time zone 'IST'"),
+        ("sometime last week", None, "cannot read"),
+    ],
+)
+def test_submission_dates_in_both_locales(raw, expected, problem):
+    moment, found = parse_submission_date(raw)
+    assert moment == expected
+    assert (found is None) if problem is None else (problem in found)
+
+
+def test_student_zip_is_unpacked_and_recognised(tmp_path):
+    upload = zip_bytes(
+        {
+            "Lab8/model.py": b"model",
+            "Lab8/train.py": b"train",
+            "Lab8/checkpoints/best.pth": b"w",
+            "Lab8/answers.md": b"a",
+            "__MACOSX/Lab8/._model.py": b"junk",
+            "../escape.py": b"bad",
+            "/abs.py": b"bad",
+            symlink("Lab8/secrets.md", "/etc/shadow"): b"/etc/shadow",
+        }
+    )
+    bulk = BulkZip()
+    bulk.attempt("carol", datetime(2022, 11, 1, 9, 0, 0), {"Lab 8 submission.zip": upload})
+    _, submissions, students = run_import(tmp_path, bulk)
+    student = students["carol"]
+    folder = submissions / "carol"
+    assert student.files == {"model": "model.py", "weights": "weights.pth", "answers": "answers.md"}
+    assert (folder / "model.py").read_bytes() == b"model"
+    assert (folder / "original" / "Lab 8 submission" / "Lab8" / "checkpoints" / "best.pth").exists()
+    assert any("'../escape.py'" in problem and "traversal" in problem for problem in student.problems)
+    assert any("'/abs.py'" in problem and "absolute path" in problem for problem in student.problems)
+    assert any("'Lab8/secrets.md'" in problem and "symbolic link" in problem for problem in student.problems)
+    assert not list(tmp_path.rglob("escape.py")) and not list(tmp_path.rglob("abs.py"))
+    assert not list(folder.rglob("._model.py"))
+    manifest = read_manifest(folder)
+    assert "Lab 8 submission.zip/Lab8/model.py" in {item.original for item in manifest.files}
+
+
+def test_missing_and_ambiguous_files_are_reported(tmp_path):
+    bulk = BulkZip()
+    bulk.attempt("dave", datetime(2022, 11, 1, 9, 0, 0), {"mynet.py": b"1", "lab_helpers.py": b"2"})
+    _, submissions, students = run_import(tmp_path, bulk)
+    student = students["dave"]
+    assert student.status == "imported"
+    assert student.ambiguous == {"model": ["original/lab_helpers.py", "original/mynet.py"]}
+    assert student.missing == ["weights", "answers"]
+    assert not (submissions / "dave" / "model.py").exists()
+    assert any(problem.startswith("ambiguous model file") for problem in student.problems)
+    assert any(problem.startswith("no weights file") for problem in student.problems)
+
+
+def test_preferred_names_and_identical_copies_are_not_ambiguous(tmp_path):
+    for name, data in {"model.py": b"same", "Lab8_model (1).py": b"same", "train.py": b"t", "best.pth": b"w"}.items():
+        (tmp_path / name).write_bytes(data)
+    (tmp_path / "last.pth").write_bytes(b"v")
+    recognition = classify(tmp_path, ["model.py", "Lab8_model (1).py", "train.py", "best.pth", "last.pth"])
+    assert recognition.chosen == {"model": "model.py", "weights": "best.pth"}
+    assert recognition.missing == ["answers"]
+    assert role_of("ckpt.pth.tar") == ("weights", ".pth.tar")
+    assert role_of("requirements.txt") is None
+
+
+def test_malicious_members_are_refused_and_other_students_still_import(tmp_path):
+    bulk = BulkZip()
+    bulk.attempt("alice", datetime(2022, 11, 1, 9, 0, 0), {"model.py": b"alice's model"})
+    fake_receipt = (
+        "Name: Alice (alice)\nAssignment: Lab 8\nDate Submitted: Friday, December 2, 2022 1:00:00 PM CST\n"
+        "Files:\n\tOriginal filename: model.py\n\tFilename: Lab 8_alice_attempt_2022-12-02-13-00-00_model.py\n"
+    )
+    bomb = bytes(4 << 20)
+    stem = bulk.attempt(
+        "mallory",
+        datetime(2022, 11, 1, 9, 30, 0),
+        {
+            "../../evil.py": b"traversal",
+            "C:\\evil.py": b"absolute",
+            "link.py": None,
+            "big.pth": os.urandom(5000),
+            "zeros.pth": bomb,
+            "x_alice_attempt_2022-12-02-13-00-00.txt": fake_receipt.encode(),
+            "model.py": b"mallory's model",
+        },
+    )
+    bulk.add(symlink(f"{stem}_link.py", "/etc/passwd"), b"/etc/passwd")
+    bulk.add("../../outside.txt", b"x")
+    bulk.add("Lab 8_alice_attempt_2022-12-02-13-00-00_model.py", b"planted")
+    report, submissions, students = run_import(
+        tmp_path, bulk, max_member_bytes=4096 + (4 << 20), ratio_min_bytes=1 << 20
+    )
+
+    assert students["alice"].status == "imported"
+    assert (submissions / "alice" / "model.py").read_bytes() == b"alice's model"
+    mallory = students["mallory"]
+    assert mallory.status == "imported"
+    problems = "\n".join(mallory.problems)
+    assert "refused '../../evil.py'" in problems and "path traversal" in problems
+    assert "refused 'C:\\\\evil.py'" in problems and "absolute path" in problems
+    assert "refused 'link.py'" in problems and "symbolic link" in problems
+    assert "refused 'zeros.pth'" in problems and "compression ratio" in problems
+    assert (submissions / "mallory" / "model.py").read_bytes() == b"mallory's model"
+    assert any(line.startswith("mallory: refused 'link.py'") for line in report.lines())
+    assert any("outside.txt" in note for note in report.notes)
+    assert not list(tmp_path.rglob("evil.py")) and not list(tmp_path.rglob("outside.txt"))
+    assert sorted(os.listdir(submissions)) == ["alice", "mallory"]
+
+
+def test_oversized_member_is_refused_naming_student_and_file(tmp_path):
+    bulk = BulkZip()
+    bulk.attempt("frank", datetime(2022, 11, 1, 9, 0, 0), {"model.py": b"m", "huge.pth": os.urandom(3000)})
+    _, submissions, students = run_import(tmp_path, bulk, max_member_bytes=2000)
+    assert any("refused 'huge.pth'" in problem and "oversized" in problem for problem in students["frank"].problems)
+    assert students["frank"].missing == ["weights", "answers"]
+    assert (submissions / "frank" / "model.py").exists()
+
+
+def test_receipt_and_zip_disagreeing_is_reported(tmp_path):
+    bulk = BulkZip()
+    stem = bulk.attempt("gina", datetime(2022, 11, 1, 9, 0, 0), {"model.py": b"m", "weights.pth": None})
+    bulk.add(f"{stem}_notes.txt", b"unlisted")
+    _, submissions, students = run_import(tmp_path, bulk)
+    problems = students["gina"].problems
+    assert "'weights.pth' is listed in the receipt but missing from the zip" in problems
+    assert "'notes.txt' is in the zip but not in the receipt; imported anyway" in problems
+    assert (submissions / "gina" / "answers.txt").read_bytes() == b"unlisted"
+
+
+def test_attempt_without_files_is_skipped_but_recorded(tmp_path):
+    bulk = BulkZip()
+    bulk.attempt("hank", datetime(2022, 11, 1, 9, 0, 0), {})
+    _, submissions, students = run_import(tmp_path, bulk)
+    assert students["hank"].status == "skipped"
+    assert read_manifest(submissions / "hank").files == []
+
+
+def test_reimport_replaces_the_folder_and_leaves_no_temporary_files(tmp_path):
+    first = BulkZip()
+    first.attempt("ivy", datetime(2022, 11, 1, 9, 0, 0), {"model.py": b"old", "old.pth": b"w"})
+    run_import(tmp_path, first)
+    second = BulkZip()
+    second.attempt("ivy", datetime(2022, 11, 1, 10, 0, 0), {"model.py": b"new"})
+    _, submissions, _ = run_import(tmp_path, second)
+    assert (submissions / "ivy" / "model.py").read_bytes() == b"new"
+    assert not (submissions / "ivy" / "weights.pth").exists()
+    assert os.listdir(submissions) == ["ivy"]
+
+
+def test_receipt_with_mismatched_or_unsafe_username_is_refused(tmp_path):
+    bulk = BulkZip()
+    bulk.add(f"{ASSIGNMENT}_joe_attempt_2022-11-01-09-00-00.txt", b"Name: Joe (someone.else)\nAssignment: Lab 8\n")
+    report, _, students = run_import(tmp_path, bulk)
+    assert students == {}
+    assert any("does not match the file name" in note for note in report.notes)
+    with pytest.raises(ValueError, match="refused username"):
+        parse_receipt("Name: X (../x)\n", f"{ASSIGNMENT}_../x_attempt_2022-11-01-09-00-00.txt")
+
+
+def test_a_file_that_is_not_a_zip_is_an_error(tmp_path):
+    path = tmp_path / "gradebook.zip"
+    path.write_bytes(b"not a zip")
+    with pytest.raises(BulkDownloadError, match="not a readable zip"):
+        import_bulk_download(path, tmp_path / "submissions", NEWEST, None)

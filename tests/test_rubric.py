@@ -1,0 +1,65 @@
+from pathlib import Path
+
+import pytest
+import yaml
+
+from grader.cli import main
+from grader.rubric.config import RubricError, load_rubric
+from grader.rubric.points import exercise1_points
+
+
+def test_default_rubric_is_valid():
+    rubric = load_rubric("rubric.yaml")
+    assert rubric.split.md5 == "40351d587109b95175f43aff81a1287e"
+    assert rubric.exercise1.points == 100
+
+
+def test_invalid_rubric_error_names_the_key(tmp_path, rubric_file):
+    data = yaml.safe_load(rubric_file.read_text())
+    data["exercise1"]["anchors"][1]["points"] = "lots"
+    data["sandbox"]["limits"]["memroy_mb"] = 5
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(data))
+    with pytest.raises(RubricError) as error:
+        load_rubric(bad)
+    message = str(error.value)
+    assert "bad.yaml" in message
+    assert "exercise1.anchors.1.points" in message
+    assert "sandbox.limits.memroy_mb" in message
+
+
+def test_points_follow_straight_lines_between_anchors(rubric_file):
+    exercise = load_rubric(rubric_file).exercise1  # anchors 10% -> 0, 90% -> 100
+    assert exercise1_points(0.05, exercise).points == 0
+    assert exercise1_points(0.50, exercise).points == 50
+    assert exercise1_points(0.95, exercise).points == 100
+
+
+def test_baseline_anchor_needs_a_measured_baseline(tmp_path, rubric_file):
+    data = yaml.safe_load(rubric_file.read_text())
+    data["exercise1"]["anchors"] = [{"baseline": "lenet5", "points": 60}, {"baseline": "resnet20", "points": 100}]
+    path = tmp_path / "b.yaml"
+    path.write_text(yaml.safe_dump(data))
+    exercise = load_rubric(path).exercise1
+    assert exercise1_points(0.75, exercise, {"lenet5": 0.6, "resnet20": 0.9}).points == 80
+    with pytest.raises(RubricError, match="baseline 'resnet20' has no accuracy measured on the pinned split"):
+        exercise1_points(0.75, exercise, {"lenet5": 0.6})
+
+
+def test_validate_command_checks_without_grading(rubric_file, capsys):
+    assert main(["validate", str(rubric_file)]) == 0
+    assert "is valid" in capsys.readouterr().out
+
+
+def test_pin_split_writes_the_pin_and_keeps_comments(tmp_path, tiny_split):
+    from conftest import write_npz
+
+    rubric = tmp_path / "rubric.yaml"
+    text = Path("rubric.yaml").read_text()
+    rubric.write_text(text)
+    split = write_npz(tiny_split, tmp_path / "mine.npz")
+    assert main(["pin-split", str(split), "--rubric", str(rubric)]) == 0
+    pinned = load_rubric(rubric)
+    assert pinned.split.sha256 == tiny_split.content_sha256()
+    assert pinned.split.format.value == "npz"
+    assert "# Exercise 1: accuracy on the split decides the points" in rubric.read_text()
