@@ -19,7 +19,7 @@ GRADING_OPTIONS = --rubric $(RUBRIC) $(if $(DATA),--data $(DATA)) $(if $(TIMEOUT
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,embeddings]"
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -46,6 +46,9 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m grader.bench $(if $(DATA),--data $(DATA))
+
+bench-answers: $(STAMP)
+	$(BIN)/python -m grader.answers.bench $(if $(ASAG),--asag $(ASAG))
 
 clean:
 	rm -rf $(VENV) results exports .pytest_cache .ruff_cache

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from pathlib import Path
 
@@ -11,6 +12,8 @@ from rich.console import Console
 from grader import __version__
 
 console = Console(soft_wrap=True)
+# Each verb family adds its own subcommands with register(subparsers); this file only dispatches.
+VERB_MODULES: list[str] = []
 error_console = Console(stderr=True, soft_wrap=True)
 
 
@@ -91,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     pin.add_argument("--rubric", type=Path, default=Path("rubric.yaml"))
     pin.add_argument("--name", help="a label for the split (default: the file or folder name)")
     pin.set_defaults(handler=cmd_pin_split)
+
+    for module in VERB_MODULES:
+        importlib.import_module(module).register(commands)
     return parser
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader import __version__
+from grader.answers import find_answers_file, grade_answers
 from grader.datasets import LabelledImages
 from grader.datasets.pin import load_pinned_split, write_images_for_sandbox
 from grader.intake.submission import IntakeError, SubmissionFiles, find_submission_files, submission_hashes
@@ -122,11 +123,19 @@ def compare_with_baselines(accuracy: float, baselines: dict[str, float]) -> list
     ]
 
 
-def _exercise2_item(session: GradingSession, files: SubmissionFiles | None) -> tuple[ItemPoints, dict | None]:
-    max_points = float(session.rubric.exercise2.get("points", 4))
-    answers = files.answers_file if files else None
-    reason = f"{answers} received; not graded yet" if answers else "no answers file"
-    return ItemPoints(item="exercise2", points=None, max_points=max_points, reason=reason), None
+def _exercise2_item(rubric: Rubric, folder: Path, files: SubmissionFiles | None) -> tuple[ItemPoints, dict]:
+    """Graded whatever happened to Exercise 1: an unreadable answers file fails Exercise 2 alone."""
+    answers_file = folder / files.answers_file if files and files.answers_file else find_answers_file(folder)
+    graded = grade_answers(answers_file, rubric.exercise2)
+    if graded.points is None:
+        reason = f"not graded: {graded.error}"
+    else:
+        answered = sum(1 for question in graded.questions if question.points > 0)
+        reason = f"{answered} of {len(graded.questions)} answers earned points ({graded.method})"
+        if graded.needs_review:
+            reason += "; needs review"
+    item = ItemPoints(item="exercise2", points=graded.points or 0.0, max_points=graded.max_points, reason=reason)
+    return item, graded.model_dump(mode="json")
 
 
 def grade_submission(folder: Path, session: GradingSession, student: str | None = None) -> Result:
@@ -170,7 +179,7 @@ def grade_submission(folder: Path, session: GradingSession, student: str | None 
             except InvalidOutput as error:
                 result.error_kind, result.error = "output", str(error)
     exercise1 = _exercise1_item(result, session)
-    exercise2, result.answers = _exercise2_item(session, files)
+    exercise2, result.answers = _exercise2_item(session.rubric, folder, files)
     result.items = [exercise1, exercise2]
     if result.accuracy is not None:
         result.comparison = compare_with_baselines(result.accuracy, session.baselines)
@@ -179,6 +188,7 @@ def grade_submission(folder: Path, session: GradingSession, student: str | None 
         exercise2=exercise2.points,
         total=round(sum(item.points or 0.0 for item in result.items), 2),
     )
+    result.final_points = result.points.model_copy()
     result.timings.total_seconds = round(time.monotonic() - started, 3)
     result.timings.graded_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     return result

@@ -86,7 +86,6 @@ def write_rubric(path: Path, split_path: Path, split: LabelledImages, **sections
             "limits": {"wall_clock_seconds": 60, "memory_mb": 3072},
         },  # fmt: skip
         "exercise1": {"points": 100, "anchors": [{"accuracy": 0.1, "points": 0}, {"accuracy": 0.9, "points": 100}]},
-        "exercise2": {"points": 4},
     }
     rubric.update(sections)
     path.write_text(yaml.safe_dump(rubric, sort_keys=False))

@@ -8,10 +8,11 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from grader.answers import find_answers_file
+
 MODEL_NAME = "model.py"
 WEIGHTS_NAMES = ("weights.pth", "weights.pt", "weights.safetensors")
 WEIGHTS_SUFFIXES = (".pth", ".pt", ".safetensors", ".ckpt", ".bin", ".tar")
-ANSWERS_SUFFIXES = (".md", ".txt", ".docx", ".pdf")
 MAX_WEIGHTS_BYTES = 1 << 30
 MAX_SOURCE_BYTES = 1 << 20
 MAX_HASHED_FILES = 200
@@ -54,11 +55,8 @@ def _pick_weights(folder: Path) -> tuple[str, list[str]]:
 
 
 def _pick_answers(folder: Path) -> str | None:
-    for suffix in ANSWERS_SUFFIXES:
-        if (folder / f"answers{suffix}").is_file():
-            return f"answers{suffix}"
-    candidates = sorted(p.name for p in folder.iterdir() if p.is_file() and p.suffix.lower() in ANSWERS_SUFFIXES)
-    return candidates[0] if len(candidates) == 1 else None
+    found = find_answers_file(folder)
+    return found.relative_to(folder).as_posix() if found else None
 
 
 def find_submission_files(folder: Path, student: str | None = None) -> SubmissionFiles:

@@ -57,6 +57,20 @@ class BaselineComparison(BaseModel):
     beats: bool
 
 
+class LateInfo(BaseModel):
+    submitted_at: str | None = None
+    days_late: int = 0
+    penalty_fraction: float = 0.0
+    reason: str = ""
+
+
+class OverrideRecord(BaseModel):
+    item: str
+    points: float
+    reason: str
+    decided_by: str
+
+
 class Result(BaseModel):
     schema_version: int = SCHEMA_VERSION
     student: str
@@ -65,8 +79,11 @@ class Result(BaseModel):
     per_class_accuracy: list[float] | None = None
     confusion_matrix: list[list[int]] | None = None
     predictions_sha256: str | None = None
-    points: Points = Points()
+    points: Points = Field(default_factory=Points, description="The machine's figures, never overwritten")
+    final_points: Points = Field(default_factory=Points, description="After the late penalty, then TA overrides")
     items: list[ItemPoints] = Field(default_factory=list)
+    late: LateInfo | None = None
+    overrides: list[OverrideRecord] = Field(default_factory=list)
     error: str | None = None
     error_kind: str | None = None
     split_name: str | None = None

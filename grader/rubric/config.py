@@ -10,7 +10,10 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from grader.answers import Exercise2Rubric
 from grader.datasets import SplitFormat
+from grader.export.base import ExportSettings
+from grader.policy.late import AttemptPolicy, LatePolicy
 from grader.sandbox.protocol import SandboxLimits
 
 
@@ -85,11 +88,18 @@ class Rubric(Strict):
     split: SplitPin
     sandbox: SandboxSettings = SandboxSettings()
     exercise1: Exercise1
-    exercise2: dict[str, Any] = Field(default_factory=dict, description="Written answers (see grader.answers)")
+    exercise2: Exercise2Rubric = Field(
+        default_factory=Exercise2Rubric.default, description="The written questions: references and key concepts"
+    )
+    late: LatePolicy | None = Field(default=None, description="Due date, grace period and penalty; none: no penalty")
+    attempts: AttemptPolicy = Field(default_factory=AttemptPolicy, description="Which Blackboard attempt is graded")
+    export: ExportSettings = Field(default_factory=ExportSettings, description="The grade column in the LMS")
 
     def section_hashes(self) -> dict[str, str]:
         """One hash per section, so a change regrades only what it affects."""
         data = self.model_dump(mode="json")
+        # How many submissions run at once changes no result, so it must not trigger regrading.
+        data["sandbox"].pop("workers", None)
         return {key: _hash_json(value) for key, value in data.items()}
 
     def content_hash(self) -> str:

@@ -35,12 +35,14 @@ POLL_SECONDS = 0.2
 
 def _python_dirs() -> list[str]:
     """Where this interpreter, torch and numpy live: mounted read-only so the runner can import them."""
-    import numpy
-    import torch
+    import importlib.util
 
     candidates = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.realpath(sys.executable)}
-    for module in (torch, numpy):
-        candidates.add(str(Path(module.__file__).resolve().parent.parent))
+    for name in ("torch", "numpy"):
+        # find_spec locates the package without importing it: the host never needs torch itself.
+        spec = importlib.util.find_spec(name)
+        if spec and spec.origin:
+            candidates.add(str(Path(spec.origin).resolve().parent.parent))
     dirs = {
         str(Path(path).resolve()) if Path(path).is_dir() else str(Path(path).resolve().parent) for path in candidates
     }

@@ -275,10 +275,16 @@ def predict(model, preprocess, images, device, batch_size, progress, submission_
     return torch.cat(outputs).numpy() if outputs else np.zeros((0, NUM_CLASSES), np.float32)
 
 
+def write_meta(output_dir, meta):
+    with open(os.path.join(output_dir, "meta.json"), "w") as stream:
+        json.dump(meta, stream)
+
+
 def run(args):
     warnings = []
     meta = {"ok": False, "torch_version": torch.__version__, "warnings": warnings}
     progress = Progress(args.output)
+    model = preprocess = images = device = None
     try:
         started = time.perf_counter()
         progress.phase("loading")
@@ -298,9 +304,105 @@ def run(args):
         progress.phase("done")
     except SubmissionError as error:
         meta["error_kind"], meta["error"] = error.kind, error.message
-    with open(os.path.join(args.output, "meta.json"), "w") as stream:
-        json.dump(meta, stream)
+    write_meta(args.output, meta)
+    if args.diagnose and model is not None:
+        # The graded figures are already written: a crash here cannot change them.
+        diagnose(model, preprocess, images, device, meta, warnings)
+        write_meta(args.output, meta)
     return 0 if meta["ok"] else 1
+
+
+# --- self-check diagnostics (--diagnose, used by `grader check` only) -----------------------
+#
+# Each finding is one warning line "diagnose-<topic>: ...". The labels stay on the host, so the
+# normalisation probe reports predictions on a fixed sample (every `step`-th image) as digit
+# strings, and the host scores them.
+
+DIAGNOSE_SAMPLE = 200
+NORMALISATIONS = {
+    "unit": ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0)),  # ToTensor() without Normalize
+    "half": (DEFAULT_MEAN, DEFAULT_STD),  # Normalize((0.5,)*3, (0.5,)*3), the tutorial's
+    "cifar": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+    "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+}
+PROBE_SHAPES = ((1, 28, 28), (3, 28, 28), (1, 32, 32))
+
+
+def normalise(images, mean, std):
+    x = images.permute(0, 3, 1, 2).float().div_(255)
+    return ((x - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)).contiguous()
+
+
+def untrained_batchnorm(model):
+    """BatchNorm layers whose running statistics are still mean 0, variance 1: they never saw a batch."""
+    buffers = dict(model.named_buffers())
+    names = []
+    for key, mean in buffers.items():
+        if key.endswith("running_mean"):
+            var = buffers.get(key[: -len("running_mean")] + "running_var")
+            if var is not None and bool((mean == 0).all()) and bool((var == 1).all()):
+                names.append(key[: -len(".running_mean")] or "(model)")
+    return names
+
+
+def probe_input_shapes(model, device):
+    """The input shapes, other than CIFAR-10's, on which the model runs; for a model built for MNIST."""
+    fits = []
+    for shape in PROBE_SHAPES:
+        try:
+            out = model(torch.zeros((2, *shape), device=device))
+            if isinstance(out, torch.Tensor) and out.shape == (2, NUM_CLASSES):
+                fits.append("x".join(map(str, shape)))
+        except Exception:  # noqa: BLE001 - a probe that fails is the expected answer
+            pass
+    return fits
+
+
+def inference_mode_findings(model, preprocess, sample, device):
+    x = preprocess(sample).to(device)
+    first, second = model(x).float(), model(x).float()
+    scale = float(first.abs().max()) + 1e-6
+    training = [name or "(model)" for name, module in model.named_modules() if module.training]
+    found = []
+    if training:
+        found.append(f"diagnose-train-mode: modules in training mode after model.eval(): {', '.join(training[:5])}")
+    if float((first - second).abs().max()) > 1e-4 * scale:
+        found.append("diagnose-random: two identical passes in eval mode gave different outputs")
+    elif len(x) > 2 and float((model(x[:2]).float() - first[:2]).abs().max()) > 1e-3 * scale:
+        found.append("diagnose-batch-stats: an image's output depends on the other images in its batch")
+    return found
+
+
+def normalisation_predictions(model, preprocess, images, device):
+    step = max(1, len(images) // DIAGNOSE_SAMPLE)
+    sample = torch.from_numpy(np.array(images[::step][:DIAGNOSE_SAMPLE]))
+    line = [f"diagnose-normalisation: step={step}"]
+    used = model(preprocess(sample).to(device)).argmax(1)
+    line.append("used=" + "".join(str(int(p)) for p in used))
+    for name, (mean, std) in NORMALISATIONS.items():
+        predicted = model(normalise(sample, mean, std).to(device)).argmax(1)
+        line.append(f"{name}=" + "".join(str(int(p)) for p in predicted))
+    return " ".join(line)
+
+
+def diagnose(model, preprocess, images, device, meta, warnings):
+    """Adds what a student should know about their model to `warnings`; never fails the run."""
+    try:
+        model.eval()
+        names = untrained_batchnorm(model)
+        if names:
+            warnings.append(f"diagnose-batchnorm-init: running statistics never updated in {', '.join(names[:5])}")
+        with torch.inference_mode():
+            if not meta["ok"]:
+                if meta.get("error_kind") == "forward":
+                    fits = probe_input_shapes(model, device)
+                    warnings.append(f"diagnose-input-size: runs on {', '.join(fits) or 'none of the probed shapes'}")
+                return
+            sample = torch.from_numpy(np.array(images[:16]))
+            warnings.extend(inference_mode_findings(model, preprocess, sample, device))
+            warnings.append(normalisation_predictions(model, preprocess, images, device))
+    except BaseException as error:  # noqa: BLE001 - diagnostics are advice, never a failure
+        warnings.append(f"diagnose-skipped: {type(error).__name__}: {str(error)[:300]}")
 
 
 def install_guard(readable_roots, writable_roots, denied_roots):
@@ -343,6 +445,7 @@ def parse_args(argv=None):
     parser.add_argument("--output", required=True, help="folder for logits.npy and meta.json")
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    parser.add_argument("--diagnose", action="store_true", help="after the run, probe for common mistakes")
     parser.add_argument("--guard", action="store_true", help="install the audit-hook guard (plain-process fallback)")
     parser.add_argument("--guard-write", action="append", default=[], help="fallback guard: writable root")
     parser.add_argument("--guard-deny", action="append", default=[], help="fallback guard: hidden root")

@@ -1,0 +1,74 @@
+"""Final points: the late penalty from the Blackboard submission time, then the TA's overrides.
+
+Both are applied to a copy of the result's machine points, which stay as the sandbox and the
+rubric made them; `final_points` is what goes to the gradebook.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from grader.intake.blackboard import MANIFEST, read_manifest
+from grader.policy.late import LatePolicy, apply_late_penalty
+from grader.policy.overrides import TOTAL, Overrides, apply_overrides, load_overrides, validate
+from grader.results.model import LateInfo, OverrideRecord, Points, Result
+from grader.rubric.config import Rubric
+
+ITEMS = tuple(name for name in Points.model_fields if name != TOTAL)
+
+
+@dataclass(frozen=True)
+class CoursePolicy:
+    late: LatePolicy | None
+    overrides: Overrides
+
+    @classmethod
+    def load(cls, rubric: Rubric, overrides_path: Path) -> CoursePolicy:
+        return cls(late=rubric.late, overrides=load_overrides(overrides_path))
+
+    def check(self, students: Iterable[str]) -> None:
+        """An override for a student or item the grader does not know is an error (OverridesError)."""
+        validate(self.overrides, set(students), set(ITEMS))
+
+
+def submission_time(folder: Path) -> tuple[datetime | None, str | None]:
+    """(when it was submitted, why that is unknown) from the manifest the Blackboard import wrote."""
+    if not (Path(folder) / MANIFEST).is_file():
+        return None, "no Blackboard manifest"
+    try:
+        return read_manifest(folder).submitted_at, None
+    except (OSError, ValueError, ValidationError) as error:
+        return None, f"unreadable {MANIFEST}: {type(error).__name__}"
+
+
+def late_penalty(points: Points, folder: Path, policy: LatePolicy | None) -> tuple[dict, LateInfo | None]:
+    """Every item loses the same share as the total, so that the items still add up."""
+    machine = points.model_dump()
+    if policy is None:
+        return machine, None
+    submitted_at, unknown = submission_time(folder)
+    outcome = apply_late_penalty(machine[TOTAL], submitted_at, policy)
+    keep = 1 - outcome.penalty_fraction
+    after = {item: None if value is None else round(value * keep, 4) for item, value in machine.items()}
+    after[TOTAL] = outcome.points_after
+    info = LateInfo(
+        submitted_at=submitted_at.isoformat() if submitted_at else None,
+        days_late=outcome.days_late,
+        penalty_fraction=outcome.penalty_fraction,
+        reason=outcome.reason + (f" ({unknown})" if unknown and submitted_at is None else ""),
+    )
+    return after, info
+
+
+def apply_policy(result: Result, folder: Path, policy: CoursePolicy) -> Result:
+    """A copy of `result` with late, overrides and final_points filled in; `points` is left as it was."""
+    after_late, late = late_penalty(result.points, folder, policy.late)
+    override = policy.overrides.for_student(result.student)
+    final = apply_overrides(after_late, override)
+    records = [OverrideRecord(**record) for record in override.records()] if override else []
+    return result.model_copy(update={"late": late, "overrides": records, "final_points": Points(**final)}, deep=True)

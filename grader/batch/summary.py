@@ -1,0 +1,108 @@
+"""The class at a glance: how many were graded, how accuracy and points spread, and why the others failed."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
+from grader.results.model import Result
+from grader.results.store import load_result
+
+QUANTILES = ("min", "25%", "50%", "75%", "max")
+SHOWN_STUDENTS = 8
+
+
+@dataclass
+class ClassSummary:
+    """`accuracy` and `points` (the final totals) hold count, mean, std and quantiles;
+    `errors` maps an error kind to its (student, error) pairs, the commonest kind first."""
+
+    graded: int = 0
+    failed: int = 0
+    accuracy: dict[str, float] = field(default_factory=dict)
+    points: dict[str, float] = field(default_factory=dict)
+    errors: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    unreadable: list[str] = field(default_factory=list)
+
+
+def load_results(results_dir: Path) -> tuple[list[Result], list[str]]:
+    """Every results/<student>.json, and the names of those that cannot be read."""
+    results, unreadable = [], []
+    folder = Path(results_dir)
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        result = load_result(path)
+        if result is None:
+            unreadable.append(path.name)
+        else:
+            results.append(result)
+    return results, unreadable
+
+
+def _describe(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {}
+    return {key: float(value) for key, value in pd.Series(values, dtype=float).describe().items()}
+
+
+def summarise(results: list[Result], unreadable: list[str] | None = None) -> ClassSummary:
+    errors: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for result in results:
+        if result.status != "graded":
+            errors[result.error_kind or "unknown"].append((result.student, result.error or ""))
+    totals = [r.final_points.total if r.final_points.total is not None else r.points.total for r in results]
+    return ClassSummary(
+        graded=sum(result.status == "graded" for result in results),
+        failed=sum(result.status != "graded" for result in results),
+        accuracy=_describe([result.accuracy for result in results if result.accuracy is not None]),
+        points=_describe([total for total in totals if total is not None]),
+        errors=dict(sorted(errors.items(), key=lambda entry: (-len(entry[1]), entry[0]))),
+        unreadable=list(unreadable or []),
+    )
+
+
+def render_summary(summary: ClassSummary, console: Console) -> None:
+    console.print(
+        f"[bold]Class summary[/bold]: [green]{summary.graded} graded[/green], "
+        f"[{'red' if summary.failed else 'green'}]{summary.failed} failed[/]"
+    )
+    if summary.accuracy or summary.points:
+        table = Table("", "n", "mean", *QUANTILES, title_justify="left", title="Distribution")
+        if summary.accuracy:
+            table.add_row("accuracy", *_row(summary.accuracy, lambda value: f"{value:.2%}"))
+        if summary.points:
+            table.add_row("final points", *_row(summary.points, lambda value: f"{value:.2f}"))
+        console.print(table)
+    if summary.errors:
+        table = Table("Cause", "Students", "Who", "Example", title="Errors by cause", title_justify="left")
+        for kind, entries in summary.errors.items():
+            who = ", ".join(student for student, _ in entries[:SHOWN_STUDENTS])
+            if len(entries) > SHOWN_STUDENTS:
+                who += f" and {len(entries) - SHOWN_STUDENTS} more"
+            table.add_row(kind, str(len(entries)), who, _shorten(entries[0][1]))
+        console.print(table)
+    for name in summary.unreadable:
+        console.print(f"[yellow]unreadable result[/yellow] {name}: it will be graded again")
+
+
+def _row(stats: dict[str, float], show) -> list[str]:
+    return [str(int(stats["count"])), show(stats["mean"]), *(show(stats[key]) for key in QUANTILES)]
+
+
+def _shorten(text: str, limit: int = 100) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def main(*, results: Path = Path("results"), console: Console | None = None) -> int:
+    console = console or Console()
+    found, unreadable = load_results(results)
+    if not found and not unreadable:
+        console.print(f"no results in {results}; run `grader grade --all` first")
+        return 1
+    render_summary(summarise(found, unreadable), console)
+    return 0
