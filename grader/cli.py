@@ -13,7 +13,7 @@ from grader import __version__
 
 console = Console(soft_wrap=True)
 # Each verb family adds its own subcommands with register(subparsers); this file only dispatches.
-VERB_MODULES: list[str] = []
+VERB_MODULES: list[str] = ["grader.reference.cli", "grader.batch.cli", "grader.check.cli"]
 error_console = Console(stderr=True, soft_wrap=True)
 
 
@@ -30,6 +30,13 @@ def cmd_grade(args: argparse.Namespace) -> int:
     from grader.results.store import save_result
     from grader.rubric.config import load_rubric
 
+    if args.all:
+        from grader.batch.cli import cmd_grade_all
+
+        return cmd_grade_all(args)
+    if not args.student:
+        error_console.print("[red]error:[/red] name a student, or grade the whole class with --all")
+        return 2
     rubric = load_rubric(args.rubric)
     folder = Path(args.student)
     if not folder.is_dir() or len(folder.parts) == 1:
@@ -74,15 +81,18 @@ def cmd_pin_split(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from grader.batch.cli import add_grade_all_options
+
     parser = argparse.ArgumentParser(prog="grader", description="Grade the CIFAR-10 lab in a sandbox.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    grade = commands.add_parser("grade", help="grade one student's submission")
-    grade.add_argument("student", help="a username under --submissions, or a submission folder")
+    grade = commands.add_parser("grade", help="grade one student's submission, or the class with --all")
+    grade.add_argument("student", nargs="?", help="a username under --submissions, or a submission folder")
     _add_grading_options(grade)
     grade.add_argument("--submissions", type=Path, default=Path("submissions"))
     grade.add_argument("--results", type=Path, default=Path("results"))
+    add_grade_all_options(grade)
     grade.set_defaults(handler=cmd_grade)
 
     validate = commands.add_parser("validate", help="check a rubric file without grading")

@@ -17,6 +17,7 @@ from grader.intake.submission import IntakeError, SubmissionFiles, find_submissi
 from grader.results.model import BaselineComparison, InputHashes, Points, Result, RunInfo, Timings
 from grader.rubric.config import Rubric, split_root
 from grader.rubric.points import ItemPoints, exercise1_points
+from grader.rubric.points import resolve_anchors as check_anchors
 from grader.sandbox.base import SandboxBackend, get_backend, run_folder
 from grader.sandbox.protocol import SandboxJob, SandboxOutcome
 from grader.scoring.accuracy import InvalidOutput, score
@@ -58,12 +59,16 @@ def open_session(
     timeout_seconds: float | None = None,
     reference_dir: Path | None = None,
     extra_hidden: list[Path] | None = None,
+    resolve_anchors: bool = True,
 ) -> Iterator[GradingSession]:
     from grader.reference.baselines import baseline_accuracies
 
     split_path = resolve_split_path(rubric, rubric_path, data)
     split = load_pinned_split(split_path, rubric.split.format, rubric.split.sha256, rubric.split.md5)
     split_sha256 = split.content_sha256()
+    baselines = baseline_accuracies(reference_dir or Path("reference"), split_sha256)
+    if resolve_anchors:
+        check_anchors(rubric.exercise1, baselines)  # a baseline missing for this split stops grading before it starts
     sandbox = get_backend(backend or rubric.sandbox.backend)
     with run_folder("grader-images-") as folder:
         images_file = write_images_for_sandbox(split, folder)
@@ -75,7 +80,7 @@ def open_session(
                 split_sha256=split_sha256,
                 images_file=images_file,
                 backend=sandbox,
-                baselines=baseline_accuracies(reference_dir or Path("reference"), split_sha256),
+                baselines=baselines,
                 hidden_paths=[split_path.resolve(), Path(rubric_path).resolve().parent, *(extra_hidden or [])],
                 timeout_seconds=timeout_seconds,
             )

@@ -19,6 +19,7 @@ from grader.reference.recipes import Recipe
 from grader.sandbox.runner import default_preprocess
 
 CHECKPOINT_NAME = "checkpoint.pt"
+CHECKPOINT_EVERY_STEPS = 50
 
 
 def load_reference_module(folder: Path) -> ModuleType:
@@ -86,7 +87,8 @@ def train(recipe: Recipe, folder: Path, train_data: LabelledImages, test_data: L
             optimizer, max_lr=recipe.learning_rate, total_steps=recipe.epochs * steps_per_epoch, pct_start=0.25
         )
     generator = torch.Generator().manual_seed(recipe.seed)
-    state = {"epoch": 0, "history": [], "wall_seconds": 0.0}
+    # "step", "order" and "running" describe an epoch in progress, so a stop mid-epoch loses little.
+    state = {"epoch": 0, "history": [], "wall_seconds": 0.0, "step": 0, "order": None, "running": [0.0, 0, 0]}
     checkpoint_path = folder / CHECKPOINT_NAME
     if checkpoint_path.exists():
         checkpoint = torch.load(checkpoint_path, map_location=device, weights_only=False)
@@ -95,7 +97,17 @@ def train(recipe: Recipe, folder: Path, train_data: LabelledImages, test_data: L
         if scheduler:
             scheduler.load_state_dict(checkpoint["scheduler"])
         generator.set_state(checkpoint["generator"])
-        state = checkpoint["state"]
+        state.update(checkpoint["state"])
+
+    def save_checkpoint() -> None:
+        checkpoint = {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict() if scheduler else None,
+            "generator": generator.get_state(),
+            "state": state,
+        }
+        atomic_torch_save(checkpoint, checkpoint_path)
 
     images = torch.from_numpy(train_data.images)
     labels = torch.from_numpy(train_data.labels)
@@ -110,10 +122,12 @@ def train(recipe: Recipe, folder: Path, train_data: LabelledImages, test_data: L
         for epoch in range(state["epoch"] + 1, recipe.epochs + 1):
             started = time.perf_counter()
             model.train()
-            task = progress.add_task(f"[{epoch}/{recipe.epochs}]", total=steps_per_epoch)
-            order = torch.randperm(len(images), generator=generator)
-            total_loss, correct, seen = 0.0, 0, 0
-            for step in range(steps_per_epoch):
+            task = progress.add_task(f"[{epoch}/{recipe.epochs}]", total=steps_per_epoch, completed=state["step"])
+            if state["order"] is None:
+                state["order"] = torch.randperm(len(images), generator=generator)
+            order = state["order"]
+            total_loss, correct, seen = state["running"]
+            for step in range(state["step"], steps_per_epoch):
                 index = order[step * recipe.batch_size : (step + 1) * recipe.batch_size]
                 batch = augment(images[index], generator) if recipe.augment else images[index]
                 x = preprocess(batch).to(device, memory_format=memory_format)
@@ -130,9 +144,14 @@ def train(recipe: Recipe, folder: Path, train_data: LabelledImages, test_data: L
                 seen += len(y)
                 description = f"[{epoch}/{recipe.epochs}] Loss: {total_loss / seen:.4f}, Acc: {correct / seen:.4f}"
                 progress.update(task, advance=1, description=description)
+                if (step + 1) % CHECKPOINT_EVERY_STEPS == 0:
+                    state["wall_seconds"] += time.perf_counter() - started
+                    started = time.perf_counter()
+                    state["step"], state["running"] = step + 1, [total_loss, correct, seen]
+                    save_checkpoint()
             test_accuracy = evaluate(model, preprocess, test_data, device, memory_format)
             progress.update(task, description=f"{description}, Test Acc: {test_accuracy:.4f}")
-            state["epoch"] = epoch
+            state.update(epoch=epoch, step=0, order=None, running=[0.0, 0, 0])
             state["wall_seconds"] += time.perf_counter() - started
             state["history"].append(
                 {
@@ -142,14 +161,7 @@ def train(recipe: Recipe, folder: Path, train_data: LabelledImages, test_data: L
                     "test_accuracy": test_accuracy,
                 }
             )
-            checkpoint = {
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict() if scheduler else None,
-                "generator": generator.get_state(),
-                "state": state,
-            }
-            atomic_torch_save(checkpoint, checkpoint_path)
+            save_checkpoint()
 
     model = model.to("cpu", memory_format=torch.contiguous_format)
     atomic_torch_save({k: v.contiguous() for k, v in model.state_dict().items()}, folder / "weights.pth")
