@@ -11,6 +11,12 @@ TIMEOUT ?=
 SANDBOX ?=
 ZIP ?=
 FORMAT ?= bb
+TRAIN ?= data
+WORKERS ?=
+FORCE ?=
+GRADEBOOK ?=
+ROSTER ?=
+REFERENCES ?= lenet5 resnet20
 
 GRADING_OPTIONS = --rubric $(RUBRIC) $(if $(DATA),--data $(DATA)) $(if $(TIMEOUT),--timeout $(TIMEOUT)) $(if $(SANDBOX),--sandbox $(SANDBOX))
 
@@ -26,6 +32,16 @@ setup: $(STAMP)
 
 grade: $(STAMP)
 	$(BIN)/grader grade $(SUB) $(GRADING_OPTIONS)
+
+grade-all: $(STAMP)
+	$(BIN)/grader grade --all $(GRADING_OPTIONS) $(if $(WORKERS),--workers $(WORKERS)) $(if $(FORCE),--force)
+
+import: $(STAMP)
+	@test -n "$(ZIP)" || { echo "usage: make import ZIP=gradebook_....zip"; exit 2; }
+	$(BIN)/grader import-bb $(ZIP) --rubric $(RUBRIC)
+
+export: $(STAMP)
+	$(BIN)/grader export --format $(FORMAT) --rubric $(RUBRIC) $(if $(GRADEBOOK),--gradebook $(GRADEBOOK)) $(if $(ROSTER),--roster $(ROSTER))
 
 validate: $(STAMP)
 	$(BIN)/grader validate $(RUBRIC)
@@ -46,6 +62,13 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m grader.bench $(if $(DATA),--data $(DATA))
+
+# Trains each baseline (resuming from its checkpoint), then grades them all like students into reference/baselines.json.
+reference: $(STAMP)
+	for name in $(REFERENCES); do \
+	  $(BIN)/grader reference train $$name --train-data $(TRAIN) --test-data $(or $(DATA),data) || exit 1; \
+	done
+	$(BIN)/grader reference grade --rubric $(RUBRIC) $(if $(DATA),--data $(DATA)) $(if $(SANDBOX),--sandbox $(SANDBOX))
 
 bench-answers: $(STAMP)
 	$(BIN)/python -m grader.answers.bench $(if $(ASAG),--asag $(ASAG))

@@ -25,6 +25,7 @@ def _add_grading_options(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
+    from grader.batch.policy import CoursePolicy, apply_policy
     from grader.grade import grade_submission, open_session
     from grader.report.console import render_result
     from grader.results.store import save_result
@@ -53,6 +54,8 @@ def cmd_grade(args: argparse.Namespace) -> int:
         console.status(f"grading {folder.name} in the {session.backend.name} sandbox"),
     ):
         result = grade_submission(folder, session)
+    overrides = args.overrides or Path(args.rubric).parent / "overrides.yaml"
+    result = apply_policy(result, folder, CoursePolicy.load(rubric, overrides))
     path = save_result(result, args.results)
     render_result(result, console)
     console.print(f"result written to {path}")
@@ -112,13 +115,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from grader.datasets import DatasetError
+    from grader.policy.overrides import OverridesError
     from grader.rubric.config import RubricError
     from grader.sandbox.base import SandboxUnavailable
 
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (RubricError, DatasetError, SandboxUnavailable) as error:
+    except (RubricError, DatasetError, SandboxUnavailable, OverridesError) as error:
         error_console.print(f"[red]error:[/red] {error}", highlight=False)
         return 2
     except KeyboardInterrupt:

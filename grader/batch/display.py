@@ -42,6 +42,8 @@ class BatchDisplay:
 
     def __exit__(self, *exc_info) -> None:
         self.live.stop()
+        if not self.live.console.is_terminal:  # rich ends the last frame with a newline only on a terminal
+            self.live.console.line()
 
     def started(self, student: str) -> None:
         with self._lock:

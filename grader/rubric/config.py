@@ -103,7 +103,7 @@ class Rubric(Strict):
         return {key: _hash_json(value) for key, value in data.items()}
 
     def content_hash(self) -> str:
-        return _hash_json(self.model_dump(mode="json"))
+        return _hash_json(self.section_hashes())
 
 
 def _hash_json(value: Any) -> str:

@@ -1,0 +1,316 @@
+"""`grader grade --all`: every student's submission, in parallel, resumable.
+
+Each result is saved atomically the moment it is finished, so a crash, Ctrl-C or kill loses
+only the submissions still in their sandbox, and the next run picks up where this one
+stopped: the plan skips every student whose inputs match their stored result.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+
+from grader.batch.display import BatchDisplay
+from grader.batch.plan import CurrentInputs, StudentPlan, plan_class, student_folders
+from grader.batch.policy import CoursePolicy, apply_policy
+from grader.batch.summary import load_results, render_summary, summarise
+from grader.grade import GradingSession, _exercise1_item, _exercise2_item, grade_submission, open_session
+from grader.intake.submission import IntakeError, find_submission_files
+from grader.policy.overrides import OverridesError
+from grader.results.model import Points, Result
+from grader.results.store import save_result
+from grader.rubric.config import Rubric, load_rubric
+from grader.rubric.points import resolve_anchors
+
+LOCK_NAME = ".grade-all.lock"
+
+
+class BatchBusy(RuntimeError):
+    """Another `grade --all` is writing to the same results folder."""
+
+
+@dataclass
+class BatchOptions:
+    rubric: Path = Path("rubric.yaml")
+    submissions: Path = Path("submissions")
+    results: Path = Path("results")
+    overrides: Path | None = None
+    data: Path | None = None
+    sandbox: str | None = None
+    timeout: float | None = None
+    workers: int | None = None
+    force: bool = False
+
+    @property
+    def overrides_path(self) -> Path:
+        """overrides.yaml beside the rubric unless named."""
+        return self.overrides or Path(self.rubric).parent / "overrides.yaml"
+
+
+@dataclass
+class BatchReport:
+    planned: Counter = field(default_factory=Counter)
+    sandbox_runs: int = 0
+    written: list[str] = field(default_factory=list)
+    crashed: dict[str, str] = field(default_factory=dict)
+    workers: int = 0
+    seconds: float = 0.0
+    interrupted: bool = False
+
+
+def visible_gpus() -> int:
+    """Counted without importing torch on the host: CUDA_VISIBLE_DEVICES when set, else the device nodes."""
+    if "CUDA_VISIBLE_DEVICES" in os.environ:
+        return len([part for part in os.environ["CUDA_VISIBLE_DEVICES"].split(",") if part.strip()])
+    return len([p for p in Path("/dev").glob("nvidia*") if re.fullmatch(r"nvidia\d+", p.name)])
+
+
+def choose_workers(requested: int | None, rubric: Rubric) -> int:
+    """--workers, else the rubric's sandbox.workers, else one per GPU, else one per two CPU cores."""
+    if requested:
+        return requested
+    if rubric.sandbox.workers:
+        return rubric.sandbox.workers
+    gpus = visible_gpus() if rubric.sandbox.device != "cpu" else 0
+    return gpus or max(1, (os.cpu_count() or 1) // 2)
+
+
+@contextlib.contextmanager
+def results_lock(results_dir: Path) -> Iterator[None]:
+    """One writer per results folder; a lock held by a killed process is released by the kernel."""
+    results_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks, one run at a time is up to the user
+        yield
+        return
+    with open(results_dir / LOCK_NAME, "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as error:
+            raise BatchBusy(f"another `grader grade --all` is writing to {results_dir}") from error
+        for stale in results_dir.glob(".*.json.*.tmp"):  # left by a run killed mid-write
+            stale.unlink(missing_ok=True)
+        yield
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM stops the batch the way Ctrl-C does, so that running sandboxes are cleaned up."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(number, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def kill_sandbox_processes() -> None:
+    """The local backend starts each sandbox in a session of its own, out of reach of the terminal's Ctrl-C;
+    killing this process's children (the only ones it has are sandboxes) ends their poll loops at once."""
+    if not sys.platform.startswith("linux"):
+        return
+    me = os.getpid()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            parent = int(stat.rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        if parent == me:
+            with contextlib.suppress(OSError):
+                os.killpg(int(entry.name), signal.SIGKILL)
+
+
+def rescored(plan: StudentPlan, session: GradingSession, current: CurrentInputs) -> Result:
+    """The stored result brought up to the current rubric without running the sandbox."""
+    result = plan.stored.model_copy(deep=True)
+    items = {item.item: item for item in result.items}
+    if "exercise2" in plan.rescore:
+        try:
+            files = find_submission_files(plan.folder, plan.student)
+        except IntakeError:
+            files = None
+        items["exercise2"], result.answers = _exercise2_item(session.rubric, plan.folder, files)
+    # Cheap and exact from the stored accuracy; also follows re-measured baselines.
+    items["exercise1"] = _exercise1_item(result, session)
+    result.items = [items[name] for name in ("exercise1", "exercise2") if name in items]
+    result.points = Points(
+        **{item.item: item.points for item in result.items},
+        total=round(sum(item.points or 0.0 for item in result.items), 2),
+    )
+    result.inputs = result.inputs.model_copy(
+        update={"submission": plan.submission, "rubric": current.rubric, "rubric_sections": current.rubric_sections}
+    )
+    return result
+
+
+def _grade_in_sandbox(
+    plan: StudentPlan,
+    session: GradingSession,
+    policy: CoursePolicy,
+    results_dir: Path,
+    stop: threading.Event,
+    display: BatchDisplay,
+) -> Result | None:
+    if stop.is_set():
+        return None
+    display.started(plan.student)
+    result = grade_submission(plan.folder, session, plan.student)
+    if stop.is_set():  # its sandbox may have been killed by the interrupt: that is no verdict on the student
+        return None
+    result = apply_policy(result, plan.folder, policy)
+    save_result(result, results_dir)
+    return result
+
+
+def _update_without_sandbox(
+    plans: list[StudentPlan],
+    session: GradingSession,
+    current: CurrentInputs,
+    policy: CoursePolicy,
+    options: BatchOptions,
+    report: BatchReport,
+) -> None:
+    """Rescores and refreshed final points (overrides.yaml, a new manifest) are written only when they differ."""
+    for plan in plans:
+        try:
+            result = apply_policy(rescored(plan, session, current), plan.folder, policy)
+        except Exception as error:  # a grader fault for one student must not stop the class
+            report.crashed[plan.student] = f"{type(error).__name__}: {error}"
+            continue
+        if result.model_dump() != plan.stored.model_dump():
+            save_result(result, options.results)
+            report.written.append(plan.student)
+
+
+def _grade_in_parallel(
+    plans: list[StudentPlan],
+    session: GradingSession,
+    policy: CoursePolicy,
+    options: BatchOptions,
+    report: BatchReport,
+    console: Console,
+) -> None:
+    stop = threading.Event()
+    display = BatchDisplay(console, total=len(plans), workers=report.workers)
+    started = time.monotonic()
+    futures: dict[Future, StudentPlan] = {}
+    with display, ThreadPoolExecutor(max_workers=report.workers, thread_name_prefix="grade") as pool:
+        try:
+            for plan in plans:
+                futures[pool.submit(_grade_in_sandbox, plan, session, policy, options.results, stop, display)] = plan
+            for future in as_completed(futures):
+                plan = futures[future]
+                try:
+                    result = future.result()
+                except Exception as error:  # the grader's own fault: reported, never saved as the student's
+                    report.crashed[plan.student] = f"{type(error).__name__}: {error}"
+                    display.finished(plan.student, None, report.crashed[plan.student])
+                    continue
+                if result is None:
+                    continue
+                report.sandbox_runs += 1
+                report.written.append(plan.student)
+                display.finished(plan.student, result)
+        except KeyboardInterrupt:
+            report.interrupted = True
+            stop.set()  # before the kill, so that every killed sandbox's outcome is thrown away
+            for future in futures:
+                future.cancel()
+            kill_sandbox_processes()
+            wait(futures)
+    report.seconds = round(time.monotonic() - started, 2)
+
+
+def grade_all(options: BatchOptions, console: Console) -> BatchReport:
+    rubric = load_rubric(options.rubric)
+    policy = CoursePolicy.load(rubric, options.overrides_path)
+    policy.check(folder.name for folder in student_folders(options.submissions))
+    report = BatchReport()
+    with (
+        terminate_as_interrupt(),
+        results_lock(Path(options.results)),
+        open_session(
+            rubric,
+            options.rubric,
+            data=options.data,
+            backend=options.sandbox,
+            timeout_seconds=options.timeout,
+            extra_hidden=[Path(options.results).resolve(), Path(options.submissions).resolve()],
+        ) as session,
+    ):
+        resolve_anchors(rubric.exercise1, session.baselines)  # a missing baseline fails the run, not every student
+        current = CurrentInputs(
+            split=session.split_sha256, rubric=rubric.content_hash(), rubric_sections=rubric.section_hashes()
+        )
+        plans = plan_class(options.submissions, options.results, current, force=options.force)
+        report.planned = Counter(plan.action for plan in plans)
+        to_grade = [plan for plan in plans if plan.action == "grade"]
+        report.workers = max(1, min(choose_workers(options.workers, rubric), len(to_grade) or 1))
+        console.print(_plan_line(plans, session))
+        _update_without_sandbox(
+            [plan for plan in plans if plan.action != "grade"], session, current, policy, options, report
+        )
+        if to_grade:
+            _grade_in_parallel(to_grade, session, policy, options, report, console)
+    return report
+
+
+def _plan_line(plans: list[StudentPlan], session: GradingSession) -> str:
+    counts = Counter(plan.action for plan in plans)
+    return (
+        f"{len(plans)} student(s): {counts['grade']} to grade in the {session.backend.name} sandbox, "
+        f"{counts['rescore']} to rescore from their stored results, {counts['keep']} unchanged"
+    )
+
+
+def render_report(report: BatchReport, console: Console) -> None:
+    parts = []
+    if report.planned["grade"]:
+        workers = f"{report.workers} worker{'s' if report.workers > 1 else ''}"
+        parts.append(f"{report.sandbox_runs} graded in the sandbox ({workers}, {report.seconds:.1f} s)")
+    updated = len(report.written) - report.sandbox_runs
+    parts.append(f"{report.planned['rescore']} rescored from stored results, {updated} result(s) updated without it")
+    console.print("this run: " + "; ".join(parts))
+    for student, error in sorted(report.crashed.items()):
+        console.print(f"[red]grader failure[/red] {student}: {error} (no result saved; run again to retry)")
+    if report.interrupted:
+        console.print("[yellow]interrupted[/yellow]: finished results are saved; run the same command to resume")
+
+
+def main(*, console: Console | None = None, **options) -> int:
+    """Keyword arguments are BatchOptions' fields. 0: done, 1: some students hit a grader fault, 130: interrupted."""
+    console = console or Console()
+    batch = BatchOptions(**options)
+    try:
+        report = grade_all(batch, console)
+    except (OverridesError, BatchBusy) as error:
+        console.print(f"[red]error:[/red] {error}", highlight=False)
+        return 2
+    render_report(report, console)
+    if report.interrupted:
+        return 130
+    results, unreadable = load_results(batch.results)
+    render_summary(summarise(results, unreadable), console)
+    return 1 if report.crashed else 0

@@ -1,0 +1,339 @@
+"""The class workflow: import-bb, grade --all (parallel, incremental, resumable), late policy, overrides, export.
+
+The sandbox really runs, so the graded class is built once per module and copied into each test.
+"""
+
+import csv
+import io
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+import yaml
+from conftest import TINY_MODEL, make_submission, tiny_model, write_npz, write_rubric
+from rich.console import Console
+from test_blackboard_import import BulkZip
+
+from grader.answers import Exercise2Rubric
+from grader.batch.plan import CurrentInputs, plan_student
+from grader.batch.run import BatchOptions, choose_workers, grade_all
+from grader.batch.run import main as grade_all_main
+from grader.batch.summary import render_summary, summarise
+from grader.cli import main as cli_main
+from grader.results.model import InputHashes, Points, Result
+from grader.results.store import load_result
+from grader.rubric.config import load_rubric
+from grader.rubric.points import exercise1_points
+
+ROOT = Path(__file__).resolve().parents[1]
+LATE = {"due": "2022-11-01T23:59:00-06:00", "penalty_per_day": 0.1, "cap": 0.5}
+EXPORT = {"column_name": "Lab 8", "column_id": "123456", "points_possible": 104}
+
+
+def weights_bytes(seed: int) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(tiny_model(seed).state_dict(), buffer)
+    return buffer.getvalue()
+
+
+def write_class_rubric(root: Path, tiny_split, **changes) -> Path:
+    sections = {"late": LATE, "export": EXPORT, **changes}
+    return write_rubric(root / "rubric.yaml", root / "split.npz", tiny_split, **sections)
+
+
+def edit_rubric(path: Path, edit) -> None:
+    data = yaml.safe_load(path.read_text())
+    edit(data)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def run_batch(paths, **options) -> SimpleNamespace:
+    console = Console(file=io.StringIO(), width=200)
+    batch = BatchOptions(rubric=paths.rubric, submissions=paths.submissions, results=paths.results, **options)
+    report = grade_all(batch, console)
+    return SimpleNamespace(report=report, output=console.file.getvalue())
+
+
+def snapshot(results: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in sorted(results.glob("*.json"))}
+
+
+def result_of(paths, student) -> Result:
+    result = load_result(paths.results / f"{student}.json")
+    assert result is not None
+    return result
+
+
+@pytest.fixture(scope="module")
+def graded_class(tmp_path_factory, tiny_split):
+    """alice on time, bob a day late, carol with a syntax error: imported from a bulk zip and graded once."""
+    root = tmp_path_factory.mktemp("class")
+    write_npz(tiny_split, root / "split.npz")
+    rubric = write_class_rubric(root, tiny_split)
+    bulk = BulkZip()
+    due = datetime(2022, 11, 1, 23, 59)
+    bulk.attempt("alice", due.replace(hour=20), {"model.py": TINY_MODEL.encode(), "weights.pth": weights_bytes(0)})
+    bulk.attempt("bob", due.replace(day=2, hour=9), {"model.py": TINY_MODEL.encode(), "weights.pth": weights_bytes(1)})
+    broken = (TINY_MODEL + "\ndef broken(:\n    pass\n").encode()
+    bulk.attempt("carol", due.replace(hour=21), {"model.py": broken, "weights.pth": weights_bytes(2)})
+    zip_path = bulk.write(root / "gradebook_LAB8_2022-11-02-10-00-00.zip")
+    paths = SimpleNamespace(root=root, rubric=rubric, submissions=root / "submissions", results=root / "results")
+    assert cli_main(["import-bb", str(zip_path), "--submissions", str(paths.submissions), "--rubric", str(rubric)]) == 0
+    run = run_batch(paths, workers=2)
+    return SimpleNamespace(paths=paths, run=run)
+
+
+@pytest.fixture
+def graded_copy(graded_class, tmp_path) -> SimpleNamespace:
+    """A private copy of the graded class that a test may change."""
+    root = tmp_path / "class"
+    shutil.copytree(graded_class.paths.root, root)
+    return SimpleNamespace(
+        root=root, rubric=root / "rubric.yaml", submissions=root / "submissions", results=root / "results"
+    )
+
+
+def test_grade_all_writes_one_result_per_student_and_a_broken_one_is_an_error_result(graded_class):
+    paths, report = graded_class.paths, graded_class.run.report
+    assert report.sandbox_runs == 3 and report.workers == 2 and not report.crashed
+    assert sorted(p.name for p in paths.results.glob("*.json")) == ["alice.json", "bob.json", "carol.json"]
+    assert result_of(paths, "alice").status == "graded" and result_of(paths, "bob").status == "graded"
+    carol = result_of(paths, "carol")
+    assert carol.status == "error" and carol.error_kind == "syntax"
+    assert "3 student(s): 3 to grade in the local sandbox" in graded_class.run.output
+
+
+def test_late_penalty_comes_from_the_blackboard_submission_time(graded_class):
+    alice, bob = result_of(graded_class.paths, "alice"), result_of(graded_class.paths, "bob")
+    assert alice.late.days_late == 0 and alice.final_points == alice.points
+    assert bob.late.days_late == 1 and bob.late.penalty_fraction == pytest.approx(0.1)
+    assert bob.late.submitted_at == "2022-11-02T09:59:00-06:00"
+    assert bob.final_points.total == pytest.approx(round(bob.points.total * 0.9, 4))
+    machine = bob.items[0].points
+    assert bob.points.exercise1 == machine, "the machine's figures stay as they were"
+
+
+def test_second_run_skips_every_unchanged_student(graded_copy):
+    before = snapshot(graded_copy.results)
+    run = run_batch(graded_copy)
+    assert run.report.sandbox_runs == 0 and run.report.written == []
+    assert run.report.planned["keep"] == 3
+    assert snapshot(graded_copy.results) == before
+
+
+def test_more_workers_in_the_rubric_regrade_nothing(graded_copy):
+    edit_rubric(graded_copy.rubric, lambda data: data["sandbox"].update(workers=4))
+    assert run_batch(graded_copy).report.written == []
+
+
+def test_changed_exercise1_anchors_rescore_from_the_stored_accuracy_without_the_sandbox(graded_copy):
+    before = result_of(graded_copy, "alice")
+    anchors = [{"accuracy": 0.0, "points": 0}, {"accuracy": 0.2, "points": 100}]
+    edit_rubric(graded_copy.rubric, lambda data: data["exercise1"].update(anchors=anchors))
+    run = run_batch(graded_copy)
+    assert run.report.sandbox_runs == 0 and run.report.planned["rescore"] == 3
+    after = result_of(graded_copy, "alice")
+    expected = exercise1_points(before.accuracy, load_rubric(graded_copy.rubric).exercise1).points
+    assert after.points.exercise1 == expected != before.points.exercise1
+    assert after.accuracy == before.accuracy and after.timings == before.timings
+    assert run_batch(graded_copy).report.written == [], "the rescored results now match the rubric"
+
+
+def test_changed_exercise2_section_regrades_the_answers_without_the_sandbox(graded_copy):
+    exercise2 = Exercise2Rubric.default().model_dump(mode="json")
+    exercise2["scoring"]["points_step"] = 0.5
+    edit_rubric(graded_copy.rubric, lambda data: data.update(exercise2=exercise2))
+    run = run_batch(graded_copy)
+    assert run.report.sandbox_runs == 0 and run.report.planned["rescore"] == 3
+    current = load_rubric(graded_copy.rubric).section_hashes()
+    alice = result_of(graded_copy, "alice")
+    assert alice.inputs.rubric_sections == current and [item.item for item in alice.items] == ["exercise1", "exercise2"]
+
+
+def test_changed_late_policy_only_moves_the_final_points(graded_copy):
+    edit_rubric(graded_copy.rubric, lambda data: data["late"].update(penalty_per_day=0.5))
+    alice_before = result_of(graded_copy, "alice")
+    run = run_batch(graded_copy)
+    assert run.report.sandbox_runs == 0 and run.report.planned["keep"] == 3
+    bob, alice = result_of(graded_copy, "bob"), result_of(graded_copy, "alice")
+    assert bob.final_points.total == pytest.approx(round(bob.points.total * 0.5, 4))
+    assert alice.final_points == alice_before.final_points and alice.timings == alice_before.timings
+
+
+def test_changed_submission_file_regrades_only_that_student(graded_copy):
+    before = snapshot(graded_copy.results)
+    torch.save(tiny_model(7).state_dict(), graded_copy.submissions / "alice" / "weights.pth")
+    run = run_batch(graded_copy)
+    assert run.report.sandbox_runs == 1 and run.report.written == ["alice"]
+    after = snapshot(graded_copy.results)
+    assert after["bob.json"] == before["bob.json"] and after["carol.json"] == before["carol.json"]
+    assert after["alice.json"] != before["alice.json"]
+
+
+def test_overrides_apply_on_top_of_the_machine_points(graded_copy):
+    overrides = {
+        "bob": {"items": {"total": 90}, "reason": "regraded by hand", "decided_by": "TA Kim"},
+        "alice": {"items": {"exercise2": 3}, "reason": "answer 3 accepted", "decided_by": "Dr Lee"},
+    }
+    (graded_copy.root / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+    machine = {student: result_of(graded_copy, student).points for student in ("alice", "bob")}
+    run = run_batch(graded_copy)
+    assert run.report.sandbox_runs == 0 and sorted(run.report.written) == ["alice", "bob"]
+    bob, alice = result_of(graded_copy, "bob"), result_of(graded_copy, "alice")
+    assert bob.final_points.total == 90 and bob.points == machine["bob"]
+    assert bob.overrides[0].decided_by == "TA Kim" and bob.overrides[0].item == "total"
+    assert alice.final_points.exercise2 == 3
+    assert alice.final_points.total == pytest.approx(machine["alice"].total + 3 - machine["alice"].exercise2)
+
+
+def test_an_override_for_an_unknown_student_or_item_is_an_error(graded_copy):
+    overrides = {"zed": {"items": {"total": 50}, "reason": "r", "decided_by": "TA"},
+                 "alice": {"items": {"exercise9": 1}, "reason": "r", "decided_by": "TA"}}  # fmt: skip
+    (graded_copy.root / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+    before = snapshot(graded_copy.results)
+    console = Console(file=io.StringIO(), width=300)
+    code = grade_all_main(
+        rubric=graded_copy.rubric, submissions=graded_copy.submissions, results=graded_copy.results, console=console
+    )
+    assert code == 2
+    message = console.file.getvalue()
+    assert "zed: unknown student" in message and "alice.items.exercise9: unknown item" in message
+    assert snapshot(graded_copy.results) == before
+
+
+def test_export_after_grade_all_parses_back_with_non_submitters(graded_copy, capsys):
+    roster = graded_copy.root / "roster.txt"
+    roster.write_text("alice\nbob\ncarol\ndan\n")
+    out = graded_copy.root / "exports"
+    args = ["--rubric", str(graded_copy.rubric), "--results", str(graded_copy.results), "--out", str(out)]
+    args += ["--submissions", str(graded_copy.submissions), "--roster", str(roster)]
+    assert cli_main(["export", "--format", "bb", *args]) == 0
+    assert cli_main(["export", "--format", "full", *args]) == 0
+    printed = capsys.readouterr().out.split()
+    bb, full = out / "lab-8_blackboard.csv", out / "lab-8_full.csv"
+    assert str(bb) in printed and str(full) in printed
+    rows = list(csv.reader(bb.read_text(encoding="utf-8").splitlines()))
+    assert rows[0] == ["Username", "Lab 8 [Total Pts: 104 Score] |123456"]
+    grades = dict(rows[1:])
+    bob = result_of(graded_copy, "bob")
+    assert float(grades["bob"]) == pytest.approx(bob.final_points.total, abs=0.005)
+    assert grades["dan"] == "0" and grades["carol"] == "0"
+    full_rows = {row["student"]: row for row in csv.DictReader(io.StringIO(full.read_text(encoding="utf-8-sig")))}
+    assert full_rows["bob"]["days_late"] == "1" and full_rows["dan"]["status"] == "missing"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill"])
+def test_interrupted_grade_all_loses_no_finished_result_and_resumes(tmp_path, tiny_split, stop):
+    write_npz(tiny_split, tmp_path / "split.npz")
+    paths = SimpleNamespace(rubric=write_rubric(tmp_path / "rubric.yaml", tmp_path / "split.npz", tiny_split),
+                            submissions=tmp_path / "submissions", results=tmp_path / "results")  # fmt: skip
+    for seed, student in enumerate(("ann", "ben")):
+        make_submission(paths.submissions, student, seed=seed)
+    command = [sys.executable, "-m", "grader", "grade", "--all", "--workers", "1", "--rubric", str(paths.rubric)]
+    command += ["--submissions", str(paths.submissions), "--results", str(paths.results)]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 180
+    while not list(paths.results.glob("*.json")) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(stop)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == (130 if stop == signal.SIGINT else -signal.SIGKILL), output
+    if stop == signal.SIGINT:
+        assert "interrupted: finished results are saved" in output
+
+    finished = snapshot(paths.results)
+    assert len(finished) == 1, "stopped after the first result and before the second"
+    assert all(load_result(paths.results / name) is not None for name in finished), "no half-written result"
+    assert all(json.loads(data) for data in finished.values())
+    rerun = run_batch(paths)
+    assert rerun.report.sandbox_runs == 2 - len(finished)
+    after = snapshot(paths.results)
+    assert sorted(after) == ["ann.json", "ben.json"]
+    assert all(after[name] == data for name, data in finished.items()), "finished results were not redone"
+
+
+def stored_result(folder: Path, current: CurrentInputs, **inputs) -> Result:
+    hashes = {
+        "submission": {"model.py": "m", "weights.pth": "w", "manifest.json": "x"},
+        "split": current.split,
+        "rubric": current.rubric,
+        "rubric_sections": dict(current.rubric_sections),
+        "grader_version": current.grader_version,
+    }
+    hashes.update(inputs)
+    return Result(student=folder.name, status="graded", accuracy=0.5, inputs=InputHashes(**hashes))
+
+
+@pytest.mark.parametrize(
+    ("change", "action", "rescore"),
+    [
+        ({}, "keep", ()),
+        ({"grader_version": "0.0.1"}, "grade", ()),
+        ({"split": "other"}, "grade", ()),
+        ({"submission": {"model.py": "changed", "weights.pth": "w", "manifest.json": "x"}}, "grade", ()),
+        ({"submission": {"model.py": "m", "weights.pth": "w", "manifest.json": "new"}}, "keep", ()),
+        ({"sections": {"sandbox": "old"}}, "grade", ()),
+        ({"sections": {"exercise1": "old"}}, "rescore", ("exercise1",)),
+        ({"sections": {"exercise1": "old", "exercise2": "old"}}, "rescore", ("exercise1", "exercise2")),
+        ({"sections": {"late": "old", "export": "old"}}, "keep", ()),
+    ],
+)
+def test_plan_runs_the_sandbox_only_for_what_can_change_predictions(tmp_path, monkeypatch, change, action, rescore):
+    import grader.batch.plan as plan_module
+
+    monkeypatch.setattr(plan_module, "submission_hashes", lambda folder: {"model.py": "m", "weights.pth": "w"})
+    sections = {"split": "s", "sandbox": "b", "exercise1": "e1", "exercise2": "e2", "late": "l", "export": "x"}
+    current = CurrentInputs(split="split", rubric="r", rubric_sections=sections, grader_version="1.0")
+    change = dict(change)
+    stored_sections = {**sections, **change.pop("sections", {})}
+    stored = stored_result(tmp_path / "alice", current, rubric_sections=stored_sections, **change)
+    plan = plan_student(tmp_path / "alice", stored, current)
+    assert (plan.action, plan.rescore) == (action, rescore), plan.reasons
+    assert plan_student(tmp_path / "alice", stored, current, force=True).action == "grade"
+    assert plan_student(tmp_path / "alice", None, current).action == "grade"
+
+
+def test_workers_come_from_the_cli_then_the_rubric_then_the_gpus_then_the_cpus(rubric_file, monkeypatch):
+    rubric = load_rubric(rubric_file)
+    monkeypatch.setattr("os.cpu_count", lambda: 8)
+    assert choose_workers(3, rubric) == 3
+    assert choose_workers(None, rubric) == 4, "the tiny rubric runs on the CPU: one worker per two cores"
+    rubric.sandbox.device = "auto"
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    assert choose_workers(None, rubric) == 2
+    rubric.sandbox.workers = 6
+    assert choose_workers(None, rubric) == 6
+
+
+def test_summary_groups_errors_by_cause_and_describes_the_distributions():
+    inputs = InputHashes(grader_version="1")
+
+    def result(student, status="graded", accuracy=None, total=0.0, kind=None):
+        points = Points(total=total)
+        return Result(student=student, status=status, accuracy=accuracy, points=points, final_points=points,
+                      error_kind=kind, error=f"{kind} trouble" if kind else None, inputs=inputs)  # fmt: skip
+
+    results = [
+        result("a", accuracy=0.5, total=50),
+        result("b", accuracy=0.7, total=70),
+        result("c", "error", kind="timeout"),
+        result("d", "error", kind="syntax"),
+        result("e", "error", kind="timeout"),
+    ]
+    summary = summarise(results)
+    assert (summary.graded, summary.failed) == (2, 3)
+    assert summary.accuracy["mean"] == pytest.approx(0.6) and summary.points["max"] == 70
+    assert list(summary.errors) == ["timeout", "syntax"]
+    assert [student for student, _ in summary.errors["timeout"]] == ["c", "e"]
+    console = Console(file=io.StringIO(), width=200)
+    render_summary(summary, console)
+    assert "2 graded" in console.file.getvalue() and "timeout" in console.file.getvalue()
