@@ -17,10 +17,12 @@ FORCE ?=
 GRADEBOOK ?=
 ROSTER ?=
 REFERENCES ?= lenet5 resnet20
+OFFLINE ?= 0
+SANDBOX_IMAGE ?= lab8-grader-sandbox:latest
 
 GRADING_OPTIONS = --rubric $(RUBRIC) $(if $(DATA),--data $(DATA)) $(if $(TIMEOUT),--timeout $(TIMEOUT)) $(if $(SANDBOX),--sandbox $(SANDBOX))
 
-.PHONY: setup grade grade-all check pack validate import export reference bench bench-answers sandbox-image test test-docker lint format clean
+.PHONY: setup grade grade-all check pack validate import export reference bench bench-answers sandbox-image sandbox-clean test test-docker lint format clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -72,6 +74,15 @@ reference: $(STAMP)
 
 bench-answers: $(STAMP)
 	$(BIN)/python -m grader.answers.bench $(if $(ASAG),--asag $(ASAG))
+
+# The Docker sandbox image: FROM a CUDA PyTorch image, or with OFFLINE=1 from a debootstrapped Debian and
+# wheels fetched with pip (no registry needed). Inputs are hashed: an unchanged image is not rebuilt.
+sandbox-image: $(STAMP)
+	GRADER_SANDBOX_IMAGE=$(SANDBOX_IMAGE) PYTHON=$(BIN)/python bash sandbox-image/$(if $(filter 1,$(OFFLINE)),build-offline.sh,build.sh)
+
+# Removes sandbox containers left by a grader that was killed outright (SIGKILL, power cut).
+sandbox-clean: $(STAMP)
+	$(BIN)/python -c "from grader.sandbox.docker import remove_leftover_containers as r; print('removed', r())"
 
 clean:
 	rm -rf $(VENV) results exports .pytest_cache .ruff_cache

@@ -21,7 +21,13 @@ import pytest
 import torch
 
 from grader.sandbox.base import SandboxUnavailable
-from grader.sandbox.docker import LABEL, OWNER_PID_LABEL, DockerBackend, remove_leftover_containers
+from grader.sandbox.docker import (
+    LABEL,
+    OWNER_PID_LABEL,
+    DockerBackend,
+    host_has_nvidia_gpu,
+    remove_leftover_containers,
+)
 from grader.sandbox.local import LocalBackend
 from grader.sandbox.protocol import SandboxJob, SandboxLimits
 
@@ -174,6 +180,32 @@ def test_container_runs_unprivileged_with_no_core_dumps(backend, test_data, tmp_
     assert found["core"] == 0
     assert found["fsize"] == 32 * 2**20
     assert found["root_writable"] is False
+
+
+def test_gpu_is_one_explicit_device_request_for_the_chosen_devices(backend, test_data, tmp_path):
+    job = make_job(make_submission(tmp_path / "tiny", TINY_MODEL), test_data[0])
+    chosen = DockerBackend(gpu_device_ids=["1", "3"])
+    chosen.check_available()
+    options = chosen._container_options(job, tmp_path, use_gpu=True)
+    everything = backend._container_options(job, tmp_path, use_gpu=True)
+    on_cpu = backend._container_options(job, tmp_path, use_gpu=False)
+
+    assert [request["DeviceIDs"] for request in options["device_requests"]] == [["1", "3"]]
+    assert [request["Count"] for request in everything["device_requests"]] == [-1]
+    assert everything["device_requests"][0]["Capabilities"] == [["gpu"]]
+    assert "device_requests" not in on_cpu and "privileged" not in options
+
+
+@pytest.mark.skipif(not host_has_nvidia_gpu(), reason="needs an NVIDIA GPU and the NVIDIA Container Toolkit")
+def test_cuda_run_reports_the_gpu_and_agrees_with_the_cpu(backend, test_data, tmp_path):
+    job = make_job(make_submission(tmp_path / "tiny", TINY_MODEL), test_data[0])
+    on_gpu = backend.run(job.model_copy(update={"device": "cuda"}))
+    on_cpu = backend.run(job.model_copy(update={"device": "cpu"}))
+
+    assert on_gpu.failure is None, on_gpu.failure
+    assert on_gpu.meta.device != "cpu"
+    # cuDNN may use TF32 for convolutions: close, not bit-equal.
+    np.testing.assert_allclose(on_gpu.logits, on_cpu.logits, rtol=0, atol=1e-3)
 
 
 # --- hostile submissions: each is contained and reported with its reason ---------------------

@@ -18,6 +18,7 @@ import socket
 import subprocess
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -277,13 +278,12 @@ class DockerBackend(SandboxBackend):
         limits = job.limits
         started = time.monotonic()
         timed_out, overflow, state, logs = False, None, {}, (b"", b"")
-        try:
-            container = self._client.containers.create(**self._container_options(job, output, use_gpu))
-        except APIError as error:
-            raise SandboxUnavailable(self._create_remedy(error, use_gpu)) from error
-        _live_containers.add(container.id)
+        # Named and registered before it exists: an interruption during the create call still finds it.
+        name = f"lab8-grader-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+        _live_containers.add(name)
         try:
             try:
+                container = self._client.containers.create(name=name, **self._container_options(job, output, use_gpu))
                 container.start()
             except APIError as error:
                 raise SandboxUnavailable(self._create_remedy(error, use_gpu)) from error
@@ -294,18 +294,21 @@ class DockerBackend(SandboxBackend):
                 if time.monotonic() - started > limits.wall_clock_seconds:
                     timed_out = True
                     break
+                # The output folder is a host folder with no size of its own: a flood overshoots the
+                # limit by what it writes in one poll (each file is capped by the fsize ulimit).
                 written = _bytes_under(output)
                 if written > limits.disk_mb * 2**20:
                     overflow = f"wrote {written // 2**20} MB of output, more than the {limits.disk_mb} MB disk limit"
                     break
                 time.sleep(POLL_SECONDS)
             if timed_out or overflow:
-                container.kill()
+                with contextlib.suppress(APIError):  # it may have exited on its own meanwhile
+                    container.kill()
             container.reload()
             state = container.attrs.get("State") or {}
             logs = (container.logs(stdout=True, stderr=False), container.logs(stdout=False, stderr=True))
         finally:
-            _remove(self._client, container.id)
+            _remove(self._client, name)
         outcome = read_outcome(
             backend=self.name,
             isolation=self.isolation,
