@@ -66,8 +66,13 @@ def _is_root() -> bool:
     return hasattr(os, "geteuid") and os.geteuid() == 0
 
 
-def _tasks_of_current_user() -> int:
-    """Processes and threads this user already runs: RLIMIT_NPROC counts them all, not just the sandbox's."""
+def _tasks_of_current_user() -> int | None:
+    """Processes and threads this user already runs: RLIMIT_NPROC counts them all, not just the sandbox's.
+
+    None where there is no /proc to count them (macOS): then no process limit is set rather than a wrong one.
+    """
+    if not Path("/proc").is_dir():
+        return None
     uid, count = os.getuid(), 0
     for entry in Path("/proc").iterdir():
         try:
@@ -81,20 +86,26 @@ def _tasks_of_current_user() -> int:
 class PidsCgroup:
     """A pids cgroup capping one run's processes. Root needs it: RLIMIT_NPROC never applies to root."""
 
-    ROOTS = (Path("/sys/fs/cgroup/pids"), Path("/sys/fs/cgroup"))
+    V1_ROOT, V2_ROOT = Path("/sys/fs/cgroup/pids"), Path("/sys/fs/cgroup")
 
     def __init__(self, limit: int) -> None:
         self.path: Path | None = None
-        for root in self.ROOTS:
-            if (root / "pids.max").exists() or "pids" in _read(root / "cgroup.subtree_control"):
-                try:
-                    path = root / f"grader-{os.getpid()}-{time.monotonic_ns()}"
-                    path.mkdir()
-                    (path / "pids.max").write_text(str(limit))
-                    self.path = path
-                    return
-                except OSError:
-                    continue
+        roots = []
+        if (self.V1_ROOT / "cgroup.procs").exists():
+            roots.append(self.V1_ROOT)
+        if "pids" in _read(self.V2_ROOT / "cgroup.controllers"):
+            with contextlib.suppress(OSError):
+                (self.V2_ROOT / "cgroup.subtree_control").write_text("+pids")
+            roots.append(self.V2_ROOT)
+        for root in roots:
+            try:
+                path = root / f"grader-{os.getpid()}-{time.monotonic_ns()}"
+                path.mkdir()
+                (path / "pids.max").write_text(str(limit))
+                self.path = path
+                return
+            except OSError:
+                continue
 
     def enter(self) -> None:
         """Called in the child before exec, so everything it starts is counted."""
@@ -102,18 +113,18 @@ class PidsCgroup:
             (self.path / "cgroup.procs").write_text(str(os.getpid()))
 
     def remove(self) -> None:
+        """Kills whatever is left in the group (the first kill of a namespace's init takes the rest) and removes it."""
         if not self.path:
             return
-        for _ in range(50):
-            pids = _read(self.path / "cgroup.procs").split()
-            for pid in pids:
+        for _ in range(200):
+            for pid in _read(self.path / "cgroup.procs").split():
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(int(pid), signal.SIGKILL)
             try:
                 self.path.rmdir()
                 return
             except OSError:
-                time.sleep(0.1)
+                time.sleep(0.05)
 
 
 def _read(path: Path) -> str:
@@ -123,7 +134,7 @@ def _read(path: Path) -> str:
         return ""
 
 
-def _set_limits(limits: SandboxLimits, memory: bool, user_tasks: int) -> None:
+def _set_limits(limits: SandboxLimits, memory: bool, user_tasks: int | None) -> None:
     import resource
 
     mb = 2**20
@@ -132,7 +143,7 @@ def _set_limits(limits: SandboxLimits, memory: bool, user_tasks: int) -> None:
         (resource.RLIMIT_FSIZE, limits.file_size_mb * mb),
         (resource.RLIMIT_CORE, 0),
     ]
-    if not _is_root():
+    if not _is_root() and user_tasks is not None:
         settings.append((resource.RLIMIT_NPROC, user_tasks + limits.processes))
     if memory:
         # Counts what the process allocates, not the gigabytes of address space torch's libraries reserve.

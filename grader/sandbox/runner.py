@@ -261,7 +261,8 @@ def predict(model, preprocess, images, device, batch_size, progress, submission_
             try:
                 x = preprocess(batch)
                 if isinstance(x, torch.Tensor):
-                    x = x.to(device)
+                    # A permuted tensor breaks the .view() of tutorial-style models; the tutorial's ToTensor never does.
+                    x = x.to(device).contiguous()
                 out = model(x)
             except BaseException as error:  # noqa: BLE001
                 raise SubmissionError("forward", describe(error, submission_dir)) from error

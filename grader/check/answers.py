@@ -1,0 +1,54 @@
+"""Whether the answers file holds an answer to every Exercise 2 question, read with grader.answers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from grader.check.findings import Finding
+from grader.rubric.config import Rubric
+
+
+class AnswersStatus(BaseModel):
+    file: str | None
+    questions: list[int]
+    found: list[int]
+    problem: str | None = None
+
+    @property
+    def missing(self) -> list[int]:
+        return [number for number in self.questions if number not in self.found]
+
+
+def check_answers(folder: Path, answers_file: str | None, rubric: Rubric) -> tuple[AnswersStatus, list[Finding]]:
+    from grader.answers.parse import AnswersFileError, read_answers_file
+    from grader.answers.rubric import Exercise2Rubric
+    from grader.answers.sections import split_answers
+
+    settings = (
+        Exercise2Rubric.from_mapping(rubric.exercise2) if "questions" in rubric.exercise2 else Exercise2Rubric.default()
+    )
+    prompts = {question.number: question.prompt for question in settings.questions}
+    status = AnswersStatus(file=answers_file, questions=sorted(prompts), found=[])
+    if answers_file is None:
+        status.problem = "no answers file"
+        hint = "Write your Exercise 2 answers in answers.md (or .txt, .docx, .pdf) beside model.py, one per question."
+        return status, [Finding(level="error", code="answers", message="no answers file found", hint=hint)]
+    try:
+        text = read_answers_file(Path(folder) / answers_file, settings.limits).text
+    except AnswersFileError as error:
+        status.problem = str(error)
+        return status, [Finding(level="error", code="answers", message=f"{answers_file}: {error}")]
+    status.found = sorted(split_answers(text, prompts).texts)
+    if not status.missing:
+        return status, []
+    numbers = ", ".join(str(number) for number in status.missing)
+    return status, [
+        Finding(
+            level="warning",
+            code="answers",
+            message=f"{answers_file}: no answer found for question {numbers}",
+            hint="Start each answer with its number on its own line, e.g. '1.' or '## Question 1'.",
+        )
+    ]

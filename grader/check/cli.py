@@ -1,0 +1,101 @@
+"""`grader check` and `grader pack`: the students' verbs, with the same options as `grader grade`."""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+from rich.console import Console
+
+
+def register(subparsers) -> None:
+    from grader.cli import _add_grading_options
+
+    quick_help = "run on a fixed subset (the first 100 images of each class) instead of the whole test split"
+    check = subparsers.add_parser("check", help="check your submission folder the way the grader will run it")
+    check.add_argument("submission", type=Path, help="the folder with model.py, the weights and the answers")
+    _add_grading_options(check)
+    check.add_argument("--quick", action="store_true", help=quick_help)
+    check.set_defaults(handler=lambda args: check_main(**_common(args)))
+
+    pack = subparsers.add_parser("pack", help="check, then build the zip to upload to Blackboard")
+    pack.add_argument("submission", type=Path, help="the folder with model.py, the weights and the answers")
+    _add_grading_options(pack)
+    pack.add_argument("--quick", action="store_true", help=quick_help)
+    pack.add_argument("--output", "-o", type=Path, help="the zip to write (default: <folder name>.zip here)")
+    pack.set_defaults(handler=lambda args: pack_main(**_common(args), output=args.output))
+
+
+def _common(args: argparse.Namespace) -> dict:
+    return {
+        "submission": args.submission,
+        "rubric": args.rubric,
+        "data": args.data,
+        "sandbox": args.sandbox,
+        "timeout": args.timeout,
+        "quick": args.quick,
+    }
+
+
+def _run(staging: Path, console: Console, **options):
+    from grader.check.report import render_check
+    from grader.check.selfcheck import check_submission
+
+    with console.status(f"checking {options['submission']} in the local sandbox"):
+        report = check_submission(
+            options["submission"],
+            staging,
+            rubric_path=options["rubric"],
+            data=options["data"],
+            sandbox=options["sandbox"],
+            timeout_seconds=options["timeout"],
+            quick=options["quick"],
+        )
+    render_check(report, console)
+    return report
+
+
+def check_main(
+    *,
+    submission: Path,
+    rubric: Path = Path("rubric.yaml"),
+    data: Path | None = None,
+    sandbox: str | None = None,
+    timeout: float | None = None,
+    quick: bool = False,
+    console: Console | None = None,
+) -> int:
+    """0 when the submission passes, 1 when it would fail or lose points for a fixable reason."""
+    console = console or Console(soft_wrap=True)
+    with tempfile.TemporaryDirectory(prefix="grader-check-") as staging:
+        report = _run(Path(staging), console, submission=submission, rubric=rubric, data=data, sandbox=sandbox,
+                      timeout=timeout, quick=quick)  # fmt: skip
+    return 0 if report.passed else 1
+
+
+def pack_main(
+    *,
+    submission: Path,
+    output: Path | None = None,
+    rubric: Path = Path("rubric.yaml"),
+    data: Path | None = None,
+    sandbox: str | None = None,
+    timeout: float | None = None,
+    quick: bool = False,
+    console: Console | None = None,
+) -> int:
+    """Writes the upload zip only when the check passes; 1 (and no zip) otherwise."""
+    from grader.check.pack import default_zip_path, write_upload_zip
+
+    console = console or Console(soft_wrap=True)
+    output = output or default_zip_path(submission)
+    with tempfile.TemporaryDirectory(prefix="grader-pack-") as staging:
+        report = _run(Path(staging), console, submission=submission, rubric=rubric, data=data, sandbox=sandbox,
+                      timeout=timeout, quick=quick)  # fmt: skip
+        if not report.passed:
+            console.print(f"[red]not packed[/red]: {output} was not written")
+            return 1
+        names = write_upload_zip(report.staged, output)
+    console.print(f"[green]packed[/green] {', '.join(names)} into {output}: upload this file to Blackboard")
+    return 0

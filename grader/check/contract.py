@@ -1,0 +1,214 @@
+"""Host-side checks of the files themselves: names, model.py's source, the weights file's header.
+
+Nothing here runs student code. model.py is only parsed (ast), and the weights are opened with
+torch.load(weights_only=True), which refuses anything but tensors and plain containers.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from grader.check.findings import Finding
+from grader.intake.submission import IntakeError, SubmissionFiles, find_submission_files, is_torchscript_archive
+
+WINDOWS_PATH = re.compile(r"^[A-Za-z]:[\\/]|\\\\|[\w.-]\\[\w.-]+\.\w{1,12}$")
+MACHINE_PATH = re.compile(r"^(/home/|/Users/|/content/|/kaggle/|/mnt/|~/)")
+TRAINING_CALLS = {"backward", "step", "zero_grad", "fit", "CIFAR10", "DataLoader", "download_url"}
+
+
+@dataclass
+class Staged:
+    """The contract files copied under the names the upload will hold, and what was left out."""
+
+    files: SubmissionFiles
+    sources: dict[str, str] = field(default_factory=dict)  # staged name -> original name
+    left_out: list[str] = field(default_factory=list)
+
+
+def contract_weights_name(folder: Path, name: str) -> str:
+    if name.lower().endswith(".safetensors"):
+        return "weights.safetensors"
+    if name in ("weights.pth", "weights.pt"):
+        return name
+    return "weights.pt" if is_torchscript_archive(folder / name) else "weights.pth"
+
+
+def stage_submission(folder: Path, staging: Path) -> tuple[Staged | None, list[Finding]]:
+    """Copies model.py, the weights and the answers into staging/<name>/ under their contract names."""
+    folder = Path(folder)
+    try:
+        found = find_submission_files(folder, folder.resolve().name)
+    except IntakeError as error:
+        return None, [Finding(level="error", code="files", message=str(error))]
+    target = Path(staging) / (folder.resolve().name or "submission")
+    target.mkdir(parents=True)
+    target.chmod(0o755)  # the sandbox's unprivileged user must read it
+    names = {"model": found.model_file and "model.py", "weights": contract_weights_name(folder, found.weights_file)}
+    if found.answers_file:
+        names["answers"] = "answers" + Path(found.answers_file).suffix.lower()
+    sources = {}
+    for role, original in found.roles().items():
+        if original and names.get(role):
+            shutil.copyfile(folder / original, target / names[role])
+            (target / names[role]).chmod(0o644)
+            sources[names[role]] = original
+    findings = [
+        Finding(level="info", code="renamed", message=f"{original} will be uploaded as {staged}")
+        for staged, original in sources.items()
+        if staged != original
+    ]
+    left_out = sorted(
+        p.name
+        for p in folder.iterdir()
+        if p.name not in sources.values() and not p.name.startswith(".") and p.name != "__pycache__"
+    )
+    if left_out:
+        shown = ", ".join(left_out[:8]) + (" ..." if len(left_out) > 8 else "")
+        findings.append(Finding(level="info", code="left-out", message=f"not part of the upload: {shown}"))
+    staged = found.model_copy(
+        update={
+            "folder": target,
+            "model_file": names["model"],
+            "weights_file": names["weights"],
+            "answers_file": names.get("answers"),
+        }
+    )
+    return Staged(files=staged, sources=sources, left_out=left_out), findings
+
+
+# --- model.py ----------------------------------------------------------------------------
+
+
+def _top_level_statements(tree: ast.Module) -> list[ast.stmt]:
+    """What runs when the grader imports model.py: not functions, classes or the __main__ block."""
+    kept = []
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        if isinstance(node, ast.If) and "__main__" in ast.unparse(node.test):
+            continue
+        kept.append(node)
+    return kept
+
+
+def _called_name(call: ast.Call) -> str:
+    func = call.func
+    return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+
+
+def source_findings(model_path: Path, folder: Path) -> list[Finding]:
+    """Advice from reading model.py: machine-specific paths, local imports, training at import time."""
+    try:
+        tree = ast.parse(model_path.read_text(encoding="utf-8", errors="replace"), filename=model_path.name)
+    except SyntaxError:
+        return []  # the sandbox reports it with the line number, as grading does
+    findings = []
+    for node in ast.walk(tree):
+        if _is_machine_path(node):
+            findings.append(_path_finding(node))
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            findings += _local_import_findings(node, folder)
+    for statement in _top_level_statements(tree):
+        calls = [n for n in ast.walk(statement) if isinstance(n, ast.Call) and _called_name(n) in TRAINING_CALLS]
+        if calls:
+            findings.append(_training_finding(calls[0]))
+            break
+    return findings
+
+
+def _is_machine_path(node: ast.AST) -> bool:
+    if not (isinstance(node, ast.Constant) and isinstance(node.value, str) and len(node.value) < 300):
+        return False
+    return bool(WINDOWS_PATH.search(node.value) or MACHINE_PATH.search(node.value))
+
+
+def _path_finding(node: ast.Constant) -> Finding:
+    return Finding(
+        level="warning",
+        code="machine-path",
+        message=f"model.py line {node.lineno}: {node.value!r} is a path on your computer "
+        "(Windows drive or backslashes, or a home folder); it does not exist where the grader runs (Linux)",
+        hint="model.py must not open files: the grader loads the weights itself. If you need a file beside "
+        "model.py, use pathlib.Path(__file__).with_name('name'); write paths with '/' (pathlib), never '\\'.",
+    )
+
+
+def _local_import_findings(node: ast.Import | ast.ImportFrom, folder: Path) -> list[Finding]:
+    if isinstance(node, ast.ImportFrom):
+        modules = [node.module or ""] if node.level == 0 else [alias.name for alias in node.names]
+    else:
+        modules = [alias.name for alias in node.names]
+    findings = []
+    for module in modules:
+        top = module.split(".")[0]
+        if top and top != "model" and ((folder / f"{top}.py").is_file() or (folder / top).is_dir()):
+            findings.append(
+                Finding(
+                    level="error",
+                    code="local-import",
+                    message=f"model.py line {node.lineno} imports {top}, a file of yours that is not uploaded",
+                    hint=f"Only model.py, the weights and the answers are uploaded: copy what model.py needs "
+                    f"from {top} into model.py.",
+                )
+            )
+    return findings
+
+
+def _training_finding(call: ast.Call) -> Finding:
+    return Finding(
+        level="warning",
+        code="trains-at-import",
+        message=f"model.py line {call.lineno}: {_called_name(call)}() runs when model.py is imported; "
+        "it looks like training or data loading, which the grader's time limit will stop",
+        hint="Keep only the model class (and build_model/preprocess) at the top level; move training under\n"
+        "    if __name__ == '__main__':\n        train()",
+    )
+
+
+# --- the weights file ----------------------------------------------------------------------
+
+
+def weights_findings(weights_path: Path) -> list[Finding]:
+    """GPU tensors, read from the storage locations torch.save records; never unpickles a class."""
+    if weights_path.suffix == ".safetensors" or is_torchscript_archive(weights_path):
+        return []
+    import torch
+
+    locations: set[str] = set()
+
+    def remember(storage, location):
+        locations.add(str(location))
+        return storage
+
+    try:
+        torch.load(weights_path, map_location=remember, weights_only=True)
+    except Exception:  # noqa: BLE001 - whole pickled models and unreadable files are reported by the sandbox
+        return []
+    devices = sorted(loc for loc in locations if not loc.startswith("cpu"))
+    if not devices:
+        return []
+    return [
+        Finding(
+            level="warning",
+            code="gpu-tensors",
+            message=f"the weights were saved from {', '.join(devices)} tensors. The grader loads them with "
+            "map_location='cpu', so they work here, but torch.load without map_location fails on any "
+            "computer without a GPU",
+            hint="Save CPU copies: torch.save({k: v.cpu() for k, v in model.state_dict().items()}, "
+            "'weights.pth'); load with torch.load(path, map_location='cpu').",
+        )
+    ]
+
+
+def defines_preprocess(model_path: Path | None) -> bool:
+    if model_path is None or not model_path.is_file():
+        return False
+    try:
+        tree = ast.parse(model_path.read_text(encoding="utf-8", errors="replace"))
+    except SyntaxError:
+        return False
+    return any(isinstance(node, ast.FunctionDef) and node.name == "preprocess" for node in tree.body)

@@ -1,0 +1,14 @@
+"""One piece of advice from the self-check: what is wrong, how bad it is, and how to fix it."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class Finding(BaseModel):
+    level: Literal["error", "warning", "info"] = Field(description="error: the upload would fail or lose points")
+    code: str = Field(description="A short stable name, e.g. gpu-tensors, class-order")
+    message: str
+    hint: str = Field(default="", description="How to fix it, with code to copy where that helps")

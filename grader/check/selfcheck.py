@@ -1,0 +1,94 @@
+"""A student's check: stage the upload, grade it the instructor's way in the local sandbox, explain."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from grader.check.answers import AnswersStatus, check_answers
+from grader.check.contract import Staged, defines_preprocess, source_findings, stage_submission, weights_findings
+from grader.check.diagnose import interpret
+from grader.check.findings import Finding
+from grader.datasets import LabelledImages
+from grader.datasets.pin import write_images_for_sandbox
+from grader.grade import GradingSession, grade_submission, open_session
+from grader.results.model import Result
+from grader.rubric.config import load_rubric
+from grader.sandbox.base import run_folder
+
+QUICK_PER_CLASS = 100
+
+
+@dataclass
+class CheckReport:
+    folder: Path
+    findings: list[Finding] = field(default_factory=list)
+    staged: Staged | None = None
+    result: Result | None = None
+    answers: AnswersStatus | None = None
+    images: int = 0
+    split_images: int = 0
+    quick: bool = False
+
+    @property
+    def passed(self) -> bool:
+        graded = self.result is not None and self.result.status == "graded"
+        return graded and not any(finding.level == "error" for finding in self.findings)
+
+
+def quick_subset(split: LabelledImages, per_class: int) -> LabelledImages:
+    """The first `per_class` images of each class, in the split's order: the same images every time."""
+    chosen = np.sort(np.concatenate([np.flatnonzero(split.labels == c)[:per_class] for c in np.unique(split.labels)]))
+    return LabelledImages(images=split.images[chosen], labels=split.labels[chosen], source=f"{split.source} (quick)")
+
+
+def _session_for_check(session: GradingSession, quick: bool, folder: Path) -> GradingSession:
+    from grader.check.backend import DiagnosingLocalBackend
+
+    changes: dict = {}
+    if session.backend.name == "local":
+        changes["backend"] = DiagnosingLocalBackend()
+    if quick:
+        subset = quick_subset(session.split, QUICK_PER_CLASS)
+        changes.update(split=subset, images_file=write_images_for_sandbox(subset, folder))
+    return dataclasses.replace(session, **changes)
+
+
+def check_submission(
+    folder: Path,
+    staging: Path,
+    *,
+    rubric_path: Path,
+    data: Path | None = None,
+    sandbox: str | None = None,
+    timeout_seconds: float | None = None,
+    quick: bool = False,
+) -> CheckReport:
+    """Stages the upload under `staging`, grades it with grade_submission and gathers the advice."""
+    report = CheckReport(folder=Path(folder), quick=quick)
+    rubric = load_rubric(rubric_path)
+    report.staged, report.findings = stage_submission(folder, staging)
+    if report.staged is None:
+        return report
+    files = report.staged.files
+    model_path = files.folder / files.model_file if files.model_file else None
+    if model_path:
+        report.findings += source_findings(model_path, Path(folder))
+    report.findings += weights_findings(files.folder / files.weights_file)
+    backend = "local" if sandbox in (None, "auto") else sandbox
+    with (
+        open_session(rubric, rubric_path, data=data, backend=backend, timeout_seconds=timeout_seconds) as session,
+        run_folder("grader-check-") as scratch,
+    ):
+        report.split_images = len(session.split)
+        session = _session_for_check(session, quick, scratch)
+        report.images = len(session.split)
+        report.result = grade_submission(files.folder, session, student=files.student)
+        labels = session.split.labels
+    report.findings += interpret(report.result, labels, defines_preprocess(model_path))
+    report.answers, answer_findings = check_answers(files.folder, files.answers_file, rubric)
+    report.findings += answer_findings
+    return report

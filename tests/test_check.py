@@ -1,0 +1,308 @@
+"""Students' self-check and pack: every mistake the advice names is made here with a real file."""
+
+from __future__ import annotations
+
+import tempfile
+import textwrap
+import unittest.mock
+import zipfile
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import write_npz, write_rubric
+from rich.console import Console
+
+from grader.check import selfcheck
+from grader.check.cli import check_main, pack_main
+from grader.check.selfcheck import check_submission
+from grader.datasets import LabelledImages
+
+# Each class is one grey level: a model that reads the mean brightness classifies it perfectly,
+# and only if it sees the images normalised as it was "trained".
+LEVELS = np.arange(10) * 24 + 12
+BRIGHTNESS_MODEL = """
+import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(1, 10)
+
+    def forward(self, x):
+        return self.fc(x.mean(dim=(1, 2, 3)).unsqueeze(1))
+"""
+ANSWERS = "1. Yes, autoencoders.\n\n2. Overfitting.\n\n3. Pooling.\n\n4. Batch size.\n"
+
+
+@pytest.fixture(scope="module")
+def grey_split() -> LabelledImages:
+    rng = np.random.default_rng(1)
+    labels = np.arange(60) % 10
+    images = LEVELS[labels][:, None, None, None] + rng.integers(-3, 4, size=(60, 32, 32, 3))
+    return LabelledImages(images=images.astype(np.uint8), labels=labels.astype(np.int64), source="grey")
+
+
+@pytest.fixture
+def rubric(tmp_path, grey_split) -> Path:
+    return write_rubric(tmp_path / "rubric.yaml", write_npz(grey_split, tmp_path / "grey.npz"), grey_split)
+
+
+def brightness_weights(mean=0.5, std=0.5, order=range(10)) -> dict:
+    """Nearest-centre on the mean pixel: logit_k = 2 c_k m - c_k^2, scaled, for inputs (x/255 - mean) / std."""
+    centres = torch.tensor([(LEVELS[k] / 255 - mean) / std for k in order], dtype=torch.float32)
+    return {"fc.weight": (40 * 2 * centres).unsqueeze(1), "fc.bias": -40 * centres**2}
+
+
+def submission(root: Path, name: str, source: str = BRIGHTNESS_MODEL, weights=None, answers=ANSWERS) -> Path:
+    folder = root / name
+    folder.mkdir(parents=True)
+    (folder / "model.py").write_text(textwrap.dedent(source))
+    torch.save(brightness_weights() if weights is None else weights, folder / "weights.pth")
+    if answers is not None:
+        (folder / "answers.md").write_text(answers)
+    return folder
+
+
+def run_check(rubric, folder, tmp_path, **options):
+    staging = Path(tempfile.mkdtemp(prefix="staging-", dir=tmp_path))
+    return check_submission(folder, staging, rubric_path=rubric, sandbox="local", **options)
+
+
+def codes(report) -> set[str]:
+    return {finding.code for finding in report.findings}
+
+
+def finding(report, code):
+    return next(f for f in report.findings if f.code == code)
+
+
+def test_a_correct_submission_passes_with_the_grader_figures(rubric, tmp_path):
+    report = run_check(rubric, submission(tmp_path, "good"), tmp_path)
+    assert report.passed, report.findings
+    assert report.result.accuracy == 1.0 and report.result.items[0].points == 100
+    assert report.answers.found == [1, 2, 3, 4] and not report.answers.missing
+    assert not codes(report) - {"left-out"}, report.findings
+
+
+def test_check_command_prints_accuracy_points_and_answers(rubric, tmp_path):
+    console = Console(record=True, width=200)
+    assert check_main(submission=submission(tmp_path, "cli"), rubric=rubric, sandbox="local", console=console) == 0
+    text = console.export_text()
+    assert "Accuracy: 100.00% on all 60 images" in text
+    assert "Exercise 1: 100 / 100 points" in text and "has all 4 answers" in text and "PASS" in text
+
+
+def test_quick_check_runs_a_fixed_subset_and_says_so(rubric, tmp_path, monkeypatch):
+    monkeypatch.setattr(selfcheck, "QUICK_PER_CLASS", 2)
+    console = Console(record=True, width=300)
+    folder = submission(tmp_path, "quick")
+    assert check_main(submission=folder, rubric=rubric, sandbox="local", quick=True, console=console) == 0
+    text = console.export_text()
+    assert "on a fixed quick subset of 20 of the 60 images" in text and "estimate" in text
+
+
+def test_whole_pickled_model_is_a_warning_that_shows_how_to_save_the_state_dict(rubric, tmp_path):
+    folder = submission(tmp_path, "whole")
+    import sys
+    import types
+
+    module = types.ModuleType("student_model")
+    exec(compile(BRIGHTNESS_MODEL, "student_model", "exec"), module.__dict__)
+    sys.modules["student_model"] = module
+    try:
+        model = module.Net()
+        model.load_state_dict(brightness_weights())
+        torch.save(model, folder / "weights.pth")
+    finally:
+        del sys.modules["student_model"]
+    report = run_check(rubric, folder, tmp_path)
+    assert report.passed and report.result.accuracy == 1.0
+    assert "torch.save(model.state_dict()" in finding(report, "whole-model").hint
+
+
+def test_weights_saved_from_gpu_tensors_are_flagged(rubric, tmp_path):
+    folder = submission(tmp_path, "gpu")
+    # torch.save records each storage's device; this is what a save from a CUDA model writes.
+    with unittest.mock.patch("torch.serialization.location_tag", lambda storage: "cuda:0"):
+        torch.save(brightness_weights(), folder / "weights.pth")
+    with pytest.raises(RuntimeError, match="CUDA"):
+        torch.load(folder / "weights.pth", weights_only=True)  # what happens on a laptop without a GPU
+    report = run_check(rubric, folder, tmp_path)
+    assert report.passed and report.result.accuracy == 1.0
+    assert "cuda:0" in finding(report, "gpu-tensors").message
+
+
+def test_batchnorm_saved_before_training_is_flagged(rubric, tmp_path):
+    source = BRIGHTNESS_MODEL.replace(
+        "self.fc = nn.Linear(1, 10)", "self.fc = nn.Linear(1, 10)\n        self.bn = nn.BatchNorm2d(3)"
+    ).replace("x.mean(", "self.bn(x).mean(")
+    weights = {**brightness_weights(), **{f"bn.{k}": v for k, v in torch.nn.BatchNorm2d(3).state_dict().items()}}
+    report = run_check(rubric, submission(tmp_path, "bn", source, weights), tmp_path)
+    assert "bn" in finding(report, "batchnorm-init").message
+
+
+def test_dropout_left_active_at_inference_is_flagged(rubric, tmp_path):
+    source = BRIGHTNESS_MODEL.replace(
+        "return self.fc(x.mean(dim=(1, 2, 3)).unsqueeze(1))",
+        "return nn.functional.dropout(self.fc(x.mean(dim=(1, 2, 3)).unsqueeze(1)), 0.5)",
+    )
+    report = run_check(rubric, submission(tmp_path, "drop", source), tmp_path)
+    assert "F.dropout(x, p, training=self.training)" in finding(report, "dropout-active").hint, report
+
+
+def test_forward_that_switches_back_to_training_mode_is_flagged(rubric, tmp_path):
+    source = textwrap.dedent(BRIGHTNESS_MODEL).replace(
+        "self.fc = nn.Linear(1, 10)", "self.fc = nn.Linear(1, 10)\n        self.bn = nn.BatchNorm1d(1)"
+    )
+    source = source.replace(
+        "return self.fc(x.mean(dim=(1, 2, 3)).unsqueeze(1))",
+        "self.train()\n        return self.fc(self.bn(x.mean(dim=(1, 2, 3)).unsqueeze(1)))",
+    )
+    weights = {**brightness_weights(), **{f"bn.{k}": v for k, v in torch.nn.BatchNorm1d(1).state_dict().items()}}
+    weights["bn.num_batches_tracked"] = torch.tensor(5)
+    weights["bn.running_var"] = torch.tensor([2.0])
+    report = run_check(rubric, submission(tmp_path, "train", source, weights), tmp_path)
+    assert {"train-mode", "batchnorm-training"} <= codes(report), report.findings
+
+
+def test_normalisation_differing_from_training_is_found_with_the_fix(rubric, tmp_path):
+    folder = submission(tmp_path, "norm", weights=brightness_weights(mean=0.0, std=1.0))
+    report = run_check(rubric, folder, tmp_path)
+    assert report.result.accuracy < 0.5
+    hit = finding(report, "normalisation")
+    assert "100% with inputs in [0, 1]" in hit.message and "def preprocess(images)" in hit.hint
+    (folder / "model.py").write_text(BRIGHTNESS_MODEL + "\n\n" + textwrap.dedent(hit.hint.split("\n", 1)[1]))
+    fixed = run_check(rubric, folder, tmp_path)
+    assert fixed.result.accuracy == 1.0 and "normalisation" not in codes(fixed)
+
+
+def test_a_different_class_order_is_named(rubric, tmp_path):
+    order = [1, 0, 2, 3, 4, 5, 6, 7, 9, 8]
+    report = run_check(rubric, submission(tmp_path, "order", weights=brightness_weights(order=order)), tmp_path)
+    assert report.result.accuracy == pytest.approx(0.6)
+    message = finding(report, "class-order").message
+    assert "output 0 (airplane) is really automobile" in message and "100%" in message
+
+
+MNIST_LENET = """
+import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 6, 5)
+        self.conv2 = nn.Conv2d(6, 16, 5)
+        self.fc = nn.Linear(16 * 4 * 4, 10)
+
+    def forward(self, x):
+        x = nn.functional.max_pool2d(torch.relu(self.conv1(x)), 2)
+        x = nn.functional.max_pool2d(torch.relu(self.conv2(x)), 2)
+        return self.fc(torch.flatten(x, 1))
+"""
+
+
+def _weights_of(source: str) -> dict:
+    namespace: dict = {}
+    exec(compile(source, "model", "exec"), namespace)
+    return namespace["Net"]().state_dict()
+
+
+def test_a_model_built_for_28x28_mnist_is_explained(rubric, tmp_path):
+    report = run_check(rubric, submission(tmp_path, "mnist", MNIST_LENET, _weights_of(MNIST_LENET)), tmp_path)
+    assert not report.passed and report.result.error_kind == "forward"
+    hit = finding(report, "input-size")
+    assert hit.level == "error" and "[N, 1, 28, 28]" in hit.message and "28x28 MNIST" in hit.message
+
+
+def test_windows_paths_in_model_py_are_flagged(rubric, tmp_path):
+    source = BRIGHTNESS_MODEL + '\nWEIGHTS = "C:\\\\Users\\\\me\\\\lab8\\\\weights.pth"\n'
+    report = run_check(rubric, submission(tmp_path, "win", source), tmp_path)
+    assert report.passed  # only a string: it does no harm until it is opened
+    assert "C:\\\\Users" in finding(report, "machine-path").message
+
+    opening = BRIGHTNESS_MODEL + '\nstate = torch.load("C:\\\\Users\\\\me\\\\weights.pth")\n'
+    report = run_check(rubric, submission(tmp_path, "win2", opening), tmp_path)
+    assert not report.passed and report.result.error_kind == "import"
+    assert "machine-path" in codes(report)
+
+
+def test_model_py_that_trains_at_import_is_stopped_with_the_hint(rubric, tmp_path):
+    source = BRIGHTNESS_MODEL + textwrap.dedent(
+        """
+        model = Net()
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+        for epoch in range(10**9):
+            loss = model(torch.rand(64, 3, 32, 32)).sum()
+            loss.backward()
+            optimizer.step()
+        """
+    )
+    report = run_check(rubric, submission(tmp_path, "trainer", source), tmp_path, timeout_seconds=12)
+    assert report.result.error_kind == "timeout"
+    assert "train or download at import time" in report.result.error
+    assert "line 18: backward()" in finding(report, "trains-at-import").message
+
+
+def test_a_local_import_that_is_not_uploaded_fails_the_check(rubric, tmp_path):
+    folder = submission(tmp_path, "helper", "from helpers import Net\n")
+    (folder / "helpers.py").write_text(textwrap.dedent(BRIGHTNESS_MODEL))
+    report = run_check(rubric, folder, tmp_path)
+    assert not report.passed and report.result.error_kind == "import"
+    assert finding(report, "local-import").level == "error"
+
+
+def test_missing_answers_are_reported(rubric, tmp_path):
+    report = run_check(rubric, submission(tmp_path, "ans", answers="1. Yes.\n\n2. No.\n\n4. Maybe.\n"), tmp_path)
+    assert report.answers.missing == [3] and "question 3" in finding(report, "answers").message
+    report = run_check(rubric, submission(tmp_path, "noans", answers=None), tmp_path)
+    assert not report.passed and finding(report, "answers").level == "error"
+
+
+# --- pack ----------------------------------------------------------------------------------
+
+
+def test_pack_writes_the_contract_files_flat(rubric, tmp_path):
+    folder = submission(tmp_path, "packer")
+    (folder / "weights.pth").rename(folder / "best_model.pt")
+    (folder / "notes.txt").write_text("scratch")
+    output = tmp_path / "out" / "packer.zip"
+    assert pack_main(submission=folder, output=output, rubric=rubric, sandbox="local", console=Console()) == 0
+    with zipfile.ZipFile(output) as archive:
+        assert sorted(archive.namelist()) == ["answers.md", "model.py", "weights.pth"]
+
+
+def test_pack_refuses_a_submission_that_fails_the_check(rubric, tmp_path):
+    folder = submission(tmp_path, "broken", MNIST_LENET, _weights_of(MNIST_LENET))
+    output = tmp_path / "broken.zip"
+    console = Console(record=True, width=200)
+    assert pack_main(submission=folder, output=output, rubric=rubric, sandbox="local", console=console) == 1
+    assert not output.exists() and "not packed" in console.export_text()
+
+
+def test_packed_zip_goes_through_the_blackboard_import_and_grades_the_same(rubric, tmp_path):
+    from test_blackboard_import import BulkZip
+
+    from grader.grade import grade_submission, open_session
+    from grader.intake.blackboard import import_bulk_download
+    from grader.policy.late import AttemptPolicy
+    from grader.rubric.config import load_rubric
+
+    folder = submission(tmp_path, "jdoe3")
+    packed = tmp_path / "lab8 jdoe3 (final).zip"
+    assert pack_main(submission=folder, output=packed, rubric=rubric, sandbox="local", console=Console()) == 0
+    bulk = BulkZip()
+    bulk.attempt("jdoe3", datetime(2022, 11, 1, 20, 0), {packed.name: packed.read_bytes()})
+    report = import_bulk_download(bulk.write(tmp_path / "gradebook.zip"), tmp_path / "subs", AttemptPolicy(), None)
+    assert report.students[0].status == "imported", report
+    imported = tmp_path / "subs" / "jdoe3"
+    assert {"model.py", "weights.pth", "answers.md"} <= {p.name for p in imported.iterdir()}
+    with open_session(load_rubric(rubric), rubric, backend="local") as session:
+        result = grade_submission(imported, session)
+    assert result.status == "graded" and result.accuracy == 1.0
