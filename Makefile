@@ -45,6 +45,14 @@ import: $(STAMP)
 export: $(STAMP)
 	$(BIN)/grader export --format $(FORMAT) --rubric $(RUBRIC) $(if $(GRADEBOOK),--gradebook $(GRADEBOOK)) $(if $(ROSTER),--roster $(ROSTER))
 
+# Students: check a submission folder the way grading runs it, then build the upload zip. QUICK=1 uses a fixed subset.
+SUBMISSION = $(if $(wildcard $(SUB)/.),$(SUB),submissions/$(SUB))
+check: $(STAMP)
+	$(BIN)/grader check $(SUBMISSION) $(GRADING_OPTIONS) $(if $(QUICK),--quick)
+
+pack: $(STAMP)
+	$(BIN)/grader pack $(SUBMISSION) $(GRADING_OPTIONS) $(if $(QUICK),--quick) $(if $(OUT),--output $(OUT))
+
 validate: $(STAMP)
 	$(BIN)/grader validate $(RUBRIC)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -162,29 +163,14 @@ def grade_submission(folder: Path, session: GradingSession, student: str | None 
         result.files = files.roles()
     except IntakeError as error:
         result.error_kind, result.error = "intake", str(error)
-    outcome = session.backend.run(_job(session, files)) if files else None
+    with ThreadPoolExecutor(max_workers=1) as answers_thread:
+        # Exercise 2 is scored on the host while the sandbox runs; neither waits for the other.
+        answers = answers_thread.submit(_exercise2_item, session.rubric, folder, files)
+        outcome = session.backend.run(_job(session, files)) if files else None
+        exercise2, result.answers = answers.result()
     if outcome:
-        result.run = _run_info(outcome)
-        meta = outcome.meta
-        result.timings = Timings(
-            load_seconds=meta.load_seconds if meta else None,
-            inference_seconds=meta.inference_seconds if meta else None,
-            sandbox_seconds=outcome.wall_seconds,
-        )
-        if outcome.failure:
-            result.error_kind, result.error = outcome.failure_kind, outcome.failure
-        else:
-            try:
-                scores = score(outcome.logits, session.split.labels)
-                result.status = "graded"
-                result.accuracy = scores.accuracy
-                result.per_class_accuracy = scores.per_class_accuracy
-                result.confusion_matrix = scores.confusion_matrix
-                result.predictions_sha256 = scores.predictions_sha256
-            except InvalidOutput as error:
-                result.error_kind, result.error = "output", str(error)
+        _record_outcome(result, outcome, session.split.labels)
     exercise1 = _exercise1_item(result, session)
-    exercise2, result.answers = _exercise2_item(session.rubric, folder, files)
     result.items = [exercise1, exercise2]
     if result.accuracy is not None:
         result.comparison = compare_with_baselines(result.accuracy, session.baselines)
@@ -197,6 +183,30 @@ def grade_submission(folder: Path, session: GradingSession, student: str | None 
     result.timings.total_seconds = round(time.monotonic() - started, 3)
     result.timings.graded_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     return result
+
+
+def _record_outcome(result: Result, outcome: SandboxOutcome, labels) -> None:
+    """The sandbox's run into the result: its figures, then the scores, or the reason there are none."""
+    result.run = _run_info(outcome)
+    meta = outcome.meta
+    result.timings = Timings(
+        load_seconds=meta.load_seconds if meta else None,
+        inference_seconds=meta.inference_seconds if meta else None,
+        sandbox_seconds=outcome.wall_seconds,
+    )
+    if outcome.failure:
+        result.error_kind, result.error = outcome.failure_kind, outcome.failure
+        return
+    try:
+        scores = score(outcome.logits, labels)
+    except InvalidOutput as error:
+        result.error_kind, result.error = "output", str(error)
+        return
+    result.status = "graded"
+    result.accuracy = scores.accuracy
+    result.per_class_accuracy = scores.per_class_accuracy
+    result.confusion_matrix = scores.confusion_matrix
+    result.predictions_sha256 = scores.predictions_sha256
 
 
 def _exercise1_item(result: Result, session: GradingSession) -> ItemPoints:
