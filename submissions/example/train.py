@@ -11,9 +11,8 @@ import argparse
 
 import numpy as np
 import torch
-from torch import nn
-
 from model import Net
+from torch import nn
 
 
 def load_training_set(npz_path):
