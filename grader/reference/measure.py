@@ -54,7 +54,7 @@ def measure_baseline(name: str, folder: Path, session: GradingSession) -> Baseli
         },
     )
     if not baseline.trained:
-        baseline.note = "untrained: no weights.pth yet; run `grader reference train " + name + "`"
+        baseline.note = "untrained: no weights.pth yet"
         return baseline
     result = grade_submission(folder, session, student=f"reference-{name}")
     if result.status != "graded":
