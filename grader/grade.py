@@ -89,7 +89,7 @@ def open_session(
             sandbox.close()
 
 
-def _job(session: GradingSession, files: SubmissionFiles) -> SandboxJob:
+def _job(session: GradingSession, files: SubmissionFiles, gpu: str | None) -> SandboxJob:
     settings = session.rubric.sandbox
     limits = settings.limits
     if session.timeout_seconds:
@@ -101,6 +101,7 @@ def _job(session: GradingSession, files: SubmissionFiles) -> SandboxJob:
         images_file=session.images_file,
         batch_size=settings.batch_size,
         device=settings.device,
+        gpu=gpu,
         limits=limits,
         hidden_paths=[*session.hidden_paths, files.folder.resolve().parent],
     )
@@ -144,8 +145,13 @@ def _exercise2_item(rubric: Rubric, folder: Path, files: SubmissionFiles | None)
     return item, graded.model_dump(mode="json")
 
 
-def grade_submission(folder: Path, session: GradingSession, student: str | None = None) -> Result:
-    """Never raises for a fault of the submission: such faults become an error result with the reason."""
+def grade_submission(
+    folder: Path, session: GradingSession, student: str | None = None, gpu: str | None = None
+) -> Result:
+    """Never raises for a fault of the submission: such faults become an error result with the reason.
+
+    `gpu` pins the run to one GPU, so that parallel workers spread over the GPUs instead of sharing one.
+    """
     started = time.monotonic()
     folder = Path(folder)
     student = student or folder.name
@@ -166,7 +172,7 @@ def grade_submission(folder: Path, session: GradingSession, student: str | None 
     with ThreadPoolExecutor(max_workers=1) as answers_thread:
         # Exercise 2 is scored on the host while the sandbox runs; neither waits for the other.
         answers = answers_thread.submit(_exercise2_item, session.rubric, folder, files)
-        outcome = session.backend.run(_job(session, files)) if files else None
+        outcome = session.backend.run(_job(session, files, gpu)) if files else None
         exercise2, result.answers = answers.result()
     if outcome:
         _record_outcome(result, outcome, session.split.labels)

@@ -24,7 +24,7 @@ from test_blackboard_import import BulkZip
 
 from grader.answers import Exercise2Rubric
 from grader.batch.plan import CurrentInputs, plan_student
-from grader.batch.run import BatchOptions, choose_workers, grade_all
+from grader.batch.run import BatchOptions, GpuPool, choose_workers, grade_all, visible_gpus
 from grader.batch.run import main as grade_all_main
 from grader.batch.summary import render_summary, summarise
 from grader.cli import main as cli_main
@@ -312,6 +312,36 @@ def test_workers_come_from_the_cli_then_the_rubric_then_the_gpus_then_the_cpus(r
     assert choose_workers(None, rubric) == 2
     rubric.sandbox.workers = 6
     assert choose_workers(None, rubric) == 6
+
+
+def test_parallel_workers_each_lease_a_gpu_of_their_own(monkeypatch):
+    import threading
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2, 5")
+    assert visible_gpus() == ["2", "5"]
+    pool, held, both_in = GpuPool(visible_gpus()), [], threading.Barrier(2)
+
+    def work():
+        with pool.lease() as gpu:
+            held.append(gpu)
+            both_in.wait(timeout=10)  # both leases are held at once
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(held) == ["2", "5"]
+    with GpuPool([]).lease() as gpu:
+        assert gpu is None
+
+
+def test_a_leased_gpu_is_the_only_one_the_local_sandbox_sees():
+    from grader.sandbox.local import LocalBackend
+
+    backend = LocalBackend(force_plain_process=True)
+    assert backend._environment(Path("/tmp"), use_gpu=True, gpu="5")["CUDA_VISIBLE_DEVICES"] == "5"
+    assert backend._environment(Path("/tmp"), use_gpu=False, gpu="5")["CUDA_VISIBLE_DEVICES"] == ""
 
 
 def test_summary_groups_errors_by_cause_and_describes_the_distributions():

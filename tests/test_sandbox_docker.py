@@ -194,6 +194,8 @@ def test_gpu_is_one_explicit_device_request_for_the_chosen_devices(backend, test
     assert [request["Count"] for request in everything["device_requests"]] == [-1]
     assert everything["device_requests"][0]["Capabilities"] == [["gpu"]]
     assert "device_requests" not in on_cpu and "privileged" not in options
+    pinned = backend._container_options(job.model_copy(update={"gpu": "2"}), tmp_path, use_gpu=True)
+    assert [request["DeviceIDs"] for request in pinned["device_requests"]] == [["2"]]
 
 
 @pytest.mark.skipif(not host_has_nvidia_gpu(), reason="needs an NVIDIA GPU and the NVIDIA Container Toolkit")

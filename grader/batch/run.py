@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import re
 import signal
 import sys
@@ -70,11 +71,33 @@ class BatchReport:
     interrupted: bool = False
 
 
-def visible_gpus() -> int:
-    """Counted without importing torch on the host: CUDA_VISIBLE_DEVICES when set, else the device nodes."""
+def visible_gpus() -> list[str]:
+    """Found without importing torch on the host: CUDA_VISIBLE_DEVICES when set, else the device nodes."""
     if "CUDA_VISIBLE_DEVICES" in os.environ:
-        return len([part for part in os.environ["CUDA_VISIBLE_DEVICES"].split(",") if part.strip()])
-    return len([p for p in Path("/dev").glob("nvidia*") if re.fullmatch(r"nvidia\d+", p.name)])
+        return [part.strip() for part in os.environ["CUDA_VISIBLE_DEVICES"].split(",") if part.strip()]
+    nodes = (re.fullmatch(r"nvidia(\d+)", p.name) for p in Path("/dev").glob("nvidia*"))
+    return sorted((match.group(1) for match in nodes if match), key=int)
+
+
+class GpuPool:
+    """Hands each running sandbox a GPU of its own while there are enough; with none, runs get None."""
+
+    def __init__(self, gpus: list[str]) -> None:
+        self.free: queue.Queue[str] = queue.Queue()
+        for gpu in gpus:
+            self.free.put(gpu)
+        self.enabled = bool(gpus)
+
+    @contextlib.contextmanager
+    def lease(self) -> Iterator[str | None]:
+        if not self.enabled:
+            yield None
+            return
+        gpu = self.free.get()
+        try:
+            yield gpu
+        finally:
+            self.free.put(gpu)
 
 
 def choose_workers(requested: int | None, rubric: Rubric) -> int:
@@ -83,7 +106,7 @@ def choose_workers(requested: int | None, rubric: Rubric) -> int:
         return requested
     if rubric.sandbox.workers:
         return rubric.sandbox.workers
-    gpus = visible_gpus() if rubric.sandbox.device != "cpu" else 0
+    gpus = len(visible_gpus()) if rubric.sandbox.device != "cpu" else 0
     return gpus or max(1, (os.cpu_count() or 1) // 2)
 
 
@@ -172,11 +195,13 @@ def _grade_in_sandbox(
     results_dir: Path,
     stop: threading.Event,
     display: BatchDisplay,
+    gpus: GpuPool,
 ) -> Result | None:
     if stop.is_set():
         return None
     display.started(plan.student)
-    result = grade_submission(plan.folder, session, plan.student)
+    with gpus.lease() as gpu:
+        result = grade_submission(plan.folder, session, plan.student, gpu=gpu)
     if stop.is_set():  # its sandbox may have been killed by the interrupt: that is no verdict on the student
         return None
     result = apply_policy(result, plan.folder, policy)
@@ -213,13 +238,15 @@ def _grade_in_parallel(
     console: Console,
 ) -> None:
     stop = threading.Event()
+    gpus = GpuPool(visible_gpus() if session.rubric.sandbox.device != "cpu" else [])
     display = BatchDisplay(console, total=len(plans), workers=report.workers)
     started = time.monotonic()
     futures: dict[Future, StudentPlan] = {}
     with display, ThreadPoolExecutor(max_workers=report.workers, thread_name_prefix="grade") as pool:
         try:
             for plan in plans:
-                futures[pool.submit(_grade_in_sandbox, plan, session, policy, options.results, stop, display)] = plan
+                task = (plan, session, policy, options.results, stop, display, gpus)
+                futures[pool.submit(_grade_in_sandbox, *task)] = plan
             for future in as_completed(futures):
                 plan = futures[future]
                 try:

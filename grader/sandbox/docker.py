@@ -410,9 +410,10 @@ class DockerBackend(SandboxBackend):
         if limits.cpus > 0:
             options["nano_cpus"] = int(limits.cpus * 1e9)
         if use_gpu:
+            device_ids = [job.gpu] if job.gpu is not None else self.gpu_device_ids
             request = (
-                docker.types.DeviceRequest(device_ids=self.gpu_device_ids, capabilities=[["gpu"]])
-                if self.gpu_device_ids
+                docker.types.DeviceRequest(device_ids=device_ids, capabilities=[["gpu"]])
+                if device_ids
                 else docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])
             )
             options["device_requests"] = [request]

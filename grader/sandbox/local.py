@@ -209,10 +209,10 @@ class LocalBackend(SandboxBackend):
             use_gpu = job.device != "cpu" and bool(_gpu_devices())
             command = self._bwrap_command(job, runner, output, scratch, use_gpu) if self.use_bwrap else None
             command = command or self._process_command(job, runner, output, scratch)
-            env = self._environment(scratch if not self.use_bwrap else Path("/scratch"), use_gpu)
+            env = self._environment(scratch if not self.use_bwrap else Path("/scratch"), use_gpu, job.gpu)
             return self._execute(job, command, env, folder, output, scratch, use_gpu)
 
-    def _environment(self, home: Path, use_gpu: bool) -> dict[str, str]:
+    def _environment(self, home: Path, use_gpu: bool, gpu: str | None = None) -> dict[str, str]:
         env = {
             "PATH": "/usr/local/bin:/usr/bin:/bin",
             "HOME": str(home),
@@ -226,6 +226,8 @@ class LocalBackend(SandboxBackend):
             env.update({key: os.environ[key] for key in ("SYSTEMROOT", "PATH") if key in os.environ})
         if not use_gpu:
             env["CUDA_VISIBLE_DEVICES"] = ""
+        elif gpu is not None:
+            env["CUDA_VISIBLE_DEVICES"] = gpu
         elif "CUDA_VISIBLE_DEVICES" in os.environ:
             env["CUDA_VISIBLE_DEVICES"] = os.environ["CUDA_VISIBLE_DEVICES"]
         return env

@@ -43,6 +43,7 @@ class SandboxJob(BaseModel):
     images_file: Path = Field(description="uint8 [N, 32, 32, 3] .npy holding the test images, never labels")
     batch_size: int = 500
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    gpu: str | None = Field(default=None, description="The one GPU (index or UUID) this run gets; None: all visible")
     limits: SandboxLimits = SandboxLimits()
     hidden_paths: list[Path] = Field(
         default_factory=list,
