@@ -367,3 +367,32 @@ def test_summary_groups_errors_by_cause_and_describes_the_distributions():
     console = Console(file=io.StringIO(), width=200)
     render_summary(summary, console)
     assert "2 graded" in console.file.getvalue() and "timeout" in console.file.getvalue()
+
+
+def test_summary_lists_students_whose_answers_are_near_duplicates(tmp_path):
+    from grader.answers import Exercise2Rubric, grade_answers
+
+    shared = (
+        "1. Yes, an autoencoder learns a compressed code without labels by reconstructing its input.\n"
+        "2. They learn features from raw data and do well with large labelled datasets and GPUs.\n"
+        "3. They need lots of data and compute, overfit small datasets and are hard to interpret.\n"
+        "4. They approximate any nonlinear function, so the architecture can fit the data we know.\n"
+    )
+    own = "1. No idea.\n2. Fast.\n3. Slow.\n4. Because.\n"
+    rubric, results = Exercise2Rubric.default(), []
+    for student, text in (("ann", shared), ("ben", shared), ("cat", own)):
+        path = tmp_path / f"{student}.md"
+        path.write_text(text)
+        graded = grade_answers(path, rubric, method="tfidf")
+        results.append(
+            Result(
+                student=student,
+                status="graded",
+                answers=graded.model_dump(mode="json"),
+                inputs=InputHashes(grader_version="1"),
+            )  # fmt: skip
+        )
+    pairs = summarise(results).duplicates
+    assert {(pair.student_a, pair.student_b) for pair in pairs} == {("ann", "ben")}
+    assert sorted(pair.question for pair in pairs) == [1, 2, 3, 4]
+    assert all(pair.similarity > 0.9 for pair in pairs)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from grader.answers import AnswersResult, DuplicatePair, class_duplicate_report
 from grader.results.model import Result
 from grader.results.store import load_result
 
@@ -28,6 +31,7 @@ class ClassSummary:
     points: dict[str, float] = field(default_factory=dict)
     errors: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     unreadable: list[str] = field(default_factory=list)
+    duplicates: list[DuplicatePair] = field(default_factory=list)
 
 
 def load_results(results_dir: Path) -> tuple[list[Result], list[str]]:
@@ -49,6 +53,16 @@ def _describe(values: list[float]) -> dict[str, float]:
     return {key: float(value) for key, value in pd.Series(values, dtype=float).describe().items()}
 
 
+def answer_duplicates(results: list[Result]) -> list[DuplicatePair]:
+    """Pairs of students whose written answers to one question are near-duplicates, most similar first."""
+    answers = {}
+    for result in results:
+        if result.answers and result.answers.get("questions"):
+            with contextlib.suppress(ValidationError):
+                answers[result.student] = AnswersResult.model_validate(result.answers)
+    return class_duplicate_report(answers)
+
+
 def summarise(results: list[Result], unreadable: list[str] | None = None) -> ClassSummary:
     errors: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for result in results:
@@ -62,6 +76,7 @@ def summarise(results: list[Result], unreadable: list[str] | None = None) -> Cla
         points=_describe([total for total in totals if total is not None]),
         errors=dict(sorted(errors.items(), key=lambda entry: (-len(entry[1]), entry[0]))),
         unreadable=list(unreadable or []),
+        duplicates=answer_duplicates(results),
     )
 
 
@@ -84,6 +99,11 @@ def render_summary(summary: ClassSummary, console: Console) -> None:
             if len(entries) > SHOWN_STUDENTS:
                 who += f" and {len(entries) - SHOWN_STUDENTS} more"
             table.add_row(kind, str(len(entries)), who, _shorten(entries[0][1]))
+        console.print(table)
+    if summary.duplicates:
+        table = Table("Question", "Student", "Student", "Overlap", title="Near-duplicate answers to review")
+        for pair in summary.duplicates:
+            table.add_row(str(pair.question), pair.student_a, pair.student_b, f"{pair.similarity:.0%}")
         console.print(table)
     for name in summary.unreadable:
         console.print(f"[yellow]unreadable result[/yellow] {name}: it will be graded again")
