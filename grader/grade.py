@@ -37,6 +37,7 @@ class GradingSession:
     baselines: dict[str, float] = field(default_factory=dict)
     hidden_paths: list[Path] = field(default_factory=list)
     timeout_seconds: float | None = None
+    diagnose: bool = False
 
 
 def resolve_split_path(rubric: Rubric, rubric_path: Path, data: Path | None) -> Path:
@@ -102,6 +103,7 @@ def _job(session: GradingSession, files: SubmissionFiles, gpu: str | None) -> Sa
         batch_size=settings.batch_size,
         device=settings.device,
         gpu=gpu,
+        diagnose=session.diagnose,
         limits=limits,
         hidden_paths=[*session.hidden_paths, files.folder.resolve().parent],
     )

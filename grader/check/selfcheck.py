@@ -46,11 +46,7 @@ def quick_subset(split: LabelledImages, per_class: int) -> LabelledImages:
 
 
 def _session_for_check(session: GradingSession, quick: bool, folder: Path) -> GradingSession:
-    from grader.check.backend import DiagnosingLocalBackend
-
-    changes: dict = {}
-    if session.backend.name == "local":
-        changes["backend"] = DiagnosingLocalBackend()
+    changes: dict = {"diagnose": True}
     if quick:
         subset = quick_subset(session.split, QUICK_PER_CLASS)
         changes.update(split=subset, images_file=write_images_for_sandbox(subset, folder))

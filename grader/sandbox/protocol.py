@@ -44,6 +44,7 @@ class SandboxJob(BaseModel):
     batch_size: int = 500
     device: Literal["auto", "cpu", "cuda"] = "auto"
     gpu: str | None = Field(default=None, description="The one GPU (index or UUID) this run gets; None: all visible")
+    diagnose: bool = Field(default=False, description="Self-check: probe the model for common mistakes afterwards")
     limits: SandboxLimits = SandboxLimits()
     hidden_paths: list[Path] = Field(
         default_factory=list,
@@ -96,7 +97,7 @@ def runner_arguments(
         "--output", output,
         "--batch-size", str(job.batch_size),
         "--device", device or job.device,
-    ]  # fmt: skip
+    ] + (["--diagnose"] if job.diagnose else [])  # fmt: skip
 
 
 def tail(text: bytes | str, limit: int = LOG_TAIL_CHARS) -> str:
