@@ -235,13 +235,14 @@ class LocalBackend(SandboxBackend):
     def _bwrap_command(self, job: SandboxJob, runner: Path, output: Path, scratch: Path, use_gpu: bool) -> list[str]:
         command = ["bwrap", "--unshare-all", "--unshare-user", "--uid", "65534", "--gid", "65534"]
         command += ["--die-with-parent", "--new-session", "--cap-drop", "ALL"]
+        # Mounted first: a later bind lands on top, so a Python living under /tmp (a CI checkout) stays visible.
+        command += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
         for path in SYSTEM_DIRS + tuple(_python_dirs()):
             if os.path.exists(path):
                 command += ["--ro-bind", path, path]
         for path in SYSTEM_FILES:
             if os.path.exists(path):
                 command += ["--ro-bind", path, path]
-        command += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
         for device in _gpu_devices() if use_gpu else []:
             command += ["--dev-bind", device, device]
         command += [
