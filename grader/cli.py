@@ -54,8 +54,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
         console.status(f"grading {folder.name} in the {session.backend.name} sandbox"),
     ):
         result = grade_submission(folder, session)
-    overrides = args.overrides or Path(args.rubric).parent / "overrides.yaml"
-    result = apply_policy(result, folder, CoursePolicy.load(rubric, overrides))
+    result = apply_policy(result, folder, CoursePolicy.load(rubric, args.rubric, args.overrides))
     path = save_result(result, args.results)
     render_result(result, console)
     console.print(f"result written to {path}")

@@ -63,7 +63,7 @@ def export_results(
 ) -> list[Path]:
     exporter = get_exporter(format_name)
     settings = load_rubric(rubric)
-    policy = CoursePolicy.load(settings, overrides or Path(rubric).parent / "overrides.yaml")
+    policy = CoursePolicy.load(settings, rubric, overrides)
     with results_lock(Path(results)):
         found, unreadable = load_results(results)
         for name in unreadable:

@@ -28,7 +28,9 @@ class CoursePolicy:
     overrides: Overrides
 
     @classmethod
-    def load(cls, rubric: Rubric, overrides_path: Path) -> CoursePolicy:
+    def load(cls, rubric: Rubric, rubric_path: Path, overrides_path: Path | None = None) -> CoursePolicy:
+        """overrides.yaml beside the rubric unless another file is named; a missing file means no overrides."""
+        overrides_path = overrides_path or Path(rubric_path).parent / "overrides.yaml"
         return cls(late=rubric.late, overrides=load_overrides(overrides_path))
 
     def check(self, students: Iterable[str]) -> None:

@@ -54,11 +54,6 @@ class BatchOptions:
     workers: int | None = None
     force: bool = False
 
-    @property
-    def overrides_path(self) -> Path:
-        """overrides.yaml beside the rubric unless named."""
-        return self.overrides or Path(self.rubric).parent / "overrides.yaml"
-
 
 @dataclass
 class BatchReport:
@@ -272,7 +267,7 @@ def _grade_in_parallel(
 
 def grade_all(options: BatchOptions, console: Console) -> BatchReport:
     rubric = load_rubric(options.rubric)
-    policy = CoursePolicy.load(rubric, options.overrides_path)
+    policy = CoursePolicy.load(rubric, options.rubric, options.overrides)
     policy.check(folder.name for folder in student_folders(options.submissions))
     report = BatchReport()
     with (

@@ -25,6 +25,13 @@ def render_result(result: Result, console: Console | None = None) -> None:
         summary.add_row(item.item.capitalize(), _points(item.points, item.max_points), item.reason)
     total_max = sum(item.max_points for item in result.items)
     summary.add_row("Total", f"[bold]{_points(result.points.total, total_max)}[/bold]")
+    if result.late and result.late.penalty_fraction:
+        summary.add_row("[yellow]Late[/yellow]", f"-{result.late.penalty_fraction:.0%}", result.late.reason)
+    for override in result.overrides:
+        summary.add_row("[yellow]Override[/yellow]", f"{override.item} = {override.points:g}",
+                        f"{override.reason} ({override.decided_by})")  # fmt: skip
+    if result.final_points.total != result.points.total:
+        summary.add_row("Final", f"[bold]{_points(result.final_points.total, total_max)}[/bold]")
     if result.error:
         summary.add_row("[red]Error[/red]", f"[red]{result.error_kind}[/red]", result.error)
     if result.run:

@@ -1,0 +1,1 @@
+"""Sandboxes: the runner that executes student code, and the backends that isolate it."""

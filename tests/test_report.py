@@ -1,0 +1,42 @@
+import io
+
+from rich.console import Console
+
+from grader.report.console import render_result
+from grader.results.model import InputHashes, LateInfo, OverrideRecord, Points, Result
+from grader.rubric.points import ItemPoints
+
+
+def rendered(result: Result) -> str:
+    console = Console(file=io.StringIO(), width=160)
+    render_result(result, console)
+    return console.file.getvalue()
+
+
+def test_report_shows_points_late_penalty_override_and_final_total():
+    result = Result(
+        student="alice",
+        status="graded",
+        accuracy=0.6312,
+        per_class_accuracy=[0.5] * 10,
+        confusion_matrix=[[5 if i == j else (3 if j == (i + 1) % 10 else 0) for j in range(10)] for i in range(10)],
+        items=[ItemPoints(item="exercise1", points=63.1, max_points=100, reason="accuracy 63.12%")],
+        points=Points(exercise1=63.1, total=63.1),
+        final_points=Points(exercise1=60.0, total=60.0),
+        late=LateInfo(days_late=1, penalty_fraction=0.1, reason="1 day late"),
+        overrides=[OverrideRecord(item="exercise1", points=60, reason="regraded by hand", decided_by="TA Kim")],
+        inputs=InputHashes(grader_version="1"),
+    )
+    text = rendered(result)
+    assert "63.12%" in text and "63.1 / 100" in text
+    assert "-10%" in text and "1 day late" in text
+    assert "regraded by hand (TA Kim)" in text
+    assert "Final" in text and "60 / 100" in text
+    assert "automobile (3)" in text  # airplane's most frequent confusion
+
+
+def test_report_of_an_error_names_the_cause():
+    result = Result(student="bob", status="error", error_kind="syntax", error="model.py line 3: SyntaxError: x",
+                    inputs=InputHashes(grader_version="1"))  # fmt: skip
+    text = rendered(result)
+    assert "error" in text and "syntax" in text and "model.py line 3: SyntaxError: x" in text
