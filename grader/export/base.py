@@ -12,15 +12,15 @@ import csv
 import difflib
 import importlib
 import io
-import os
 import re
-import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from grader.atomic_write import write_atomic
 
 BUILTIN_MODULES = ("grader.export.blackboard", "grader.export.canvas", "grader.export.full_csv")
 TOTAL = "total"
@@ -181,14 +181,7 @@ def export_stem(settings: ExportSettings) -> str:
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        temporary.write_bytes(data)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-    return path
+    return write_atomic(path, data)
 
 
 def write_table_atomic(path: Path, rows: Iterable[list[str]], delimiter: str, encoding: str = "utf-8") -> Path:

@@ -33,6 +33,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from grader.atomic_write import write_atomic
 from grader.intake.recognise import (
     ExtractionLimits,
     Recognition,
@@ -563,9 +564,7 @@ def _unpack_if_archive(
 
 
 def write_json_atomic(path: Path, data: object) -> None:
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    temporary.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(temporary, path)
+    write_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
 def _swap_into_place(new: Path, final: Path) -> None:

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import torch
 
+from grader.atomic_write import write_atomic
 from grader.grade import GradingSession, grade_submission
 from grader.reference.baselines import BASELINES_FILE, Baseline, BaselineFile
 from grader.reference.recipes import RECIPES
 from grader.reference.train import build, load_reference_module
-from grader.results.store import write_atomic
 from grader.rubric.config import RubricError
 from grader.rubric.points import exercise1_points
 

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from grader.atomic_write import write_atomic
 from grader.datasets import LabelledImages
 from grader.reference.recipes import Recipe
 from grader.sandbox.runner import default_preprocess
@@ -174,9 +175,7 @@ def train(recipe: Recipe, folder: Path, train_data: LabelledImages, test_data: L
         "wall_seconds": round(state["wall_seconds"], 1),
         "history": state["history"],
     }
-    temporary = folder / "training.json.tmp"
-    temporary.write_text(json.dumps(report, indent=2) + "\n")
-    os.replace(temporary, folder / "training.json")
+    write_atomic(folder / "training.json", json.dumps(report, indent=2) + "\n")
     return report
 
 

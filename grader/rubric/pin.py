@@ -8,8 +8,8 @@ from pathlib import Path
 
 import yaml
 
+from grader.atomic_write import write_atomic
 from grader.datasets import SplitFormat, detect_format, load_split
-from grader.results.store import write_atomic
 from grader.rubric.config import RubricError, load_rubric
 
 
