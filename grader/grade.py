@@ -132,7 +132,7 @@ def compare_with_baselines(accuracy: float, baselines: dict[str, float]) -> list
     ]
 
 
-def _exercise2_item(rubric: Rubric, folder: Path, files: SubmissionFiles | None) -> tuple[ItemPoints, dict]:
+def exercise2_item(rubric: Rubric, folder: Path, files: SubmissionFiles | None) -> tuple[ItemPoints, dict]:
     """Graded whatever happened to Exercise 1: an unreadable answers file fails Exercise 2 alone."""
     answers_file = folder / files.answers_file if files and files.answers_file else find_answers_file(folder)
     graded = grade_answers(answers_file, rubric.exercise2)
@@ -173,12 +173,12 @@ def grade_submission(
         result.error_kind, result.error = "intake", str(error)
     with ThreadPoolExecutor(max_workers=1) as answers_thread:
         # Exercise 2 is scored on the host while the sandbox runs; neither waits for the other.
-        answers = answers_thread.submit(_exercise2_item, session.rubric, folder, files)
+        answers = answers_thread.submit(exercise2_item, session.rubric, folder, files)
         outcome = session.backend.run(_job(session, files, gpu)) if files else None
         exercise2, result.answers = answers.result()
     if outcome:
         _record_outcome(result, outcome, session.split.labels)
-    exercise1 = _exercise1_item(result, session)
+    exercise1 = exercise1_item(result, session)
     result.items = [exercise1, exercise2]
     if result.accuracy is not None:
         result.comparison = compare_with_baselines(result.accuracy, session.baselines)
@@ -217,7 +217,7 @@ def _record_outcome(result: Result, outcome: SandboxOutcome, labels) -> None:
     result.predictions_sha256 = scores.predictions_sha256
 
 
-def _exercise1_item(result: Result, session: GradingSession) -> ItemPoints:
+def exercise1_item(result: Result, session: GradingSession) -> ItemPoints:
     exercise = session.rubric.exercise1
     if result.accuracy is None:
         return ItemPoints(

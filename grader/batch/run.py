@@ -27,7 +27,7 @@ from grader.batch.display import BatchDisplay
 from grader.batch.plan import CurrentInputs, StudentPlan, plan_class, student_folders
 from grader.batch.policy import CoursePolicy, apply_policy
 from grader.batch.summary import load_results, render_summary, summarise
-from grader.grade import GradingSession, _exercise1_item, _exercise2_item, grade_submission, open_session
+from grader.grade import GradingSession, exercise1_item, exercise2_item, grade_submission, open_session
 from grader.intake.submission import IntakeError, find_submission_files
 from grader.policy.overrides import OverridesError
 from grader.results.model import Points, Result
@@ -169,9 +169,9 @@ def rescored(plan: StudentPlan, session: GradingSession, current: CurrentInputs)
             files = find_submission_files(plan.folder, plan.student)
         except IntakeError:
             files = None
-        items["exercise2"], result.answers = _exercise2_item(session.rubric, plan.folder, files)
+        items["exercise2"], result.answers = exercise2_item(session.rubric, plan.folder, files)
     # Cheap and exact from the stored accuracy; also follows re-measured baselines.
-    items["exercise1"] = _exercise1_item(result, session)
+    items["exercise1"] = exercise1_item(result, session)
     result.items = [items[name] for name in ("exercise1", "exercise2") if name in items]
     result.points = Points(
         **{item.item: item.points for item in result.items},
