@@ -145,11 +145,12 @@ def read_logits(path: Path, max_bytes: int) -> np.ndarray:
 
 def _signal_reason(exit_code: int, limits: SandboxLimits) -> tuple[str, str]:
     number = -exit_code if exit_code < 0 else exit_code - 128
-    if number == signal.SIGKILL:
+    # getattr: Windows has none of these signals (its large exit codes are not signals at all).
+    if number == getattr(signal, "SIGKILL", None):
         return "memory", f"killed by the system: most likely out of memory (limit {limits.memory_mb} MB)"
-    if number == signal.SIGXCPU:
+    if number == getattr(signal, "SIGXCPU", None):
         return "cpu", f"used more than {limits.cpu_seconds} s of CPU time"
-    if number == signal.SIGXFSZ:
+    if number == getattr(signal, "SIGXFSZ", None):
         return "disk", f"wrote a file larger than {limits.file_size_mb} MB"
     try:
         name = signal.Signals(number).name
