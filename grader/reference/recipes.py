@@ -37,35 +37,27 @@ class Recipe(BaseModel):
         return self.epochs + (self.warm_restart.epochs if self.warm_restart else 0)
 
 
+def resnet_recipe(name: str, **changes) -> Recipe:
+    """The ResNets share SGD with Nesterov momentum, one-cycle, weight decay, label smoothing and augmentation."""
+    common = dict(
+        batch_size=128,
+        momentum=0.9,
+        nesterov=True,
+        weight_decay=5e-4,
+        label_smoothing=0.1,
+        schedule="one-cycle",
+        augment=True,
+        channels_last=True,
+    )
+    return Recipe(name=name, **(common | changes))
+
+
 RECIPES = {
     # The tutorial's recipe (SGD with momentum, cross-entropy, batch 64, lr 0.01, seed 1), run for more epochs.
     "lenet5": Recipe(name="lenet5", epochs=10, batch_size=64, learning_rate=0.01, momentum=0.9),
     # 30 one-cycle epochs reached 86.9% on the course's JPEG-decoded test split; the restart adds 15 annealed ones.
-    "resnet20": Recipe(
-        name="resnet20",
-        epochs=30,
-        batch_size=128,
-        learning_rate=0.2,
-        momentum=0.9,
-        nesterov=True,
-        weight_decay=5e-4,
-        label_smoothing=0.1,
-        schedule="one-cycle",
-        augment=True,
-        channels_last=True,
-        warm_restart=WarmRestart(epochs=15, learning_rate=0.05),
+    "resnet20": resnet_recipe(
+        "resnet20", epochs=30, learning_rate=0.2, warm_restart=WarmRestart(epochs=15, learning_rate=0.05)
     ),
-    "resnet18": Recipe(
-        name="resnet18",
-        epochs=40,
-        batch_size=128,
-        learning_rate=0.1,
-        momentum=0.9,
-        nesterov=True,
-        weight_decay=5e-4,
-        label_smoothing=0.1,
-        schedule="one-cycle",
-        augment=True,
-        channels_last=True,
-    ),
+    "resnet18": resnet_recipe("resnet18", epochs=40, learning_rate=0.1),
 }
