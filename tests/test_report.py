@@ -3,7 +3,7 @@ import io
 from rich.console import Console
 
 from grader.report.console import render_result
-from grader.results.model import InputHashes, LateInfo, OverrideRecord, Points, Result
+from grader.results.model import BaselineComparison, InputHashes, LateInfo, OverrideRecord, Points, Result
 from grader.rubric.points import ItemPoints
 
 
@@ -40,3 +40,19 @@ def test_report_of_an_error_names_the_cause():
                     inputs=InputHashes(grader_version="1"))  # fmt: skip
     text = rendered(result)
     assert "error" in text and "syntax" in text and "model.py line 3: SyntaxError: x" in text
+
+
+def test_report_compares_with_each_baseline_or_says_none_was_measured():
+    graded = dict(student="carol", status="graded", accuracy=0.7, inputs=InputHashes(grader_version="1"))
+    compared = Result(
+        **graded,
+        comparison=[
+            BaselineComparison(baseline="lenet5", accuracy=0.6265, difference=0.0735, beats=True),
+            BaselineComparison(baseline="resnet20", accuracy=0.89, difference=-0.19, beats=False),
+        ],
+    )
+    text = rendered(compared)
+    assert "lenet5" in text and "+7.35 pts" in text and "yes" in text
+    assert "resnet20" in text and "-19.00 pts" in text
+    assert "No reference baseline" not in text
+    assert "No reference baseline was measured on this split" in rendered(Result(**graded))

@@ -48,7 +48,8 @@ def measure_baseline(name: str, folder: Path, session: GradingSession) -> Baseli
         trained=(folder / "weights.pth").is_file(),
         parameters=parameters,
         macs_per_image=multiply_accumulates(model),
-        recipe=RECIPES[name].model_dump() if name in RECIPES else {},
+        # The recipe the weights were trained with, which may predate a change to RECIPES.
+        recipe=training.get("recipe") or (RECIPES[name].model_dump() if name in RECIPES else {}),
         training={
             key: training[key] for key in ("epochs_trained", "wall_seconds", "device", "train_data") if key in training
         },

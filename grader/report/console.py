@@ -51,6 +51,10 @@ def render_result(result: Result, console: Console | None = None) -> None:
     console.print(Panel(summary, title=heading, expand=False))
     if result.comparison:
         _render_comparison(result, console)
+    elif result.accuracy is not None:
+        console.print(
+            "[dim]No reference baseline was measured on this split; `grader reference grade` measures them.[/dim]"
+        )
     if result.per_class_accuracy:
         _render_per_class(result, console)
 
