@@ -42,7 +42,7 @@ ONE_CYCLE = Recipe(name="tiny", epochs=2, batch_size=8, learning_rate=0.05, mome
                    schedule="one-cycle")  # fmt: skip
 # The stop below falls in the second epoch: here the restart phase, whose scheduler must resume too.
 ONE_CYCLE_THEN_RESTART = ONE_CYCLE.model_copy(
-    update={"epochs": 1, "warm_restart": WarmRestart(epochs=1, learning_rate=0.03)}
+    update={"epochs": 1, "warm_restarts": [WarmRestart(epochs=1, learning_rate=0.03)]}
 )
 
 
@@ -79,7 +79,7 @@ def test_training_stopped_midway_resumes_to_the_same_weights(recipe, tmp_path, t
     assert json.loads((stopped / "training.json").read_text())["train_data"]["sha256"] == data.content_sha256()
 
 
-def test_warm_restart_starts_from_its_own_learning_rate_and_anneals_to_zero(tmp_path, tiny_split, monkeypatch):
+def test_each_warm_restart_starts_from_its_own_learning_rate_and_anneals_to_zero(tmp_path, tiny_split, monkeypatch):
     data = LabelledImages(images=tiny_split.images, labels=tiny_split.labels, source="tiny")
     (tmp_path / "model.py").write_text(TINY_REFERENCE)
     rates = []
@@ -90,14 +90,16 @@ def test_warm_restart_starts_from_its_own_learning_rate_and_anneals_to_zero(tmp_
         return real_step(optimizer, *args, **kwargs)
 
     monkeypatch.setattr(torch.optim.SGD, "step", record_rate)
-    training.train(ONE_CYCLE_THEN_RESTART, tmp_path, data, data)
+    restarts = [WarmRestart(epochs=1, learning_rate=0.03), WarmRestart(epochs=1, learning_rate=0.02)]
+    training.train(ONE_CYCLE.model_copy(update={"epochs": 1, "warm_restarts": restarts}), tmp_path, data, data)
 
-    steps_per_epoch = len(data) // ONE_CYCLE_THEN_RESTART.batch_size
-    first_phase, restart = rates[:steps_per_epoch], rates[steps_per_epoch:]
+    steps = len(data) // ONE_CYCLE.batch_size
+    first_phase, *restart_phases = (rates[start : start + steps] for start in range(0, 3 * steps, steps))
     assert max(rate for rate, _ in first_phase) < 0.05 + 1e-9
-    assert restart[0] == (pytest.approx(0.03), 0.9)
-    assert all(later[0] < earlier[0] for earlier, later in zip(restart, restart[1:]))
-    assert torch.load(tmp_path / "checkpoint.pt", weights_only=False)["state"]["phase"] == "restart"
+    for restart, phase_rates in zip(restarts, restart_phases, strict=True):
+        assert phase_rates[0] == (pytest.approx(restart.learning_rate), 0.9)
+        assert all(later[0] < earlier[0] for earlier, later in zip(phase_rates, phase_rates[1:]))
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=False)["state"]["phase"] == 2
 
 
 def write_baselines(reference_dir: Path, split_sha256: str, **accuracies: float) -> None:

@@ -83,9 +83,9 @@ def train(recipe: Recipe, folder: Path, train_data: LabelledImages, test_data: L
     )
     steps_per_epoch = len(train_data) // recipe.batch_size
 
-    def make_scheduler(phase: str):
-        if phase == "restart":
-            restart = recipe.warm_restart
+    def make_scheduler(phase: int):
+        if phase > 0:
+            restart = recipe.warm_restarts[phase - 1]
             for group in optimizer.param_groups:
                 # OneCycleLR leaves its own initial_lr and a cycled momentum behind: start from the recipe's.
                 group.update(lr=restart.learning_rate, initial_lr=restart.learning_rate, momentum=recipe.momentum)
@@ -100,7 +100,7 @@ def train(recipe: Recipe, folder: Path, train_data: LabelledImages, test_data: L
     # "step", "order" and "running" describe an epoch in progress, so a stop mid-epoch loses little.
     state = {
         "epoch": 0,
-        "phase": "main",
+        "phase": 0,
         "history": [],
         "wall_seconds": 0.0,
         "step": 0,
@@ -142,9 +142,9 @@ def train(recipe: Recipe, folder: Path, train_data: LabelledImages, test_data: L
     )
     with Progress(*columns) as progress:
         for epoch in range(state["epoch"] + 1, recipe.total_epochs + 1):
-            if epoch > recipe.epochs and state["phase"] == "main":
-                state["phase"] = "restart"
-                scheduler = make_scheduler("restart")
+            if recipe.phase_of(epoch) != state["phase"]:
+                state["phase"] = recipe.phase_of(epoch)
+                scheduler = make_scheduler(state["phase"])
             started = time.perf_counter()
             model.train()
             task = progress.add_task(f"[{epoch}/{recipe.total_epochs}]", total=steps_per_epoch, completed=state["step"])
