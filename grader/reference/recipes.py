@@ -69,7 +69,7 @@ def resnet_recipe(name: str, **changes) -> Recipe:
 RECIPES = {
     # The tutorial's recipe (SGD with momentum, cross-entropy, batch 64, lr 0.01, seed 1), run for more epochs.
     "lenet5": Recipe(name="lenet5", epochs=10, batch_size=64, learning_rate=0.01, momentum=0.9),
-    # On the course's JPEG-decoded test split, 30 one-cycle epochs reached 86.9% and a first restart 87.8%.
+    # On the course's JPEG-decoded test split: 86.9% after the one-cycle epochs, 87.8% and 88.4% after each restart.
     "resnet20": resnet_recipe(
         "resnet20",
         epochs=30,
