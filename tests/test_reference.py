@@ -94,6 +94,7 @@ def test_each_warm_restart_starts_from_its_own_learning_rate_and_anneals_to_zero
     training.train(ONE_CYCLE.model_copy(update={"epochs": 1, "warm_restarts": restarts}), tmp_path, data, data)
 
     steps = len(data) // ONE_CYCLE.batch_size
+    assert len(rates) == 3 * steps
     first_phase, *restart_phases = (rates[start : start + steps] for start in range(0, 3 * steps, steps))
     assert max(rate for rate, _ in first_phase) < 0.05 + 1e-9
     for restart, phase_rates in zip(restarts, restart_phases, strict=True):
