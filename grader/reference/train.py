@@ -142,9 +142,9 @@ def train(recipe: Recipe, folder: Path, train_data: LabelledImages, test_data: L
     )
     with Progress(*columns) as progress:
         for epoch in range(state["epoch"] + 1, recipe.total_epochs + 1):
-            if recipe.phase_of(epoch) != state["phase"]:
-                state["phase"] = recipe.phase_of(epoch)
-                scheduler = make_scheduler(state["phase"])
+            if (phase := recipe.phase_of(epoch)) != state["phase"]:
+                state["phase"] = phase
+                scheduler = make_scheduler(phase)
             started = time.perf_counter()
             model.train()
             task = progress.add_task(f"[{epoch}/{recipe.total_epochs}]", total=steps_per_epoch, completed=state["step"])
