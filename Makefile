@@ -20,7 +20,8 @@ REFERENCES ?= lenet5 resnet20
 OFFLINE ?= 0
 SANDBOX_IMAGE ?= lab8-grader-sandbox:latest
 
-GRADING_OPTIONS = --rubric $(RUBRIC) $(if $(DATA),--data $(DATA)) $(if $(TIMEOUT),--timeout $(TIMEOUT)) $(if $(SANDBOX),--sandbox $(SANDBOX))
+ISOLATION ?=
+GRADING_OPTIONS = --rubric $(RUBRIC) $(if $(DATA),--data $(DATA)) $(if $(TIMEOUT),--timeout $(TIMEOUT)) $(if $(SANDBOX),--sandbox $(SANDBOX)) $(if $(ISOLATION),--isolation $(ISOLATION))
 
 .PHONY: setup grade grade-all check pack validate import export reference bench bench-answers sandbox-image sandbox-clean test test-docker lint format clean
 

@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+
+# numpy's OpenBLAS thread pool gains nothing on the answer scorer's short texts, and it is what the first
+# round's hang was made of: one thread (set before numpy is first imported; torch's own pool is untouched).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from rich.console import Console
 
@@ -22,6 +31,12 @@ def _add_grading_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, help="dataset root or split file (default: the rubric's split path)")
     parser.add_argument("--sandbox", choices=("auto", "local", "docker"), help="override the rubric's backend")
     parser.add_argument("--timeout", type=float, help="wall-clock seconds per submission (overrides the rubric)")
+    parser.add_argument(
+        "--isolation",
+        choices=("sandbox", "process"),
+        help="sandbox: run student code only in bubblewrap or Docker (the default); process: also accept a plain "
+        "process, which is not a security boundary",
+    )
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
@@ -50,6 +65,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
             backend=args.sandbox,
             timeout_seconds=args.timeout,
             extra_hidden=[args.results.resolve(), args.submissions.resolve()],
+            isolation=args.isolation,
         ) as session,
         console.status(f"grading {folder.name} in the {session.backend.name} sandbox"),
     ):
@@ -112,6 +128,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM stops the grader the way Ctrl-C does: every running sandbox is killed and finished work is kept."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(number, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: list[str] | None = None) -> int:
     from grader.datasets import DatasetError
     from grader.policy.overrides import OverridesError
@@ -120,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     try:
-        return args.handler(args)
+        with terminate_as_interrupt():
+            return args.handler(args)
     except (RubricError, DatasetError, SandboxUnavailable, OverridesError) as error:
         error_console.print(f"[red]error:[/red] {error}", highlight=False)
         return 2

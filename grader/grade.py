@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader import __version__
-from grader.answers import find_answers_file, grade_answers
+from grader.answers import AnswersResult, find_answers_file, grade_answers
 from grader.datasets import LabelledImages
 from grader.datasets.pin import load_pinned_split, write_images_for_sandbox
 from grader.intake.submission import IntakeError, SubmissionFiles, find_submission_files, submission_hashes
@@ -19,8 +19,10 @@ from grader.results.model import BaselineComparison, InputHashes, Points, Result
 from grader.rubric.config import Rubric, split_root
 from grader.rubric.points import ItemPoints, exercise1_points
 from grader.rubric.points import resolve_anchors as check_anchors
-from grader.sandbox.base import SandboxBackend, get_backend, run_folder
+from grader.sandbox.base import SandboxBackend, SandboxUnavailable, get_backend, run_folder
+from grader.sandbox.local import bwrap_remedy
 from grader.sandbox.protocol import SandboxJob, SandboxOutcome
+from grader.sandbox.supervisor import reset_cancel
 from grader.scoring.accuracy import InvalidOutput, score
 
 
@@ -62,7 +64,10 @@ def open_session(
     reference_dir: Path | None = None,
     extra_hidden: list[Path] | None = None,
     resolve_anchors: bool = True,
+    isolation: str | None = None,
 ) -> Iterator[GradingSession]:
+    """isolation: 'sandbox' refuses to run student code without bwrap or Docker; 'process' accepts the
+    plain-process fallback. None: the rubric's sandbox.isolation."""
     from grader.reference.baselines import baseline_accuracies
 
     split_path = resolve_split_path(rubric, rubric_path, data)
@@ -71,7 +76,9 @@ def open_session(
     baselines = baseline_accuracies(reference_dir or Path("reference"), split_sha256)
     if resolve_anchors:
         check_anchors(rubric.exercise1, baselines)  # a baseline missing for this split stops grading before it starts
+    reset_cancel()  # a new session starts with no interrupt pending from an earlier one in this process
     sandbox = get_backend(backend or rubric.sandbox.backend)
+    require_boundary(sandbox, isolation or rubric.sandbox.isolation)
     with run_folder("grader-images-") as folder:
         images_file = write_images_for_sandbox(split, folder)
         try:
@@ -88,6 +95,19 @@ def open_session(
             )
         finally:
             sandbox.close()
+
+
+def require_boundary(backend: SandboxBackend, isolation: str) -> None:
+    """Student code runs without a real sandbox only when someone asked for that in so many words."""
+    if backend.is_boundary or isolation == "process":
+        return
+    raise SandboxUnavailable(
+        f"no sandbox that isolates student code is available here, so grading stops before running any. "
+        f"{bwrap_remedy()} Or build and start the Docker sandbox (`make sandbox-image`, then --sandbox docker). "
+        "To grade anyway in a plain process, which is NOT a security boundary (a hostile submission can read "
+        "the labels, other students' files and the grader's results), pass --isolation process "
+        "(make ... ISOLATION=process) or set sandbox.isolation: process in the rubric."
+    )
 
 
 def _job(session: GradingSession, files: SubmissionFiles, gpu: str | None) -> SandboxJob:
@@ -147,6 +167,44 @@ def exercise2_item(rubric: Rubric, folder: Path, files: SubmissionFiles | None) 
     return item, graded.model_dump(mode="json")
 
 
+class BackgroundScoring:
+    """Scores Exercise 2 in a thread of its own, which the grader stops waiting for at a deadline.
+
+    A daemon thread, not an executor's: a student's answers that hang the scorer (a pathological file,
+    a stuck library) cost that student's Exercise 2, never the batch, and never block the grader's exit.
+    """
+
+    def __init__(self, function, *args) -> None:
+        self._started = time.monotonic()
+        self._done = threading.Event()
+        self._value: tuple[ItemPoints, dict] | None = None
+        self._error: BaseException | None = None
+
+        def work() -> None:
+            try:
+                self._value = function(*args)
+            except BaseException as error:  # noqa: BLE001 - handed to the waiting thread
+                self._error = error
+            finally:
+                self._done.set()
+
+        threading.Thread(target=work, name="exercise2", daemon=True).start()
+
+    def result(self, seconds: float, rubric: Rubric) -> tuple[ItemPoints, dict]:
+        if not self._done.wait(max(0.0, seconds - (time.monotonic() - self._started))):
+            return _exercise2_not_graded(rubric, f"scoring the answers took longer than {seconds:g} s")
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+def _exercise2_not_graded(rubric: Rubric, why: str) -> tuple[ItemPoints, dict]:
+    maximum = rubric.exercise2.max_points
+    graded = AnswersResult(points=None, max_points=maximum, method="none", error=why)
+    item = ItemPoints(item="exercise2", points=0.0, max_points=maximum, reason=f"not graded: {why}; needs review")
+    return item, graded.model_dump(mode="json")
+
+
 def grade_submission(
     folder: Path, session: GradingSession, student: str | None = None, gpu: str | None = None
 ) -> Result:
@@ -171,11 +229,10 @@ def grade_submission(
         result.files = files.roles()
     except IntakeError as error:
         result.error_kind, result.error = "intake", str(error)
-    with ThreadPoolExecutor(max_workers=1) as answers_thread:
-        # Exercise 2 is scored on the host while the sandbox runs; neither waits for the other.
-        answers = answers_thread.submit(exercise2_item, session.rubric, folder, files)
-        outcome = session.backend.run(_job(session, files, gpu)) if files else None
-        exercise2, result.answers = answers.result()
+    # Exercise 2 is scored on the host while the sandbox runs; neither waits for the other.
+    answers = BackgroundScoring(exercise2_item, session.rubric, folder, files)
+    outcome = session.backend.run(_job(session, files, gpu)) if files else None
+    exercise2, result.answers = answers.result(session.rubric.exercise2.limits.scoring_timeout_s, session.rubric)
     if outcome:
         _record_outcome(result, outcome, session.split.labels)
     exercise1 = exercise1_item(result, session)

@@ -1,6 +1,7 @@
 """End-to-end grading through the local sandbox, including the hostile and broken submissions."""
 
 import json
+import os
 import socket
 import threading
 
@@ -25,7 +26,9 @@ def grade(rubric_file, folder, timeout=None, **limits):
     rubric = load_rubric(rubric_file)
     if limits:
         rubric.sandbox.limits = rubric.sandbox.limits.model_copy(update=limits)
-    with open_session(rubric, rubric_file, timeout_seconds=timeout) as session:
+    # The plain-process runs of these tests are the fallback's own tests: accepted in so many words.
+    isolation = "process" if os.environ.get("GRADER_LOCAL_ISOLATION") == "process" else None
+    with open_session(rubric, rubric_file, timeout_seconds=timeout, isolation=isolation) as session:
         return grade_submission(folder, session)
 
 

@@ -84,6 +84,9 @@ class ParseLimits(_Strict):
     max_chars: int = Field(200_000, gt=0, description="Extracted text is cut here.")
     timeout_s: float = Field(20.0, gt=0, description="Wall-clock limit for extracting a .docx or .pdf.")
     memory_mb: int = Field(1024, gt=0, description="Address-space limit of the extraction process.")
+    scoring_timeout_s: float = Field(
+        120.0, gt=0, description="Wall-clock limit for scoring one student's answers, reading the file included."
+    )
 
 
 class Exercise2Rubric(_Strict):

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from rich.console import Console
 
+from grader.report.text import line, literal
+
 console = Console(soft_wrap=True)
 
 
@@ -51,6 +53,7 @@ def cmd_grade_all(args: argparse.Namespace) -> int:
         overrides=args.overrides,
         data=args.data,
         sandbox=args.sandbox,
+        isolation=args.isolation,
         timeout=args.timeout,
         workers=args.workers,
         force=args.force,
@@ -67,13 +70,15 @@ def cmd_import(args: argparse.Namespace) -> int:
     try:
         report = import_bulk_download(args.zip, args.submissions, rubric.attempts, due)
     except BulkDownloadError as error:
-        console.print(f"[red]error:[/red] {error}", highlight=False)
+        console.print(line(("error:", "red"), f" {error}"))
         return 2
-    for line in report.lines():
-        console.print(f"[yellow]![/yellow] {line}", highlight=False)
+    for problem in report.lines():
+        console.print(line(("!", "yellow"), f" {problem}"))
     console.print(
-        f"{args.zip}: {report.count('imported')} imported, {report.count('skipped')} skipped, "
-        f"{report.count('error')} failed, into {args.submissions}/"
+        literal(
+            f"{args.zip}: {report.count('imported')} imported, {report.count('skipped')} skipped, "
+            f"{report.count('error')} failed, into {args.submissions}/"
+        )
     )
     return 1 if report.count("error") else 0
 

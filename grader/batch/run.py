@@ -11,13 +11,10 @@ import contextlib
 import os
 import queue
 import re
-import signal
-import sys
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,8 +31,11 @@ from grader.results.model import Points, Result
 from grader.results.store import save_result
 from grader.rubric.config import Rubric, load_rubric
 from grader.rubric.points import resolve_anchors
+from grader.sandbox.supervisor import cancel_all
 
 LOCK_NAME = ".grade-all.lock"
+# After Ctrl-C: how long the workers get to see their sandboxes killed and stop.
+WIND_DOWN_SECONDS = 5.0
 
 
 class BatchBusy(RuntimeError):
@@ -50,6 +50,7 @@ class BatchOptions:
     overrides: Path | None = None
     data: Path | None = None
     sandbox: str | None = None
+    isolation: str | None = None
     timeout: float | None = None
     workers: int | None = None
     force: bool = False
@@ -124,42 +125,6 @@ def results_lock(results_dir: Path) -> Iterator[None]:
         yield
 
 
-@contextlib.contextmanager
-def terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM stops the batch the way Ctrl-C does, so that running sandboxes are cleaned up."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(number, frame):
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def kill_sandbox_processes() -> None:
-    """The local backend starts each sandbox in a session of its own, out of reach of the terminal's Ctrl-C;
-    killing this process's children (the only ones it has are sandboxes) ends their poll loops at once."""
-    if not sys.platform.startswith("linux"):
-        return
-    me = os.getpid()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            parent = int(stat.rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        if parent == me:
-            with contextlib.suppress(OSError):
-                os.killpg(int(entry.name), signal.SIGKILL)
-
-
 def rescored(plan: StudentPlan, session: GradingSession, current: CurrentInputs) -> Result:
     """The stored result brought up to the current rubric without running the sandbox."""
     result = plan.stored.model_copy(deep=True)
@@ -232,37 +197,66 @@ def _grade_in_parallel(
     report: BatchReport,
     console: Console,
 ) -> None:
+    """Daemon worker threads take students from a queue; the main thread only waits and reports.
+
+    On Ctrl-C or SIGTERM every running sandbox is killed through cancel-all and the workers are given
+    a few seconds to wind down; a worker still stuck after that (in a library call that never returns)
+    cannot keep the grader alive, being a daemon thread.
+    """
     stop = threading.Event()
     gpus = GpuPool(visible_gpus() if session.rubric.sandbox.device != "cpu" else [])
     display = BatchDisplay(console, total=len(plans), workers=report.workers)
+    todo: queue.Queue[StudentPlan] = queue.Queue()
+    for plan in plans:
+        todo.put(plan)
+    finished: queue.Queue[tuple[StudentPlan, Result | None, str | None]] = queue.Queue()
+
+    def work() -> None:
+        while not stop.is_set():
+            try:
+                plan = todo.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                result = _grade_in_sandbox(plan, session, policy, options.results, stop, display, gpus)
+            except Exception as error:  # the grader's own fault: reported, never saved as the student's
+                finished.put((plan, None, f"{type(error).__name__}: {error}"))
+            else:
+                finished.put((plan, result, None))
+
     started = time.monotonic()
-    futures: dict[Future, StudentPlan] = {}
-    with display, ThreadPoolExecutor(max_workers=report.workers, thread_name_prefix="grade") as pool:
+    workers = [threading.Thread(target=work, name=f"grade-{n}", daemon=True) for n in range(report.workers)]
+    with display:
+        for worker in workers:
+            worker.start()
         try:
-            for plan in plans:
-                task = (plan, session, policy, options.results, stop, display, gpus)
-                futures[pool.submit(_grade_in_sandbox, *task)] = plan
-            for future in as_completed(futures):
-                plan = futures[future]
-                try:
-                    result = future.result()
-                except Exception as error:  # the grader's own fault: reported, never saved as the student's
-                    report.crashed[plan.student] = f"{type(error).__name__}: {error}"
-                    display.finished(plan.student, None, report.crashed[plan.student])
-                    continue
-                if result is None:
-                    continue
-                report.sandbox_runs += 1
-                report.written.append(plan.student)
-                display.finished(plan.student, result)
+            for _ in plans:
+                plan, result, crash = _next_finished(finished, workers)
+                if crash is not None:
+                    report.crashed[plan.student] = crash
+                    display.finished(plan.student, None, crash)
+                elif result is not None:
+                    report.sandbox_runs += 1
+                    report.written.append(plan.student)
+                    display.finished(plan.student, result)
         except KeyboardInterrupt:
             report.interrupted = True
             stop.set()  # before the kill, so that every killed sandbox's outcome is thrown away
-            for future in futures:
-                future.cancel()
-            kill_sandbox_processes()
-            wait(futures)
+            cancel_all()
+            deadline = time.monotonic() + WIND_DOWN_SECONDS
+            for worker in workers:
+                worker.join(max(0.0, deadline - time.monotonic()))
     report.seconds = round(time.monotonic() - started, 2)
+
+
+def _next_finished(finished: queue.Queue, workers: list[threading.Thread]):
+    """The next finished student; waits in short steps so that Ctrl-C is seen at once."""
+    while True:
+        try:
+            return finished.get(timeout=0.5)
+        except queue.Empty:
+            if not any(worker.is_alive() for worker in workers) and finished.empty():
+                raise RuntimeError("every grading worker stopped with students left") from None
 
 
 def grade_all(options: BatchOptions, console: Console) -> BatchReport:
@@ -271,7 +265,6 @@ def grade_all(options: BatchOptions, console: Console) -> BatchReport:
     policy.check(folder.name for folder in student_folders(options.submissions))
     report = BatchReport()
     with (
-        terminate_as_interrupt(),
         results_lock(Path(options.results)),
         open_session(
             rubric,
@@ -280,6 +273,7 @@ def grade_all(options: BatchOptions, console: Console) -> BatchReport:
             backend=options.sandbox,
             timeout_seconds=options.timeout,
             extra_hidden=[Path(options.results).resolve(), Path(options.submissions).resolve()],
+            isolation=options.isolation,
         ) as session,
     ):
         resolve_anchors(rubric.exercise1, session.baselines)  # a missing baseline fails the run, not every student

@@ -23,12 +23,9 @@ class AnswersStatus(BaseModel):
 
 def check_answers(folder: Path, answers_file: str | None, rubric: Rubric) -> tuple[AnswersStatus, list[Finding]]:
     from grader.answers.parse import AnswersFileError, read_answers_file
-    from grader.answers.rubric import Exercise2Rubric
     from grader.answers.sections import split_answers
 
-    settings = (
-        Exercise2Rubric.from_mapping(rubric.exercise2) if "questions" in rubric.exercise2 else Exercise2Rubric.default()
-    )
+    settings = rubric.exercise2  # the course's questions, as the graders will use them
     prompts = {question.number: question.prompt for question in settings.questions}
     status = AnswersStatus(file=answers_file, questions=sorted(prompts), found=[])
     if answers_file is None:

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from grader.reference.recipes import RECIPES
+from grader.report.text import literal
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -32,9 +33,11 @@ def cmd_grade(args: argparse.Namespace) -> int:
 
     rubric = load_rubric(args.rubric)
     # Anchors may name the baselines being measured, so they are resolved afterwards, not when the session opens.
-    with open_session(rubric, args.rubric, data=args.data, backend=args.sandbox, resolve_anchors=False) as session:
+    with open_session(
+        rubric, args.rubric, data=args.data, backend=args.sandbox, resolve_anchors=False, isolation=args.isolation
+    ) as session:
         baselines = measure_all(args.reference_dir, session, args.names or sorted(RECIPES))
-    table = Table(title=f"Baselines on {rubric.split.name}", title_justify="left")
+    table = Table(title=literal(f"Baselines on {rubric.split.name}"), title_justify="left")
     for column in ("Baseline", "Accuracy", "Points", "Parameters", "MACs/image", "Note"):
         table.add_column(column)
     for baseline in baselines.baselines:
@@ -42,9 +45,8 @@ def cmd_grade(args: argparse.Namespace) -> int:
             continue
         accuracy = f"{baseline.accuracy:.2%}" if baseline.accuracy is not None else "untrained"
         points = f"{baseline.points:g}" if baseline.points is not None else "-"
-        table.add_row(
-            baseline.name, accuracy, points, f"{baseline.parameters:,}", f"{baseline.macs_per_image:,}", baseline.note
-        )
+        size = (f"{baseline.parameters:,}", f"{baseline.macs_per_image:,}")
+        table.add_row(*map(literal, (baseline.name, accuracy, points, *size, baseline.note)))
     Console().print(table)
     print(f"written {args.reference_dir / 'baselines.json'}")
     return 0
@@ -66,5 +68,6 @@ def register(commands: argparse._SubParsersAction) -> None:
     grade.add_argument("--rubric", type=Path, default=Path("rubric.yaml"))
     grade.add_argument("--data", type=Path)
     grade.add_argument("--sandbox", choices=("auto", "local", "docker"))
+    grade.add_argument("--isolation", choices=("sandbox", "process"), help="process: accept a plain process")
     grade.add_argument("--reference-dir", type=Path, default=Path("reference"))
     grade.set_defaults(handler=cmd_grade)

@@ -47,6 +47,11 @@ class SandboxSettings(Strict):
     batch_size: int = Field(default=500, gt=0, description="Images per forward pass")
     image: str = Field(default="lab8-grader-sandbox:latest", description="Docker image holding torch and the runner")
     workers: int = Field(default=0, ge=0, description="Parallel submissions in grade --all; 0: one per GPU or CPU")
+    isolation: Literal["sandbox", "process"] = Field(
+        default="sandbox",
+        description="sandbox: grade only inside bubblewrap or Docker; process: also in a plain process, which is "
+        "not a security boundary (trusted code only)",
+    )
     limits: SandboxLimits = SandboxLimits()
 
 
@@ -98,8 +103,10 @@ class Rubric(Strict):
     def section_hashes(self) -> dict[str, str]:
         """One hash per section, so a change regrades only what it affects."""
         data = self.model_dump(mode="json")
-        # How many submissions run at once changes no result, so it must not trigger regrading.
+        # How many submissions run at once, and whether a plain process is accepted, change no result:
+        # neither must trigger regrading.
         data["sandbox"].pop("workers", None)
+        data["sandbox"].pop("isolation", None)
         return {key: _hash_json(value) for key, value in data.items()}
 
     def content_hash(self) -> str:

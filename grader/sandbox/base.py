@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import shutil
 import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
@@ -11,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from grader.sandbox.protocol import SandboxJob, SandboxOutcome
+from grader.sandbox.supervisor import remove_tree
 
 
 class SandboxUnavailable(RuntimeError):
@@ -19,6 +19,12 @@ class SandboxUnavailable(RuntimeError):
 
 class SandboxBackend(ABC):
     name: str
+    isolation: str
+
+    @property
+    def is_boundary(self) -> bool:
+        """Whether this backend keeps a hostile submission away from the grader, the labels and other students."""
+        return True
 
     @abstractmethod
     def check_available(self) -> None:
@@ -38,7 +44,7 @@ def run_folder(prefix: str) -> Iterator[Path]:
     try:
         yield folder
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        remove_tree(folder)
 
 
 def backend_names() -> list[str]:

@@ -23,7 +23,16 @@ from pathlib import Path
 from typing import Any
 
 from grader.sandbox.base import SandboxBackend, SandboxUnavailable, run_folder
-from grader.sandbox.protocol import RUNNER_PATH, SandboxJob, SandboxOutcome, read_outcome, runner_arguments
+from grader.sandbox.protocol import (
+    RUNNER_PATH,
+    SandboxJob,
+    SandboxOutcome,
+    cancelled_outcome,
+    read_outcome,
+    runner_arguments,
+    tmpfs_sizes_mb,
+)
+from grader.sandbox.supervisor import Verdict, cancelled, supervise
 
 DEFAULT_IMAGE = "lab8-grader-sandbox:latest"
 IMAGE_ENV = "GRADER_SANDBOX_IMAGE"
@@ -31,7 +40,6 @@ LABEL = "lab8-grader"
 OWNER_PID_LABEL = "lab8-grader.pid"
 OWNER_HOST_LABEL = "lab8-grader.host"
 FALLBACK_USER = "65534:65534"
-POLL_SECONDS = 0.25
 # The container kills itself this long after the host's deadline, in case the grader died meanwhile.
 SELF_DESTRUCT_MARGIN_SECONDS = 60
 LOG_MAX = "1m"
@@ -164,15 +172,6 @@ def host_has_nvidia_gpu() -> bool:
     return probe.returncode == 0 and b"GPU" in probe.stdout
 
 
-def _bytes_under(path: Path) -> int:
-    total = 0
-    for root, _, files in os.walk(path):
-        for name in files:
-            with contextlib.suppress(OSError):
-                total += os.lstat(os.path.join(root, name)).st_size
-    return total
-
-
 class DockerBackend(SandboxBackend):
     name = "docker"
     isolation = "docker"
@@ -240,6 +239,8 @@ class DockerBackend(SandboxBackend):
     # --- one run ---
 
     def run(self, job: SandboxJob) -> SandboxOutcome:
+        if cancelled():
+            return cancelled_outcome(self.name, self.isolation)
         self.check_available()
         use_gpu = job.device != "cpu" and host_has_nvidia_gpu()
         if job.device == "cuda" and not use_gpu:
@@ -273,11 +274,11 @@ class DockerBackend(SandboxBackend):
         return user if uid.isdigit() and int(uid) != 0 else FALLBACK_USER
 
     def _execute(self, job: SandboxJob, output: Path, use_gpu: bool) -> SandboxOutcome:
-        from docker.errors import APIError
+        from docker.errors import APIError, NotFound
 
         limits = job.limits
         started = time.monotonic()
-        timed_out, overflow, state, logs = False, None, {}, (b"", b"")
+        verdict, state, logs = Verdict(), {}, (b"", b"")
         # Named and registered before it exists: an interruption during the create call still finds it.
         name = f"lab8-grader-{os.getpid()}-{uuid.uuid4().hex[:12]}"
         _live_containers.add(name)
@@ -287,26 +288,31 @@ class DockerBackend(SandboxBackend):
                 container.start()
             except APIError as error:
                 raise SandboxUnavailable(self._create_remedy(error, use_gpu)) from error
-            while True:
-                container.reload()
-                if container.status not in ("created", "running"):
-                    break
-                if time.monotonic() - started > limits.wall_clock_seconds:
-                    timed_out = True
-                    break
-                # The output folder is a host folder with no size of its own: a flood overshoots the
-                # limit by what it writes in one poll (each file is capped by the fsize ulimit).
-                written = _bytes_under(output)
-                if written > limits.disk_mb * 2**20:
-                    overflow = f"wrote {written // 2**20} MB of output, more than the {limits.disk_mb} MB disk limit"
-                    break
-                time.sleep(POLL_SECONDS)
-            if timed_out or overflow:
+
+            def running() -> bool:
+                try:
+                    container.reload()
+                except NotFound:
+                    return False  # removed under us: by cancel-all's cleanup, or by hand
+                return container.status in ("created", "running")
+
+            def kill() -> None:
                 with contextlib.suppress(APIError):  # it may have exited on its own meanwhile
                     container.kill()
-            container.reload()
-            state = container.attrs.get("State") or {}
-            logs = (container.logs(stdout=True, stderr=False), container.logs(stdout=False, stderr=True))
+
+            # The output folder is a host folder with no size of its own: a flood overshoots the
+            # limit by what it writes in one poll (each file is capped by the fsize ulimit).
+            verdict = supervise(
+                running=running,
+                kill=kill,
+                wall_clock_seconds=limits.wall_clock_seconds,
+                disk_mb=limits.disk_mb,
+                watched=[output],
+            )
+            with contextlib.suppress(APIError):
+                container.reload()
+                state = container.attrs.get("State") or {}
+                logs = (container.logs(stdout=True, stderr=False), container.logs(stdout=False, stderr=True))
         finally:
             _remove(self._client, name)
         outcome = read_outcome(
@@ -314,12 +320,11 @@ class DockerBackend(SandboxBackend):
             isolation=self.isolation,
             output_dir=output,
             exit_code=state.get("ExitCode"),
-            timed_out=timed_out,
+            verdict=verdict,
             limits=limits,
             wall_seconds=time.monotonic() - started,
             stdout=logs[0],
             stderr=logs[1],
-            overflow=overflow,
             image_digest=self.image_digest,
         )
         return self._explain(outcome, state, job)
@@ -327,7 +332,7 @@ class DockerBackend(SandboxBackend):
     @staticmethod
     def _explain(outcome: SandboxOutcome, state: dict[str, Any], job: SandboxJob) -> SandboxOutcome:
         """What only the engine knows: the memory cgroup's kill, and full tmpfs or file-size limits."""
-        if outcome.logits is not None or outcome.failure_kind in ("timeout", "disk"):
+        if outcome.logits is not None or outcome.failure_kind in ("timeout", "disk", "cancelled"):
             return outcome
         if state.get("OOMKilled"):
             outcome.failure_kind = "memory"
@@ -365,7 +370,7 @@ class DockerBackend(SandboxBackend):
         arguments = runner_arguments(job, "/submission", "/data/images.npy", "/output")
         deadline = int(limits.wall_clock_seconds + SELF_DESTRUCT_MARGIN_SECONDS)
         command = ["timeout", "-s", "KILL", str(deadline), "python3", "-I", "-B", "/opt/grader/runner.py", *arguments]
-        scratch_mb = limits.disk_mb
+        sizes = tmpfs_sizes_mb(limits)
         options: dict[str, Any] = {
             "image": self._image.id,
             "command": command,
@@ -388,8 +393,8 @@ class DockerBackend(SandboxBackend):
             "network_mode": "none",
             "read_only": True,
             "tmpfs": {
-                "/scratch": f"size={scratch_mb}m,mode=1777,nosuid,nodev",
-                "/tmp": f"size={min(scratch_mb, 64)}m,mode=1777,nosuid,nodev",
+                "/scratch": f"size={sizes['/scratch']}m,mode=1777,nosuid,nodev",
+                "/tmp": f"size={sizes['/tmp']}m,mode=1777,nosuid,nodev",
             },
             "mounts": mounts,
             "cap_drop": ["ALL"],
@@ -397,7 +402,7 @@ class DockerBackend(SandboxBackend):
             "pids_limit": limits.processes,
             "mem_limit": f"{limits.memory_mb}m",
             "memswap_limit": f"{limits.memory_mb}m",
-            "shm_size": f"{min(limits.memory_mb // 4, 256)}m",
+            "shm_size": f"{sizes['/dev/shm']}m",
             "ipc_mode": "private",
             "ulimits": [
                 docker.types.Ulimit(name="core", soft=0, hard=0),

@@ -7,8 +7,8 @@ was used, since only bubblewrap hides the disk and the network from the student'
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import functools
+import json
 import os
 import shutil
 import signal
@@ -23,14 +23,16 @@ from grader.sandbox.protocol import (
     SandboxJob,
     SandboxLimits,
     SandboxOutcome,
+    cancelled_outcome,
     read_outcome,
     runner_arguments,
+    tmpfs_sizes_mb,
 )
+from grader.sandbox.supervisor import cancelled, supervise
 
-CLONE_NEWUSER, CLONE_NEWNET = 0x10000000, 0x40000000
+LAUNCH_PATH = Path(__file__).with_name("launch.py")
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc/alternatives")
 SYSTEM_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/nsswitch.conf", "/etc/passwd", "/etc/group")
-POLL_SECONDS = 0.2
 
 
 def _python_dirs() -> list[str]:
@@ -38,7 +40,7 @@ def _python_dirs() -> list[str]:
     import importlib.util
 
     candidates = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.realpath(sys.executable)}
-    for name in ("torch", "numpy"):
+    for name in ("torch", "torchvision", "numpy"):
         # find_spec locates the package without importing it: the host never needs torch itself.
         spec = importlib.util.find_spec(name)
         if spec and spec.origin:
@@ -55,11 +57,27 @@ def bwrap_works() -> bool:
     """bubblewrap is installed and this kernel lets it make namespaces (some containers forbid it)."""
     if sys.platform != "linux" or not shutil.which("bwrap"):
         return False
-    probe = ["bwrap", "--unshare-all", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "true"]
+    # --size (bubblewrap 0.5+) is probed too: every tmpfs of the sandbox needs a size.
+    probe = ["bwrap", "--unshare-all", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
+    probe += ["--size", str(2**20), "--tmpfs", "/tmp", "true"]
     try:
         return subprocess.run(probe, capture_output=True, timeout=20).returncode == 0
     except (OSError, subprocess.SubprocessError):
         return False
+
+
+def bwrap_remedy() -> str:
+    """How to get bubblewrap working on this machine, in one sentence."""
+    if os.environ.get("GRADER_LOCAL_ISOLATION") == "process":
+        return "GRADER_LOCAL_ISOLATION=process turns bubblewrap off: unset it."
+    if sys.platform != "linux":
+        return "bubblewrap exists only on Linux."
+    if shutil.which("bwrap"):
+        return (
+            "bubblewrap is installed but cannot create namespaces here (too old for --size, or user namespaces "
+            "are disabled: see `bwrap --unshare-all --ro-bind / / true`)."
+        )
+    return "Install bubblewrap (apt-get install bubblewrap, dnf install bubblewrap)."
 
 
 def _is_root() -> bool:
@@ -107,11 +125,6 @@ class PidsCgroup:
             except OSError:
                 continue
 
-    def enter(self) -> None:
-        """Called in the child before exec, so everything it starts is counted."""
-        if self.path:
-            (self.path / "cgroup.procs").write_text(str(os.getpid()))
-
     def remove(self) -> None:
         """Kills whatever is left in the group (the first kill of a namespace's init takes the rest) and removes it."""
         if not self.path:
@@ -134,48 +147,20 @@ def _read(path: Path) -> str:
         return ""
 
 
-def _set_limits(limits: SandboxLimits, memory: bool, user_tasks: int | None) -> None:
-    import resource
-
-    mb = 2**20
-    settings = [
-        (resource.RLIMIT_CPU, limits.cpu_seconds),
-        (resource.RLIMIT_FSIZE, limits.file_size_mb * mb),
-        (resource.RLIMIT_CORE, 0),
-    ]
-    if not _is_root() and user_tasks is not None:
-        settings.append((resource.RLIMIT_NPROC, user_tasks + limits.processes))
-    if memory:
-        # Counts what the process allocates, not the gigabytes of address space torch's libraries reserve.
-        settings.append((resource.RLIMIT_DATA, limits.memory_mb * mb))
-    for which, value in settings:
-        resource.setrlimit(which, (value, value))
-
-
-def _unshare_network() -> bool:
-    """Gives the process an empty network namespace where the kernel allows (Linux only)."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        flags = CLONE_NEWNET if os.geteuid() == 0 else CLONE_NEWUSER | CLONE_NEWNET
-        return libc.unshare(flags) == 0
-    except (OSError, AttributeError):
-        return False
-
-
-def _bytes_written(*paths: Path) -> int:
-    total = 0
-    for path in paths:
-        if path.is_file():
-            total += path.stat().st_size
-        for root, _, files in os.walk(path):
-            for name in files:
-                with contextlib.suppress(OSError):
-                    total += os.lstat(os.path.join(root, name)).st_size
-    return total
-
-
 def _gpu_devices() -> list[str]:
     return sorted(str(p) for p in Path("/dev").glob("nvidia*")) if sys.platform == "linux" else []
+
+
+def _rlimits(limits: SandboxLimits, memory: bool) -> dict[str, int]:
+    mb = 2**20
+    rlimits = {"RLIMIT_CPU": limits.cpu_seconds, "RLIMIT_FSIZE": limits.file_size_mb * mb, "RLIMIT_CORE": 0}
+    user_tasks = None if _is_root() else _tasks_of_current_user()
+    if user_tasks is not None:
+        rlimits["RLIMIT_NPROC"] = user_tasks + limits.processes
+    if memory:
+        # Counts what the process allocates, not the gigabytes of address space torch's libraries reserve.
+        rlimits["RLIMIT_DATA"] = limits.memory_mb * mb
+    return rlimits
 
 
 class LocalBackend(SandboxBackend):
@@ -199,7 +184,13 @@ class LocalBackend(SandboxBackend):
             return "process (rlimits, audit guard)"
         return "process (audit guard)"
 
+    @property
+    def is_boundary(self) -> bool:
+        return self.use_bwrap
+
     def run(self, job: SandboxJob) -> SandboxOutcome:
+        if cancelled():
+            return cancelled_outcome(self.name, self.isolation)
         with run_folder("grader-run-") as folder:
             output, scratch = folder / "output", folder / "scratch"
             output.mkdir()
@@ -207,10 +198,12 @@ class LocalBackend(SandboxBackend):
             runner = folder / "runner.py"
             shutil.copyfile(RUNNER_PATH, runner)
             use_gpu = job.device != "cpu" and bool(_gpu_devices())
-            command = self._bwrap_command(job, runner, output, scratch, use_gpu) if self.use_bwrap else None
-            command = command or self._process_command(job, runner, output, scratch)
-            env = self._environment(scratch if not self.use_bwrap else Path("/scratch"), use_gpu, job.gpu)
-            return self._execute(job, command, env, folder, output, scratch, use_gpu)
+            if self.use_bwrap:
+                command, watched = self._bwrap_command(job, runner, output, use_gpu), [output]
+            else:
+                command, watched = self._process_command(job, runner, output, scratch), [output, scratch]
+            env = self._environment(Path("/scratch") if self.use_bwrap else scratch, use_gpu, job.gpu)
+            return self._execute(job, command, env, folder, watched, use_gpu)
 
     def _environment(self, home: Path, use_gpu: bool, gpu: str | None = None) -> dict[str, str]:
         env = {
@@ -232,11 +225,14 @@ class LocalBackend(SandboxBackend):
             env["CUDA_VISIBLE_DEVICES"] = os.environ["CUDA_VISIBLE_DEVICES"]
         return env
 
-    def _bwrap_command(self, job: SandboxJob, runner: Path, output: Path, scratch: Path, use_gpu: bool) -> list[str]:
-        command = ["bwrap", "--unshare-all", "--unshare-user", "--uid", "65534", "--gid", "65534"]
-        command += ["--die-with-parent", "--new-session", "--cap-drop", "ALL"]
+    def _bwrap_command(self, job: SandboxJob, runner: Path, output: Path, use_gpu: bool) -> list[str]:
+        sizes = tmpfs_sizes_mb(job.limits)
+        command = [shutil.which("bwrap") or "bwrap", "--unshare-all", "--unshare-user", "--uid", "65534"]
+        command += ["--gid", "65534", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
         # Mounted first: a later bind lands on top, so a Python living under /tmp (a CI checkout) stays visible.
-        command += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+        # Every tmpfs has a size: an unsized one would let a submission fill the host's memory.
+        command += ["--proc", "/proc", "--dev", "/dev", "--size", str(sizes["/dev/shm"] * 2**20), "--tmpfs", "/dev/shm"]
+        command += ["--size", str(sizes["/tmp"] * 2**20), "--tmpfs", "/tmp"]
         for path in SYSTEM_DIRS + tuple(_python_dirs()):
             if os.path.exists(path):
                 command += ["--ro-bind", path, path]
@@ -250,7 +246,7 @@ class LocalBackend(SandboxBackend):
             "--ro-bind", str(job.images_file.resolve()), "/data/images.npy",
             "--ro-bind", str(runner), "/sandbox/runner.py",
             "--bind", str(output), "/output",
-            "--bind", str(scratch), "/scratch",
+            "--size", str(sizes["/scratch"] * 2**20), "--tmpfs", "/scratch",
             "--chdir", "/scratch",
         ]  # fmt: skip
         command += [sys.executable, "-I", "-B", "/sandbox/runner.py"]
@@ -260,52 +256,50 @@ class LocalBackend(SandboxBackend):
         command = [sys.executable, "-I", "-B", str(runner)]
         command += runner_arguments(job, str(job.submission_dir.resolve()), str(job.images_file.resolve()), str(output))
         command += ["--guard", "--guard-write", str(scratch)]
+        # The interpreter and its libraries stay readable even when they live under a hidden folder
+        # (a .venv inside the project, beside the rubric).
+        for library in _python_dirs():
+            command += ["--guard-read", library]
         for hidden in job.hidden_paths:
             command += ["--guard-deny", str(Path(hidden).resolve())]
         return command
 
-    def _preexec(self, limits: SandboxLimits, use_gpu: bool, cgroup: PidsCgroup | None):
+    def _launch_command(self, command: list[str], limits: SandboxLimits, use_gpu: bool, cgroup) -> list[str]:
+        """The command behind the launcher, which sets the limits in a fresh single-threaded process."""
         if sys.platform == "win32":
-            return None
-        user_tasks = 0 if _is_root() else _tasks_of_current_user()
-
-        def prepare() -> None:
-            os.setsid()
-            if cgroup:
-                cgroup.enter()
-            if not self.use_bwrap and sys.platform == "linux":
-                _unshare_network()
+            return command
+        settings = {
+            "cgroup": str(cgroup.path) if cgroup and cgroup.path else None,
+            "unshare_network": not self.use_bwrap and sys.platform == "linux",
             # CUDA maps its memory in ways that a data-segment limit breaks; Docker's cgroup limit covers GPUs.
-            _set_limits(limits, memory=not use_gpu, user_tasks=user_tasks)
+            "rlimits": _rlimits(limits, memory=not use_gpu),
+        }
+        return [sys.executable, "-I", "-S", str(LAUNCH_PATH), json.dumps(settings), "--", *command]
 
-        return prepare
-
-    def _execute(self, job, command, env, folder, output, scratch, use_gpu) -> SandboxOutcome:
+    def _execute(self, job, command, env, folder, watched, use_gpu) -> SandboxOutcome:
         limits = job.limits
         stdout_path, stderr_path = folder / "stdout.log", folder / "stderr.log"
-        started = time.monotonic()
-        timed_out, overflow = False, None
         cgroup = PidsCgroup(limits.processes) if _is_root() else None
+        started = time.monotonic()
         with open(stdout_path, "wb") as stdout, open(stderr_path, "wb") as stderr:
+            # No preexec_fn: the launcher sets the limits, so this process never forks with threads running.
             process = subprocess.Popen(
-                command,
+                self._launch_command(command, limits, use_gpu, cgroup),
                 stdin=subprocess.DEVNULL,
                 stdout=stdout,
                 stderr=stderr,
                 env=env,
-                cwd=scratch,
-                preexec_fn=self._preexec(limits, use_gpu, cgroup),
+                cwd=folder / "scratch",
+                start_new_session=sys.platform != "win32",
             )
             try:
-                while process.poll() is None:
-                    if time.monotonic() - started > limits.wall_clock_seconds:
-                        timed_out = True
-                        break
-                    written = _bytes_written(output, scratch, stdout_path, stderr_path)
-                    if written > limits.disk_mb * 2**20:
-                        overflow = f"wrote {written // 2**20} MB, more than the {limits.disk_mb} MB disk limit"
-                        break
-                    time.sleep(POLL_SECONDS)
+                verdict = supervise(
+                    running=lambda: process.poll() is None,
+                    kill=lambda: self._kill(process),
+                    wall_clock_seconds=limits.wall_clock_seconds,
+                    disk_mb=limits.disk_mb,
+                    watched=[*watched, stdout_path, stderr_path],
+                )
             finally:
                 self._kill(process)
                 if cgroup:
@@ -313,26 +307,24 @@ class LocalBackend(SandboxBackend):
         return read_outcome(
             backend=self.name,
             isolation=self.isolation,
-            output_dir=output,
+            output_dir=folder / "output",
             exit_code=process.returncode,
-            timed_out=timed_out,
+            verdict=verdict,
             limits=limits,
             wall_seconds=time.monotonic() - started,
             stdout=_read_tail(stdout_path),
             stderr=_read_tail(stderr_path),
-            overflow=overflow,
         )
 
     @staticmethod
     def _kill(process: subprocess.Popen) -> None:
-        if process.poll() is None:
-            try:
-                if sys.platform == "win32":
-                    process.kill()
-                else:
-                    os.killpg(process.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
+        """The whole session: the runner and everything it started."""
+        if sys.platform == "win32":
+            if process.poll() is None:
                 process.kill()
+        else:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
         process.wait()
 
 

@@ -10,10 +10,13 @@ from __future__ import annotations
 import json
 import signal
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+if TYPE_CHECKING:
+    from grader.sandbox.supervisor import Verdict
 
 RUNNER_PATH = Path(__file__).with_name("runner.py")
 META_MAX_BYTES = 64 * 1024
@@ -85,6 +88,18 @@ class SandboxOutcome(BaseModel):
     image_digest: str | None = None
 
 
+def tmpfs_sizes_mb(limits: SandboxLimits) -> dict[str, int]:
+    """Every in-memory folder of a sandbox, sized so that together they stay within the disk limit."""
+    small = max(1, min(64, limits.disk_mb // 8))
+    return {"/tmp": small, "/dev/shm": small, "/scratch": max(1, limits.disk_mb - 2 * small)}
+
+
+def cancelled_outcome(backend: str, isolation: str) -> SandboxOutcome:
+    return SandboxOutcome(
+        backend=backend, isolation=isolation, failure_kind="cancelled", failure="stopped: the grader was interrupted"
+    )
+
+
 def runner_arguments(
     job: SandboxJob, submission: str, images: str, output: str, device: str | None = None
 ) -> list[str]:
@@ -112,22 +127,32 @@ def _read_meta(output_dir: Path) -> RunnerMeta | None:
         return None
     try:
         return RunnerMeta.model_validate_json(path.read_bytes())
-    except ValidationError:
+    except (ValidationError, ValueError, OSError, RecursionError):
         return None
 
 
 def _read_phase(output_dir: Path) -> str:
+    """What the runner said it was doing, from progress.json; any content it could not have written is ignored."""
     path = output_dir / "progress.json"
+    progress: object = None
     try:
         if path.is_file() and not path.is_symlink() and path.stat().st_size < 4096:
-            progress = json.loads(path.read_text())
-            if progress.get("phase") == "inference":
-                return f"running inference ({int(progress['done'])} of {int(progress['total'])} images done)"
-            return {"loading": "loading the model (importing model.py, reading the weights)"}.get(
-                progress.get("phase"), "starting"
-            )
-    except (OSError, ValueError, KeyError, TypeError):
+            progress = json.loads(path.read_text(encoding="utf-8", errors="replace"))
+    except (OSError, ValueError, RecursionError):
         pass
+    phase = progress.get("phase") if isinstance(progress, dict) else None
+    if phase == "inference":
+        done, total = progress.get("done"), progress.get("total")
+        if isinstance(done, int) and isinstance(total, int):
+            return f"running inference ({done} of {total} images done)"
+        return "running inference"
+    if phase == "loading":
+        return "loading the model (importing model.py, reading the weights)"
+    if phase == "done":
+        return (
+            "exiting after inference: a thread or process the submission started kept it running "
+            "(its results are not used)"
+        )
     return "starting Python and importing torch"
 
 
@@ -147,7 +172,12 @@ def _signal_reason(exit_code: int, limits: SandboxLimits) -> tuple[str, str]:
     number = -exit_code if exit_code < 0 else exit_code - 128
     # getattr: Windows has none of these signals (its large exit codes are not signals at all).
     if number == getattr(signal, "SIGKILL", None):
-        return "memory", f"killed by the system: most likely out of memory (limit {limits.memory_mb} MB)"
+        # The memory cgroup's kill is recognised by the backend that knows it (Docker's OOMKilled); a plain
+        # SIGKILL may also come from the submission itself.
+        return "killed", (
+            f"killed by SIGKILL: the machine may have run out of memory (limit {limits.memory_mb} MB), "
+            "or the submission killed its own process"
+        )
     if number == getattr(signal, "SIGXCPU", None):
         return "cpu", f"used more than {limits.cpu_seconds} s of CPU time"
     if number == getattr(signal, "SIGXFSZ", None):
@@ -168,15 +198,18 @@ def read_outcome(
     isolation: str,
     output_dir: Path,
     exit_code: int | None,
-    timed_out: bool,
+    verdict: Verdict,
     limits: SandboxLimits,
     wall_seconds: float,
     stdout: bytes | str = b"",
     stderr: bytes | str = b"",
-    overflow: str | None = None,
     image_digest: str | None = None,
 ) -> SandboxOutcome:
-    """Turns what a run left behind into an outcome: logits, or a failure with its reason."""
+    """Turns what a run left behind into an outcome: logits, or a failure with its reason.
+
+    The runner's files are believed only from a runner that exited by itself with status 0: a process
+    that was killed, or killed itself, may have left forged or half-written files behind.
+    """
     outcome = SandboxOutcome(
         backend=backend,
         isolation=isolation,
@@ -186,10 +219,13 @@ def read_outcome(
         stderr_tail=tail(stderr),
         image_digest=image_digest,
     )
-    if overflow:
-        outcome.failure_kind, outcome.failure = "disk", overflow
+    if verdict.cancelled:
+        outcome.failure_kind, outcome.failure = "cancelled", "stopped: the grader was interrupted"
         return outcome
-    if timed_out:
+    if verdict.overflow:
+        outcome.failure_kind, outcome.failure = "disk", verdict.overflow
+        return outcome
+    if verdict.timed_out:
         phase = _read_phase(output_dir)
         outcome.failure_kind = "timeout"
         outcome.failure = f"exceeded the wall-clock limit of {limits.wall_clock_seconds:g} s while {phase}"
@@ -198,11 +234,19 @@ def read_outcome(
                 "; does model.py train or download at import time? Put that code under `if __name__ == '__main__':`"
             )
         return outcome
+    if exit_code is not None and (exit_code < 0 or exit_code > 128):
+        outcome.failure_kind, outcome.failure = _signal_reason(exit_code, limits)
+        return outcome
     outcome.meta = _read_meta(output_dir)
     if outcome.meta and outcome.meta.ok:
+        if exit_code != 0:
+            outcome.meta.ok = False
+            outcome.failure_kind = "crash"
+            outcome.failure = f"exited with code {exit_code} after reporting success; its results are not used"
+            return outcome
         try:
             outcome.logits = read_logits(output_dir / "logits.npy", limits.output_mb * 2**20)
-        except (ValueError, OSError) as error:
+        except Exception as error:  # noqa: BLE001 - any malformed file is the submission's failure, not ours
             outcome.failure_kind, outcome.failure = "output", f"unreadable logits: {error}"
         return outcome
     if outcome.meta and outcome.meta.error:
@@ -211,9 +255,7 @@ def read_outcome(
             outcome.failure_kind = "memory"
             outcome.failure = f"ran out of memory (limit {limits.memory_mb} MB): {outcome.meta.error}"
         return outcome
-    if exit_code is not None and (exit_code < 0 or exit_code > 128):
-        outcome.failure_kind, outcome.failure = _signal_reason(exit_code, limits)
-    elif any(marker in outcome.stderr_tail for marker in MEMORY_MARKERS):
+    if any(marker in outcome.stderr_tail for marker in MEMORY_MARKERS):
         outcome.failure_kind = "memory"
         outcome.failure = f"ran out of memory (limit {limits.memory_mb} MB)"
     else:

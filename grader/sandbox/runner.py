@@ -406,18 +406,21 @@ def diagnose(model, preprocess, images, device, meta, warnings):
         warnings.append(f"diagnose-skipped: {type(error).__name__}: {str(error)[:300]}")
 
 
-def install_guard(readable_roots, writable_roots, denied_roots):
+def install_guard(readable_roots, writable_roots, denied_roots, library_roots):
     """Best-effort barrier for the plain-process fallback, where no namespace hides the disk and network.
 
-    An audit hook cannot be removed once installed; it refuses network use, new processes, and
-    opening or listing anything under the denied roots (the labels, the grader, other students).
+    Not a security boundary (the grader refuses to grade with it unless told to); it keeps an honest
+    submission from touching the labels, the grader or other students by mistake. An audit hook
+    cannot be removed once installed; it refuses network use, new processes, loading native code
+    from outside the Python libraries, and opening or listing anything under the denied roots.
     """
     denied = [os.path.realpath(root) for root in denied_roots]
     writable = [os.path.realpath(root) for root in writable_roots]
-    allowed = writable + [os.path.realpath(root) for root in readable_roots]
+    libraries = [os.path.realpath(root) for root in library_roots]
+    allowed = writable + libraries + [os.path.realpath(root) for root in readable_roots]
     blocked_events = {"socket.connect", "socket.bind", "socket.getaddrinfo", "socket.sendto", "os.fork",
-                      "os.forkpty", "os.system", "os.posix_spawn", "os.exec", "subprocess.Popen", "os.spawn",
-                      "ctypes.dlopen"}  # fmt: skip
+                      "os.forkpty", "os.system", "os.posix_spawn", "os.exec", "subprocess.Popen",
+                      "os.spawn"}  # fmt: skip
 
     def inside(path, roots):
         real = os.path.realpath(path)
@@ -426,6 +429,11 @@ def install_guard(readable_roots, writable_roots, denied_roots):
     def hook(event, args):
         if event in blocked_events:
             raise PermissionError(f"sandbox: {event} is not allowed")
+        if event == "ctypes.dlopen":
+            # torchvision loads its compiled operators this way; anything else (libc) is refused.
+            name = args[0] if args else None
+            if not isinstance(name, (str, bytes)) or not inside(os.fsdecode(name), libraries):
+                raise PermissionError(f"sandbox: loading {name!r} is not allowed")
         if event in ("open", "os.listdir", "os.scandir") and args and isinstance(args[0], (str, bytes)):
             path = os.fsdecode(args[0])
             if inside(path, denied) and not inside(path, allowed):
@@ -450,6 +458,7 @@ def parse_args(argv=None):
     parser.add_argument("--guard", action="store_true", help="install the audit-hook guard (plain-process fallback)")
     parser.add_argument("--guard-write", action="append", default=[], help="fallback guard: writable root")
     parser.add_argument("--guard-deny", action="append", default=[], help="fallback guard: hidden root")
+    parser.add_argument("--guard-read", action="append", default=[], help="fallback guard: Python's libraries")
     return parser.parse_args(argv)
 
 
@@ -457,9 +466,17 @@ def main(argv=None):
     args = parse_args(argv)
     if args.guard:
         readable = [args.submission, args.images]
-        install_guard(readable, args.guard_write + [args.output], args.guard_deny)
+        install_guard(readable, args.guard_write + [args.output], args.guard_deny, args.guard_read)
     return run(args)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        status = main()
+    except BaseException:  # noqa: BLE001 - reported on stderr; the host reads the exit status
+        traceback.print_exc()
+        status = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Not sys.exit: a thread or atexit handler of the submission must not keep the finished run alive.
+    os._exit(status)
