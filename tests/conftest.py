@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import pickle
 import shutil
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from rich.console import Console
 
 from grader.datasets import LabelledImages
 
@@ -135,3 +137,19 @@ def bwrap_available() -> bool:
     from grader.sandbox.local import bwrap_works
 
     return shutil.which("bwrap") is not None and bwrap_works()
+
+
+# What a student controls (a folder name, an error message, a file name), written to break a rich console:
+# a closing tag with nothing open, markup that colours, a hyperlink and a raw ANSI colour sequence.
+HOSTILE = "[/] [bold red]x[/bold red] [link=http://evil]click[/link] \x1b[31mEVIL"
+
+
+def terminal() -> Console:
+    """A console that renders colours and hyperlinks as a terminal would, into a string."""
+    return Console(file=io.StringIO(), force_terminal=True, width=400)
+
+
+def assert_printed_literally(output: str) -> None:
+    assert "[/]" in output and "[bold red]x[/bold red]" in output and "[link=http://evil]click[/link]" in output
+    assert "\x1b]8;" not in output  # no hyperlink
+    assert "\x1b[31mEVIL" not in output  # the student's own escape sequence never reaches the terminal

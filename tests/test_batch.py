@@ -18,14 +18,25 @@ from types import SimpleNamespace
 import pytest
 import torch
 import yaml
-from conftest import TINY_MODEL, make_submission, tiny_model, write_npz, write_rubric
+from conftest import (
+    HOSTILE,
+    TINY_MODEL,
+    assert_printed_literally,
+    make_submission,
+    terminal,
+    tiny_model,
+    write_npz,
+    write_rubric,
+)
 from rich.console import Console
 from test_blackboard_import import BulkZip
 
 from grader.answers import Exercise2Rubric
+from grader.batch.display import BatchDisplay
 from grader.batch.plan import CurrentInputs, plan_student
 from grader.batch.run import BatchOptions, GpuPool, choose_workers, grade_all, visible_gpus
 from grader.batch.run import main as grade_all_main
+from grader.batch.summary import main as summary_main
 from grader.batch.summary import render_summary, summarise
 from grader.cli import main as cli_main
 from grader.results.model import InputHashes, Points, Result
@@ -396,3 +407,48 @@ def test_summary_lists_students_whose_answers_are_near_duplicates(tmp_path):
     assert {(pair.student_a, pair.student_b) for pair in pairs} == {("ann", "ben")}
     assert sorted(pair.question for pair in pairs) == [1, 2, 3, 4]
     assert all(pair.similarity > 0.9 for pair in pairs)
+
+
+def hostile_result(student: str, **fields) -> Result:
+    return Result(student=student, inputs=InputHashes(grader_version="1"), **fields)
+
+
+def test_live_display_prints_student_names_errors_and_crashes_literally():
+    console = terminal()
+    display = BatchDisplay(console, total=4, workers=2)
+    for student in ("a" + HOSTILE, "b" + HOSTILE, "c" + HOSTILE, "d" + HOSTILE):
+        display.started(student)
+    graded = hostile_result("a" + HOSTILE, status="graded", accuracy=0.5, final_points=Points(total=50))
+    display.finished("a" + HOSTILE, graded)
+    display.finished("b" + HOSTILE, hostile_result("b" + HOSTILE, status="error", error_kind="x", error=HOSTILE))
+    display.finished("c" + HOSTILE, None, crash=HOSTILE)
+    console.print(display)
+    output = console.file.getvalue()
+    assert_printed_literally(output)
+    assert output.count("[link=http://evil]click[/link]") == 6  # four names, one error, one crash
+
+
+def test_class_summary_prints_names_errors_and_file_names_from_the_results_literally(tmp_path):
+    from grader.answers import Exercise2Rubric, grade_answers
+
+    results = tmp_path / "results"
+    results.mkdir()
+    answers = tmp_path / "answers.md"
+    answers.write_text(
+        "1. Yes, an autoencoder learns a compressed code without labels by reconstructing its input.\n"
+        "2. They learn features from raw data and do well with large labelled datasets and GPUs.\n"
+    )
+    graded = grade_answers(answers, Exercise2Rubric.default(), method="tfidf").model_dump(mode="json")
+    stored = [
+        hostile_result("a" + HOSTILE, status="graded", accuracy=0.5, answers=graded),
+        hostile_result("b" + HOSTILE, status="graded", accuracy=0.6, answers=graded),
+        hostile_result("c" + HOSTILE, status="error", error_kind=HOSTILE, error=HOSTILE),
+    ]
+    for number, result in enumerate(stored):
+        (results / f"{number}.json").write_text(result.model_dump_json())
+    (results / "\x1b[31mEVIL [red]x.json").write_text("not a result")
+    console = terminal()
+    assert summary_main(results=results, console=console) == 0
+    output = console.file.getvalue()
+    assert_printed_literally(output)
+    assert "Near-duplicate answers" in output and "[red]x.json" in output

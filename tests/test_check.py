@@ -12,13 +12,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import write_npz, write_rubric
+from conftest import HOSTILE, assert_printed_literally, terminal, write_npz, write_rubric
 from rich.console import Console
 
 from grader.check import selfcheck
+from grader.check.answers import AnswersStatus
 from grader.check.cli import check_main, pack_main
-from grader.check.selfcheck import check_submission
+from grader.check.contract import Staged
+from grader.check.diagnose import interpret
+from grader.check.findings import Finding
+from grader.check.report import render_check
+from grader.check.selfcheck import CheckReport, check_submission
 from grader.datasets import LabelledImages
+from grader.intake.submission import SubmissionFiles
+from grader.results.model import InputHashes, Result, RunInfo
 
 # Each class is one grey level: a model that reads the mean brightness classifies it perfectly,
 # and only if it sees the images normalised as it was "trained".
@@ -306,3 +313,43 @@ def test_packed_zip_goes_through_the_blackboard_import_and_grades_the_same(rubri
     with open_session(load_rubric(rubric), rubric, backend="local") as session:
         result = grade_submission(imported, session)
     assert result.status == "graded" and result.accuracy == 1.0
+
+
+def test_check_report_prints_what_the_submission_wrote_literally(tmp_path):
+    result = Result(
+        student=HOSTILE,
+        status="error",
+        accuracy=0.5,
+        split_name=HOSTILE,
+        error=HOSTILE,
+        error_kind=HOSTILE,
+        run=RunInfo(backend="local", isolation=HOSTILE, device=HOSTILE, warnings=[f"{HOSTILE}: {HOSTILE}"]),
+        inputs=InputHashes(grader_version="1"),
+    )
+    files = SubmissionFiles(
+        student="s", folder=tmp_path, model_file="model.py", weights_file="w.pth", answers_file=None
+    )
+    report = CheckReport(
+        folder=tmp_path / "[link=x]x",
+        staged=Staged(files=files, sources={"model.py": HOSTILE}),
+        result=result,
+        answers=AnswersStatus(file=HOSTILE, questions=[1, 2], found=[1]),
+        findings=[
+            *interpret(result, np.arange(10), custom_preprocess=False),
+            Finding(level="error", code="answers", message=HOSTILE, hint=HOSTILE),
+        ],
+    )
+    console = terminal()
+    render_check(report, console)
+    output = console.file.getvalue()
+    assert_printed_literally(output)
+    assert "[link=x]x" in output and output.count("[link=http://evil]click[/link]") >= 9
+
+
+def test_check_command_prints_a_folder_name_and_an_error_from_the_student_literally(rubric, tmp_path):
+    folder = submission(tmp_path, "[red]x [link=x]y \x1b[31mEVIL", source=f"raise RuntimeError({HOSTILE!r})\n")
+    console = terminal()
+    assert check_main(submission=folder, rubric=rubric, sandbox="local", console=console) == 1
+    output = console.file.getvalue()
+    assert_printed_literally(output)
+    assert "[red]x [link=x]y" in output

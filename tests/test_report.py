@@ -1,9 +1,19 @@
 import io
 
+from conftest import HOSTILE, assert_printed_literally, terminal
 from rich.console import Console
 
 from grader.report.console import render_result
-from grader.results.model import BaselineComparison, InputHashes, LateInfo, OverrideRecord, Points, Result
+from grader.report.text import literal
+from grader.results.model import (
+    BaselineComparison,
+    InputHashes,
+    LateInfo,
+    OverrideRecord,
+    Points,
+    Result,
+    RunInfo,
+)
 from grader.rubric.points import ItemPoints
 
 
@@ -56,3 +66,31 @@ def test_report_compares_with_each_baseline_or_says_none_was_measured():
     assert "resnet20" in text and "-19.00 pts" in text
     assert "No reference baseline" not in text
     assert "No reference baseline was measured on this split" in rendered(Result(**graded))
+
+
+def test_every_string_from_the_submission_is_printed_literally():
+    result = Result(
+        student=HOSTILE,
+        status="error",
+        accuracy=0.5,
+        split_name=HOSTILE,
+        items=[ItemPoints(item="exercise1", points=50, max_points=100, reason=HOSTILE)],
+        points=Points(total=50),
+        final_points=Points(total=45),
+        late=LateInfo(days_late=1, penalty_fraction=0.1, reason=HOSTILE),
+        overrides=[OverrideRecord(item="exercise1", points=45, reason=HOSTILE, decided_by=HOSTILE)],
+        error=HOSTILE,
+        error_kind=HOSTILE,
+        run=RunInfo(backend="local", isolation=HOSTILE, device=HOSTILE, warnings=[HOSTILE, f"whole-model: {HOSTILE}"]),
+        comparison=[BaselineComparison(baseline=HOSTILE, accuracy=0.6, difference=-0.1, beats=False)],
+        inputs=InputHashes(grader_version="1"),
+    )
+    console = terminal()
+    render_result(result, console)
+    output = console.file.getvalue()
+    assert_printed_literally(output)
+    assert output.count("[link=http://evil]click[/link]") >= 10
+
+
+def test_control_characters_are_shown_as_escapes_and_newlines_and_tabs_kept():
+    assert literal("a\rb\x1b[2Jc\u202ed\x9be\x7ff\tg\nh").plain == "a\\rb\\x1b[2Jc\\u202ed\\x9be\\x7ff\tg\nh"

@@ -11,9 +11,11 @@ from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from grader.report.text import literal
 from grader.results.model import Result
 
 RECENT = 10
+STATUS_STYLE = {"grading": "yellow", "graded": "green", "error": "red", "crashed": "red"}
 
 
 class BatchDisplay:
@@ -34,7 +36,7 @@ class BatchDisplay:
         self.live = Live(self, console=console, refresh_per_second=4)
         self._lock = threading.Lock()
         self._running: dict[str, float] = {}
-        self._recent: deque[tuple[str, str, str, str, str]] = deque(maxlen=RECENT)
+        self._recent: deque[tuple[str, str, str, str, str]] = deque(maxlen=RECENT)  # a row's plain strings
 
     def __enter__(self) -> BatchDisplay:
         self.live.start()
@@ -54,22 +56,22 @@ class BatchDisplay:
             started = self._running.pop(student, time.monotonic())
             seconds = f"{time.monotonic() - started:.0f} s"
             if result is None:
-                self._recent.appendleft((student, "[red]crashed[/red]", "", "", crash or "stopped"))
+                self._recent.appendleft((student, "crashed", "", "", crash or "stopped"))
             elif result.status == "graded":
                 points = result.final_points.total
                 shown = "" if points is None else f"{points:g}"
-                self._recent.appendleft((student, "[green]graded[/green]", f"{result.accuracy:.2%}", shown, seconds))
+                self._recent.appendleft((student, "graded", f"{result.accuracy:.2%}", shown, seconds))
             else:
                 detail = f"{result.error_kind}: {(result.error or '')[:80]}"
-                self._recent.appendleft((student, "[red]error[/red]", "", "", detail))
+                self._recent.appendleft((student, "error", "", "", detail))
         self.progress.advance(self.task)
 
     def __rich__(self) -> Group:
         table = Table("Student", "Status", "Accuracy", "Points", "Detail", expand=False)
         now = time.monotonic()
         with self._lock:
-            for student, started in sorted(self._running.items(), key=lambda entry: entry[1]):
-                table.add_row(student, "[yellow]grading[/yellow]", "", "", f"{now - started:.0f} s")
-            for row in self._recent:
-                table.add_row(*row)
+            running = sorted(self._running.items(), key=lambda entry: entry[1])
+            rows = [(student, "grading", "", "", f"{now - started:.0f} s") for student, started in running]
+            for student, status, *cells in rows + list(self._recent):
+                table.add_row(literal(student), literal(status, STATUS_STYLE[status]), *map(literal, cells))
         return Group(self.progress, table)

@@ -16,6 +16,7 @@ from grader.batch.run import BatchBusy, results_lock
 from grader.batch.summary import load_results
 from grader.export.base import ExportError, find_column, get_exporter, read_table
 from grader.policy.overrides import OverridesError
+from grader.report.text import line, literal
 from grader.results.model import Result
 from grader.results.store import save_result
 from grader.rubric.config import load_rubric
@@ -67,11 +68,13 @@ def export_results(
     with results_lock(Path(results)):
         found, unreadable = load_results(results)
         for name in unreadable:
-            console.print(f"[yellow]skipped unreadable result[/yellow] {name}")
+            console.print(line(("skipped unreadable result", "yellow"), f" {name}"))
         policy.check({result.student for result in found} | {f.name for f in student_folders(submissions)})
         found, changed = refresh_final_points(found, submissions, results, policy)
     if changed:
-        console.print(f"updated the final points of {changed} result(s) to the current overrides and late policy")
+        console.print(
+            literal(f"updated the final points of {changed} result(s) to the current overrides and late policy")
+        )
     if roster is not None:
         names = read_roster(roster)
     elif gradebook is not None:
@@ -86,8 +89,8 @@ def main(*, console: Console | None = None, **options) -> int:
     try:
         paths = export_results(console=console, **options)
     except (ExportError, OverridesError, BatchBusy) as error:
-        console.print(f"[red]error:[/red] {error}", highlight=False)
+        console.print(line(("error:", "red"), f" {error}"))
         return 2
     for path in paths:
-        console.print(str(path), highlight=False)
+        console.print(literal(path))
     return 0

@@ -11,8 +11,10 @@ import pandas as pd
 from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from grader.answers import AnswersResult, DuplicatePair, class_duplicate_report
+from grader.report.text import line, literal
 from grader.results.model import Result
 from grader.results.store import load_result
 
@@ -81,16 +83,14 @@ def summarise(results: list[Result], unreadable: list[str] | None = None) -> Cla
 
 
 def render_summary(summary: ClassSummary, console: Console) -> None:
-    console.print(
-        f"[bold]Class summary[/bold]: [green]{summary.graded} graded[/green], "
-        f"[{'red' if summary.failed else 'green'}]{summary.failed} failed[/]"
-    )
+    failed = (f"{summary.failed} failed", "red" if summary.failed else "green")
+    console.print(line(("Class summary", "bold"), ": ", (f"{summary.graded} graded", "green"), ", ", failed))
     if summary.accuracy or summary.points:
         table = Table("", "n", "mean", *QUANTILES, title_justify="left", title="Distribution")
         if summary.accuracy:
-            table.add_row("accuracy", *_row(summary.accuracy, lambda value: f"{value:.2%}"))
+            table.add_row(*_row("accuracy", summary.accuracy, lambda value: f"{value:.2%}"))
         if summary.points:
-            table.add_row("final points", *_row(summary.points, lambda value: f"{value:.2f}"))
+            table.add_row(*_row("final points", summary.points, lambda value: f"{value:.2f}"))
         console.print(table)
     if summary.errors:
         table = Table("Cause", "Students", "Who", "Example", title="Errors by cause", title_justify="left")
@@ -98,19 +98,20 @@ def render_summary(summary: ClassSummary, console: Console) -> None:
             who = ", ".join(student for student, _ in entries[:SHOWN_STUDENTS])
             if len(entries) > SHOWN_STUDENTS:
                 who += f" and {len(entries) - SHOWN_STUDENTS} more"
-            table.add_row(kind, str(len(entries)), who, _shorten(entries[0][1]))
+            table.add_row(*map(literal, (kind, len(entries), who, _shorten(entries[0][1]))))
         console.print(table)
     if summary.duplicates:
         table = Table("Question", "Student", "Student", "Overlap", title="Near-duplicate answers to review")
         for pair in summary.duplicates:
-            table.add_row(str(pair.question), pair.student_a, pair.student_b, f"{pair.similarity:.0%}")
+            table.add_row(*map(literal, (pair.question, pair.student_a, pair.student_b, f"{pair.similarity:.0%}")))
         console.print(table)
     for name in summary.unreadable:
-        console.print(f"[yellow]unreadable result[/yellow] {name}: it will be graded again")
+        console.print(line(("unreadable result", "yellow"), f" {name}: it will be graded again"))
 
 
-def _row(stats: dict[str, float], show) -> list[str]:
-    return [str(int(stats["count"])), show(stats["mean"]), *(show(stats[key]) for key in QUANTILES)]
+def _row(name: str, stats: dict[str, float], show) -> list[Text]:
+    cells = (name, int(stats["count"]), show(stats["mean"]), *(show(stats[key]) for key in QUANTILES))
+    return [literal(cell) for cell in cells]
 
 
 def _shorten(text: str, limit: int = 100) -> str:
@@ -122,7 +123,7 @@ def main(*, results: Path = Path("results"), console: Console | None = None) -> 
     console = console or Console()
     found, unreadable = load_results(results)
     if not found and not unreadable:
-        console.print(f"no results in {results}; run `grader grade --all` first")
+        console.print(literal(f"no results in {results}; run `grader grade --all` first"))
         return 1
     render_summary(summarise(found, unreadable), console)
     return 0

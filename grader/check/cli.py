@@ -8,6 +8,8 @@ from pathlib import Path
 
 from rich.console import Console
 
+from grader.report.text import line, literal
+
 
 def register(subparsers) -> None:
     from grader.cli import _add_grading_options
@@ -42,7 +44,7 @@ def _run(staging: Path, console: Console, **options):
     from grader.check.report import render_check
     from grader.check.selfcheck import check_submission
 
-    with console.status(f"checking {options['submission']} in the local sandbox"):
+    with console.status(literal(f"checking {options['submission']} in the local sandbox")):
         report = check_submission(
             options["submission"],
             staging,
@@ -94,8 +96,8 @@ def pack_main(
         report = _run(Path(staging), console, submission=submission, rubric=rubric, data=data, sandbox=sandbox,
                       timeout=timeout, quick=quick)  # fmt: skip
         if not report.passed:
-            console.print(f"[red]not packed[/red]: {output} was not written")
+            console.print(line(("not packed", "red"), f": {output} was not written"))
             return 1
         names = write_upload_zip(report.staged, output)
-    console.print(f"[green]packed[/green] {', '.join(names)} into {output}: upload this file to Blackboard")
+    console.print(line(("packed", "green"), f" {', '.join(names)} into {output}: upload this file to Blackboard"))
     return 0

@@ -1,0 +1,25 @@
+"""What the reports print, as rich Text: a student's string is shown exactly as written.
+
+A str handed to rich is read as markup, so a student's "[/]" crashes the grader and "[link=...]"
+puts a hyperlink in the TA's terminal; Text is never parsed. rich does pass an ESC through, so
+control characters (an ANSI colour, a carriage return, a bidi override) are shown as escapes.
+The reports build every line and cell with these two functions, the grader's words included.
+"""
+
+from __future__ import annotations
+
+import re
+
+from rich.text import Text
+
+CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def literal(value: object, style: str = "") -> Text:
+    """`value` as written, in `style`; newlines and tabs are kept, other control characters read like \\x1b."""
+    return Text(CONTROL.sub(lambda match: match.group().encode("unicode_escape").decode(), str(value)), style=style)
+
+
+def line(*parts: object | tuple[object, str]) -> Text:
+    """Text.assemble with every part literal: a part is a value, or (value, style)."""
+    return Text.assemble(*(literal(*part) if isinstance(part, tuple) else literal(part) for part in parts))
