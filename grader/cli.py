@@ -19,6 +19,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 from rich.console import Console
 
 from grader import __version__
+from grader.report.text import line, literal
 
 console = Console(soft_wrap=True)
 # Each verb family adds its own subcommands with register(subparsers); this file only dispatches.
@@ -67,13 +68,15 @@ def cmd_grade(args: argparse.Namespace) -> int:
             extra_hidden=[args.results.resolve(), args.submissions.resolve()],
             isolation=args.isolation,
         ) as session,
-        console.status(f"grading {folder.name} in the {session.backend.name} sandbox"),
+        console.status(literal(f"grading {folder.name} in the {session.backend.name} sandbox")),
     ):
+        if session.isolation_warning:
+            console.print(line((f"warning: {session.isolation_warning}", "yellow")))
         result = grade_submission(folder, session)
     result = apply_policy(result, folder, CoursePolicy.load(rubric, args.rubric, args.overrides))
     path = save_result(result, args.results)
     render_result(result, console)
-    console.print(f"result written to {path}")
+    console.print(line(f"result written to {path}"))
     return 0 if result.status == "graded" else 1
 
 
@@ -83,7 +86,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     rubric = load_rubric(args.rubric_file)
     anchors = ", ".join(f"{a.baseline or f'{a.accuracy:.0%}'}->{a.points:g}" for a in rubric.exercise1.anchors)
     split = f"split '{rubric.split.name}' ({rubric.split.format.value})"
-    console.print(f"[green]{args.rubric_file} is valid[/green]: {split}, exercise 1 anchors {anchors}")
+    console.print(line((f"{args.rubric_file} is valid", "green"), f": {split}, exercise 1 anchors {anchors}"))
     return 0
 
 
@@ -156,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         with terminate_as_interrupt():
             return args.handler(args)
     except (RubricError, DatasetError, SandboxUnavailable, OverridesError) as error:
-        error_console.print(f"[red]error:[/red] {error}", highlight=False)
+        error_console.print(line(("error:", "red"), f" {error}"))
         return 2
     except KeyboardInterrupt:
         error_console.print("[red]interrupted[/red]")

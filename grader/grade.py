@@ -41,6 +41,15 @@ class GradingSession:
     timeout_seconds: float | None = None
     diagnose: bool = False
 
+    @property
+    def isolation_warning(self) -> str | None:
+        if self.backend.is_boundary:
+            return None
+        return (
+            f"student code runs in a plain process ({self.backend.isolation}), which is not a security boundary: "
+            "a hostile submission can read the labels and other students' files"
+        )
+
 
 def resolve_split_path(rubric: Rubric, rubric_path: Path, data: Path | None) -> Path:
     """--data / DATA first, then CIFAR10_ROOT, then the rubric's own path."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import tempfile
 import textwrap
 import unittest.mock
@@ -353,3 +355,51 @@ def test_check_command_prints_a_folder_name_and_an_error_from_the_student_litera
     output = console.file.getvalue()
     assert_printed_literally(output)
     assert "[red]x [link=x]y" in output
+
+
+# --- the student's laptop: no bubblewrap, the project's own layout ------------------------------
+
+
+def test_check_asks_the_courses_own_questions(tmp_path, grey_split):
+    from grader.answers import Exercise2Rubric
+
+    course = Exercise2Rubric.default().model_dump(mode="json")
+    course["questions"] = course["questions"][:2]
+    course["questions"][1]["number"] = 7
+    rubric = write_rubric(
+        tmp_path / "rubric.yaml", write_npz(grey_split, tmp_path / "grey.npz"), grey_split, exercise2=course
+    )
+    answers = "1. Yes, an autoencoder learns without labels.\n\n7. Features are learned from data.\n"
+    report = run_check(rubric, submission(tmp_path, "course", answers=answers), tmp_path)
+    assert report.answers.questions == [1, 7]
+    assert report.answers.missing == []
+
+
+TORCHVISION_MODEL = BRIGHTNESS_MODEL.replace(
+    "import torch\n",
+    "import torch\nimport torchvision\n\n"
+    "# Native torchvision operators must load in the sandbox too.\n"
+    "torchvision.ops.nms(torch.zeros(1, 4), torch.zeros(1), 0.5)\n",
+    1,
+)
+
+
+def test_laptop_check_without_bubblewrap_passes_a_torchvision_model_beside_the_projects_venv(
+    tmp_path, grey_split, monkeypatch
+):
+    """The README's layout: .venv inside the project and the rubric at its root, so the rubric's folder
+    (hidden from student code) holds the interpreter."""
+    repo = Path(__file__).resolve().parents[1]
+    if not Path(sys.prefix).resolve().is_relative_to(repo):
+        pytest.skip("this interpreter's environment is not inside the project (make setup puts it there)")
+    monkeypatch.setenv("GRADER_LOCAL_ISOLATION", "process")
+    rubric = repo / f".test-rubric-{os.getpid()}.yaml"
+    try:
+        write_rubric(rubric, write_npz(grey_split, tmp_path / "grey.npz"), grey_split)
+        report = run_check(rubric, submission(tmp_path, "tv", source=TORCHVISION_MODEL), tmp_path)
+    finally:
+        rubric.unlink(missing_ok=True)
+    assert report.result.run.isolation.startswith("process")
+    assert report.result.status == "graded", report.result.error
+    assert report.result.accuracy == 1.0
+    assert report.passed

@@ -27,6 +27,7 @@ from grader.batch.summary import load_results, render_summary, summarise
 from grader.grade import GradingSession, exercise1_item, exercise2_item, grade_submission, open_session
 from grader.intake.submission import IntakeError, find_submission_files
 from grader.policy.overrides import OverridesError
+from grader.report.text import line
 from grader.results.model import Points, Result
 from grader.results.store import save_result
 from grader.rubric.config import Rubric, load_rubric
@@ -285,6 +286,8 @@ def grade_all(options: BatchOptions, console: Console) -> BatchReport:
         to_grade = [plan for plan in plans if plan.action == "grade"]
         report.workers = max(1, min(choose_workers(options.workers, rubric), len(to_grade) or 1))
         console.print(_plan_line(plans, session))
+        if session.isolation_warning:
+            console.print(line((f"warning: {session.isolation_warning}", "yellow")))
         _update_without_sandbox(
             [plan for plan in plans if plan.action != "grade"], session, current, policy, options, report
         )
@@ -310,7 +313,7 @@ def render_report(report: BatchReport, console: Console) -> None:
     parts.append(f"{report.planned['rescore']} rescored from stored results, {updated} result(s) updated without it")
     console.print("this run: " + "; ".join(parts))
     for student, error in sorted(report.crashed.items()):
-        console.print(f"[red]grader failure[/red] {student}: {error} (no result saved; run again to retry)")
+        console.print(line(("grader failure", "red"), f" {student}: {error} (no result saved; run again to retry)"))
     if report.interrupted:
         console.print("[yellow]interrupted[/yellow]: finished results are saved; run the same command to resume")
 
@@ -322,7 +325,7 @@ def main(*, console: Console | None = None, **options) -> int:
     try:
         report = grade_all(batch, console)
     except (OverridesError, BatchBusy) as error:
-        console.print(f"[red]error:[/red] {error}", highlight=False)
+        console.print(line(("error:", "red"), f" {error}"))
         return 2
     render_report(report, console)
     if report.interrupted:

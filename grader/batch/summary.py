@@ -34,6 +34,7 @@ class ClassSummary:
     errors: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     unreadable: list[str] = field(default_factory=list)
     duplicates: list[DuplicatePair] = field(default_factory=list)
+    unsandboxed: list[str] = field(default_factory=list)
 
 
 def load_results(results_dir: Path) -> tuple[list[Result], list[str]]:
@@ -79,12 +80,26 @@ def summarise(results: list[Result], unreadable: list[str] | None = None) -> Cla
         errors=dict(sorted(errors.items(), key=lambda entry: (-len(entry[1]), entry[0]))),
         unreadable=list(unreadable or []),
         duplicates=answer_duplicates(results),
+        unsandboxed=[result.student for result in results if result.run and not result.run.sandboxed],
     )
 
 
 def render_summary(summary: ClassSummary, console: Console) -> None:
     failed = (f"{summary.failed} failed", "red" if summary.failed else "green")
     console.print(line(("Class summary", "bold"), ": ", (f"{summary.graded} graded", "green"), ", ", failed))
+    if summary.unsandboxed:
+        who = ", ".join(summary.unsandboxed[:SHOWN_STUDENTS])
+        more = (
+            f" and {len(summary.unsandboxed) - SHOWN_STUDENTS} more"
+            if len(summary.unsandboxed) > SHOWN_STUDENTS
+            else ""
+        )
+        console.print(
+            line(
+                (f"{len(summary.unsandboxed)} graded without a sandbox", "yellow"),
+                f" (--isolation process, not a security boundary): {who}{more}",
+            )
+        )
     if summary.accuracy or summary.points:
         table = Table("", "n", "mean", *QUANTILES, title_justify="left", title="Distribution")
         if summary.accuracy:

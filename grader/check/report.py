@@ -18,6 +18,13 @@ def render_check(report: CheckReport, console: Console) -> None:
         console.print(line(("Checked", "bold"), f" {report.folder}: {files}"))
     if result and result.run:
         console.print(literal(f"Sandbox: {result.run.backend} ({result.run.isolation}), device {result.run.device}"))
+        if not result.run.sandboxed:
+            console.print(
+                literal(
+                    "No bubblewrap here, so your model ran in a plain process: fine for checking your own work. "
+                    "Graders run it in a real sandbox, with no network and nothing but your files and the images."
+                )
+            )
     if result and result.accuracy is not None:
         console.print(line("Accuracy: ", (f"{result.accuracy:.2%}", "bold"), f" {_images_phrase(report)}"))
     if result and result.items:

@@ -42,6 +42,9 @@ def render_result(result: Result, console: Console | None = None) -> None:
         params = f"{run.parameter_count:,} parameters" if run.parameter_count is not None else ""
         summary.add_row(literal("Sandbox"), literal(f"{run.backend} ({run.isolation})"),
                         literal(f"device {run.device or '?'} {params}"))  # fmt: skip
+        if not run.sandboxed:
+            summary.add_row(literal("Isolation", "yellow"), literal("process", "yellow"),
+                            literal("not a security boundary: graded with --isolation process"))  # fmt: skip
         for warning in run.warnings:
             summary.add_row(literal("Warning", "yellow"), literal(""), literal(warning))
     timings = result.timings

@@ -39,6 +39,11 @@ class RunInfo(BaseModel):
     stdout_tail: str = ""
     stderr_tail: str = ""
 
+    @property
+    def sandboxed(self) -> bool:
+        """Whether the run was inside a real boundary (bubblewrap or Docker), not the plain-process fallback."""
+        return not self.isolation.startswith("process")
+
 
 class Timings(BaseModel):
     """Wall-clock figures: the only fields that differ between two gradings of the same submission."""

@@ -1,0 +1,208 @@
+"""Submissions that attack the grader itself, run through every sandbox: bwrap, the plain process, Docker.
+
+Each attack must end as that submission's outcome with a reason; the grader never crashes, never
+believes files a killed runner left behind, and cleans up whatever the submission wrote.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import TINY_MODEL, bwrap_available, make_submission, require_tool
+
+from grader.sandbox.protocol import SandboxJob, SandboxLimits
+
+# Where the runner writes its results, as model.py can find it whatever the backend mounts.
+OUTPUT_DIR = 'OUTPUT = sys.argv[sys.argv.index("--output") + 1]\n'
+
+
+def docker_backend():
+    from grader.sandbox.base import SandboxUnavailable
+    from grader.sandbox.docker import DockerBackend
+
+    backend = DockerBackend()
+    try:
+        backend.check_available()
+    except SandboxUnavailable as error:
+        require_tool(False, str(error))
+    return backend
+
+
+@pytest.fixture(
+    params=["bwrap", "process", pytest.param("docker", marks=pytest.mark.docker)],
+    scope="module",
+)
+def backend(request):
+    from grader.sandbox.local import LocalBackend
+
+    if request.param == "docker":
+        backend = docker_backend()
+        yield backend
+        backend.close()
+        return
+    if request.param == "bwrap":
+        require_tool(bwrap_available(), "bubblewrap is not installed or cannot create namespaces here")
+    yield LocalBackend(force_plain_process=request.param == "process")
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("split") / "images.npy"
+    np.save(path, np.random.default_rng(3).integers(0, 256, size=(16, 32, 32, 3), dtype=np.uint8))
+    return path
+
+
+def run(backend, images: Path, folder: Path, prelude: str, epilogue: str = "", **limits):
+    """Runs the tiny model with `prelude` executed when model.py is imported, and `epilogue` after Net."""
+    source = "import os, sys, time\n" + OUTPUT_DIR + textwrap.dedent(prelude) + TINY_MODEL + epilogue
+    submission = make_submission(folder, "student", source)
+    job = SandboxJob(
+        submission_dir=submission,
+        model_file="model.py",
+        weights_file="weights.pth",
+        images_file=images,
+        batch_size=8,
+        device="cpu",
+        limits=SandboxLimits(**{"wall_clock_seconds": 60, "memory_mb": 2048, **limits}),
+    )
+    return backend.run(job)
+
+
+def leftover_run_folders() -> set[str]:
+    return {p.name for p in Path(tempfile.gettempdir()).glob("grader-*")}
+
+
+def test_a_progress_file_of_the_wrong_shape_is_ignored(backend, images, tmp_path):
+    prelude = """
+    open(os.path.join(OUTPUT, "progress.json"), "w").write('[["phase"], {"done": "x"}]')
+    time.sleep(600)
+    """
+    outcome = run(backend, images, tmp_path, prelude, wall_clock_seconds=8)
+    assert outcome.failure_kind == "timeout"
+    assert "while starting Python" in outcome.failure
+
+
+def test_a_deep_chain_of_folders_is_cleaned_up(backend, images, tmp_path):
+    prelude = """
+    for base in (OUTPUT, os.getcwd()):
+        os.chdir(base)
+        for _ in range(1500):
+            os.mkdir("d" * 100)
+            os.chdir("d" * 100)
+        open("deep-file", "w").write("x")
+    os.chdir(OUTPUT)
+    """
+    before = leftover_run_folders()
+    outcome = run(backend, images, tmp_path, prelude)
+    # Depending on when the supervisor looks, the chain is refused or the run finishes; either way it is gone.
+    assert outcome.failure is None or outcome.failure_kind == "disk", outcome.failure
+    if outcome.failure:
+        assert "nested more than 64 levels" in outcome.failure
+    assert leftover_run_folders() <= before
+
+
+def test_results_forged_before_a_self_kill_are_not_believed(backend, images, tmp_path):
+    prelude = """
+    import json, signal
+    import numpy as np
+    np.save(os.path.join(OUTPUT, "logits.npy"), np.eye(10, dtype=np.float32)[np.arange(16) % 10])
+    json.dump({"ok": True, "device": "cpu"}, open(os.path.join(OUTPUT, "meta.json"), "w"))
+    os.kill(os.getpid(), signal.SIGKILL)
+    """
+    outcome = run(backend, images, tmp_path, prelude)
+    assert outcome.logits is None
+    assert outcome.failure_kind == "killed", outcome.failure
+    assert "SIGKILL" in outcome.failure and "killed its own process" in outcome.failure
+
+
+def test_results_forged_before_a_nonzero_exit_are_not_believed(backend, images, tmp_path):
+    prelude = """
+    import json
+    import numpy as np
+    np.save(os.path.join(OUTPUT, "logits.npy"), np.zeros((16, 10), np.float32))
+    json.dump({"ok": True}, open(os.path.join(OUTPUT, "meta.json"), "w"))
+    os._exit(3)
+    """
+    outcome = run(backend, images, tmp_path, prelude)
+    assert outcome.logits is None and outcome.failure_kind == "crash"
+
+
+def test_a_lingering_thread_does_not_hold_a_finished_run(backend, images, tmp_path):
+    prelude = """
+    import threading
+    threading.Thread(target=time.sleep, args=(600,)).start()
+    """
+    started = time.monotonic()
+    outcome = run(backend, images, tmp_path, prelude, wall_clock_seconds=40)
+    assert outcome.failure is None, outcome.failure
+    assert outcome.logits.shape == (16, 10)
+    assert time.monotonic() - started < 40
+
+
+def test_in_memory_folders_are_capped_by_the_disk_limit(backend, images, tmp_path):
+    if backend.name == "local" and not backend.use_bwrap:
+        pytest.skip("a plain process has the host's /dev/shm and /tmp: no boundary to test")
+    # The model predicts class 1 when every in-memory folder stopped it within the limit, class 0 if one did not.
+    prelude = """
+    written = {}
+    for folder in ("/dev/shm", "/tmp", os.getcwd()):
+        written[folder] = 0
+        try:
+            with open(os.path.join(folder, "fill"), "wb") as stream:
+                for _ in range(200):
+                    stream.write(b"x" * 2**20)
+                    stream.flush()
+                    written[folder] += 1
+        except OSError:
+            pass
+        try:
+            os.remove(os.path.join(folder, "fill"))
+        except OSError:
+            pass
+    leaked = 0 if max(written.values()) > 64 else 1
+    sys.stderr.write(f"written MB: {written}\\n")
+    """
+    outcome = run(backend, images, tmp_path, prelude, FORWARD_PREDICTS_LEAKED, disk_mb=64, file_size_mb=256)
+    assert outcome.failure is None, (outcome.failure, outcome.stderr_tail)
+    assert (outcome.logits.argmax(1) == 1).all(), outcome.stderr_tail
+
+
+FORWARD_PREDICTS_LEAKED = """
+
+def _forward(self, x):
+    import torch
+
+    out = torch.zeros(x.shape[0], 10)
+    out[:, leaked] = 1
+    return out
+
+
+Net.forward = _forward
+"""
+
+
+def test_cancel_all_stops_a_running_sandbox_at_once(backend, images, tmp_path):
+    import threading
+
+    from grader.sandbox.supervisor import cancel_all, reset_cancel
+
+    outcomes = []
+    worker = threading.Thread(
+        target=lambda: outcomes.append(run(backend, images, tmp_path, "time.sleep(600)\n", wall_clock_seconds=300))
+    )
+    worker.start()
+    time.sleep(4)
+    started = time.monotonic()
+    cancel_all()
+    try:
+        worker.join(30)
+        assert not worker.is_alive(), "the sandbox was not stopped"
+        assert time.monotonic() - started < 10
+        assert outcomes[0].failure_kind == "cancelled"
+    finally:
+        reset_cancel()

@@ -1,0 +1,175 @@
+"""The grader's own reliability: no stall between threads and sandboxes, interrupts that stop
+everything at once, deadlines on host-side work, and the isolation a grading run insists on."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import TINY_MODEL, bwrap_available, make_submission, require_tool
+
+from grader.grade import grade_submission, open_session
+from grader.rubric.config import load_rubric
+
+REPO = Path(__file__).resolve().parents[1]
+ANSWERS = (
+    "1. Yes: an autoencoder learns a compressed code of its input without labels.\n"
+    "2. They learn features from raw pixels, given large labelled datasets and GPUs.\n"
+    "3. They need much data and compute, overfit small sets and are hard to interpret.\n"
+    "4. They approximate nonlinear functions that fit the data well.\n"
+)
+SLEEPER = "import time\ntime.sleep(600)\n"
+
+
+def test_sandboxes_start_while_another_thread_runs_blas(rubric_file, submissions):
+    """The first round's stall: a fork from one thread while another spins in OpenBLAS."""
+    stop = threading.Event()
+
+    def spin():
+        matrix = np.random.default_rng(0).random((300, 300))
+        while not stop.is_set():
+            matrix @ matrix
+
+    spinner = threading.Thread(target=spin, daemon=True)
+    spinner.start()
+    results = []
+
+    def grade_several():
+        with open_session(load_rubric(rubric_file), rubric_file, isolation="process") as session:
+            for number in range(6):
+                folder = make_submission(submissions, f"s{number}")
+                (folder / "answers.md").write_text(ANSWERS)
+                results.append(grade_submission(folder, session))
+
+    grading = threading.Thread(target=grade_several, daemon=True)
+    grading.start()
+    grading.join(300)
+    stop.set()
+    assert not grading.is_alive(), f"grading stalled after {len(results)} of 6 students"
+    assert [result.status for result in results] == ["graded"] * 6
+
+
+def test_answers_scoring_past_its_deadline_costs_only_that_students_exercise2(rubric_file):
+    from grader.grade import BackgroundScoring
+
+    rubric = load_rubric(rubric_file)
+    never = threading.Event()
+    started = time.monotonic()
+    item, answers = BackgroundScoring(never.wait).result(0.5, rubric)
+    assert time.monotonic() - started < 5
+    assert item.points == 0 and "took longer than 0.5 s" in item.reason and "needs review" in item.reason
+    assert answers["needs_review"] is True and answers["max_points"] == rubric.exercise2.max_points
+    never.set()
+
+
+def test_answers_scored_within_the_deadline_are_kept(rubric_file, submissions):
+    folder = make_submission(submissions, "writer")
+    (folder / "answers.md").write_text(ANSWERS)
+    with open_session(load_rubric(rubric_file), rubric_file, isolation="process") as session:
+        result = grade_submission(folder, session)
+    exercise2 = next(item for item in result.items if item.item == "exercise2")
+    assert exercise2.points > 0 and "took longer" not in exercise2.reason
+
+
+# --- isolation a grading run insists on ------------------------------------------------------
+
+
+def run_grader(*arguments: str, env: dict | None = None, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    environment = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "grader", *arguments], capture_output=True, text=True, env=environment, cwd=cwd
+    )
+
+
+def test_ta_grading_refuses_a_plain_process_unless_asked_in_so_many_words(rubric_file, submissions, tmp_path):
+    make_submission(submissions, "alice")
+    common = ["grade", "alice", "--rubric", str(rubric_file), "--submissions", str(submissions)]
+    common += ["--results", str(tmp_path / "results")]
+    plain = {"GRADER_LOCAL_ISOLATION": "process"}
+
+    refused = run_grader(*common, env=plain)
+    assert refused.returncode == 2
+    assert "--isolation process" in refused.stderr and "NOT a security boundary" in refused.stderr
+    assert not (tmp_path / "results" / "alice.json").exists()
+
+    accepted = run_grader(*common, "--isolation", "process", env=plain)
+    assert accepted.returncode == 0, accepted.stdout + accepted.stderr
+    stored = json.loads((tmp_path / "results" / "alice.json").read_text())
+    assert stored["run"]["isolation"].startswith("process")
+    assert "not a security boundary" in accepted.stdout
+
+    summary = run_grader("summary", "--results", str(tmp_path / "results"))
+    assert "1 graded without a sandbox" in summary.stdout, summary.stdout
+
+
+# --- one Ctrl-C or SIGTERM stops a class run ---------------------------------------------------
+
+
+def class_with_sleepers(submissions: Path) -> None:
+    make_submission(submissions, "a-quick")
+    for name in ("b-sleeper", "c-sleeper", "d-sleeper"):
+        folder = make_submission(submissions, name, SLEEPER + TINY_MODEL)
+        (folder / "answers.md").write_text(ANSWERS)
+
+
+def sandbox_processes(marker: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if marker.encode() in command and b"runner.py" in command:
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+@pytest.mark.parametrize("sandbox", ["local", pytest.param("docker", marks=pytest.mark.docker)])
+def test_one_interrupt_stops_every_sandbox_and_keeps_finished_results(
+    rubric_file, submissions, tmp_path, number, sandbox
+):
+    if sandbox == "local":
+        require_tool(bwrap_available(), "bubblewrap is not installed or cannot create namespaces here")
+    else:
+        from test_sandbox_hostile import docker_backend
+
+        docker_backend().close()
+    class_with_sleepers(submissions)
+    results = tmp_path / "results"
+    command = [sys.executable, "-m", "grader", "grade", "--all", "--rubric", str(rubric_file)]
+    command += ["--submissions", str(submissions), "--results", str(results), "--workers", "2", "--sandbox", sandbox]
+    process = subprocess.Popen(
+        command, env={**os.environ, "PYTHONPATH": str(REPO)}, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    deadline = time.monotonic() + 120
+    while not (results / "a-quick.json").exists():
+        assert process.poll() is None, process.stdout.read().decode()
+        assert time.monotonic() < deadline, "the quick student was never graded"
+        time.sleep(0.2)
+    time.sleep(3)  # two sleepers are now inside their sandboxes
+    process.send_signal(number)
+    interrupted = time.monotonic()
+    try:
+        code = process.wait(timeout=30)
+    finally:
+        process.kill()
+    output = process.stdout.read().decode()
+    assert time.monotonic() - interrupted < 10, output
+    assert code == 130, output
+    assert sorted(p.name for p in results.glob("*.json")) == ["a-quick.json"]
+    assert sandbox_processes(str(submissions)) == []
+    if sandbox == "docker":
+        from test_sandbox_docker import sandbox_containers
+
+        assert sandbox_containers() == []
