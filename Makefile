@@ -23,7 +23,7 @@ SANDBOX_IMAGE ?= lab8-grader-sandbox:latest
 ISOLATION ?=
 GRADING_OPTIONS = --rubric $(RUBRIC) $(if $(DATA),--data $(DATA)) $(if $(TIMEOUT),--timeout $(TIMEOUT)) $(if $(SANDBOX),--sandbox $(SANDBOX)) $(if $(ISOLATION),--isolation $(ISOLATION))
 
-.PHONY: setup grade grade-all check pack validate import export reference bench bench-answers sandbox-image sandbox-clean test test-docker lint format clean
+.PHONY: setup grade grade-all check pack validate import export reference bench bench-answers stress-class sandbox-image sandbox-clean test test-docker lint format clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -80,6 +80,10 @@ reference: $(STAMP)
 	  $(BIN)/grader reference train $$name --train-data $(TRAIN) --test-data $(or $(DATA),data) || exit 1; \
 	done
 	$(BIN)/grader reference grade --rubric $(RUBRIC) $(if $(DATA),--data $(DATA)) $(if $(SANDBOX),--sandbox $(SANDBOX))
+
+# Grades a class of 20 ten times over with the answer model loaded; prints `stalls <n> of 10`.
+stress-class: $(STAMP)
+	$(BIN)/python -m grader.batch.stress $(if $(SANDBOX),--sandbox $(SANDBOX))
 
 bench-answers: $(STAMP)
 	$(BIN)/python -m grader.answers.bench $(if $(ASAG),--asag $(ASAG))
