@@ -41,8 +41,7 @@ def _add_grading_options(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
-    from grader.batch.policy import CoursePolicy, apply_policy
-    from grader.grade import grade_submission, open_session
+    from grader.pipeline import CoursePolicy, apply_policy, grade_submission, open_session
     from grader.report.console import render_result
     from grader.results.store import save_result
     from grader.rubric.config import load_rubric

@@ -298,8 +298,8 @@ def test_pack_refuses_a_submission_that_fails_the_check(rubric, tmp_path):
 def test_packed_zip_goes_through_the_blackboard_import_and_grades_the_same(rubric, tmp_path):
     from test_blackboard_import import BulkZip
 
-    from grader.grade import grade_submission, open_session
     from grader.intake.blackboard import import_bulk_download
+    from grader.pipeline import grade_submission, open_session
     from grader.policy.late import AttemptPolicy
     from grader.rubric.config import load_rubric
 

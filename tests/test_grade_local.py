@@ -10,7 +10,7 @@ import pytest
 import torch
 from conftest import TINY_MODEL, bwrap_available, expected_logits, make_submission, require_tool, tiny_model
 
-from grader.grade import grade_submission, open_session
+from grader.pipeline import grade_submission, open_session
 from grader.rubric.config import load_rubric
 
 

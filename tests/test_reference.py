@@ -8,7 +8,7 @@ import torch
 from conftest import make_submission
 
 from grader.datasets import LabelledImages
-from grader.grade import grade_submission, open_session
+from grader.pipeline import grade_submission, open_session
 from grader.reference import train as training
 from grader.reference.baselines import Baseline, BaselineFile, baseline_accuracies
 from grader.reference.measure import multiply_accumulates

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from conftest import TINY_MODEL, bwrap_available, make_submission, require_tool
 
-from grader.grade import grade_submission, open_session
+from grader.pipeline import GradedItem, grade_submission, open_session
 from grader.rubric.config import load_rubric
 
 REPO = Path(__file__).resolve().parents[1]
@@ -57,17 +57,40 @@ def test_sandboxes_start_while_another_thread_runs_blas(rubric_file, submissions
     assert [result.status for result in results] == ["graded"] * 6
 
 
-def test_answers_scoring_past_its_deadline_costs_only_that_students_exercise2(rubric_file):
-    from grader.grade import BackgroundScoring
+class Hanging(GradedItem):
+    """An item whose scorer never returns, as a stuck library or a pathological file would make it."""
 
-    rubric = load_rubric(rubric_file)
-    never = threading.Event()
-    started = time.monotonic()
-    item, answers = BackgroundScoring(never.wait).result(0.5, rubric)
+    name, rubric_section, needs_sandbox = "hanging", "exercise2", False
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+
+    def max_points(self, rubric) -> float:
+        return 3.0
+
+    def deadline_seconds(self, rubric) -> float:
+        return 0.5
+
+    def score(self, given):
+        self.release.wait()
+
+
+def test_an_item_scored_past_its_deadline_costs_only_that_item(rubric_file, submissions):
+    from grader.pipeline.items import ItemInput
+    from grader.pipeline.submission import BackgroundScore
+    from grader.results.model import InputHashes, Result
+
+    item = Hanging()
+    with open_session(load_rubric(rubric_file), rubric_file, isolation="process") as session:
+        given = ItemInput(
+            session, submissions, None, Result(student="x", status="error", inputs=InputHashes(grader_version="1"))
+        )
+        started = time.monotonic()
+        score = BackgroundScore(item, given).result()
+    item.release.set()
     assert time.monotonic() - started < 5
-    assert item.points == 0 and "took longer than 0.5 s" in item.reason and "needs review" in item.reason
-    assert answers["needs_review"] is True and answers["max_points"] == rubric.exercise2.max_points
-    never.set()
+    assert score.points.points == 0 and score.points.max_points == 3.0
+    assert "took longer than 0.5 s" in score.points.reason and "needs review" in score.points.reason
 
 
 def test_answers_scored_within_the_deadline_are_kept(rubric_file, submissions):

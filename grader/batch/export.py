@@ -11,14 +11,12 @@ from pathlib import Path
 from rich.console import Console
 
 from grader.batch.plan import student_folders
-from grader.batch.policy import CoursePolicy, apply_policy
-from grader.batch.run import BatchBusy, results_lock
-from grader.batch.summary import load_results
 from grader.export.base import ExportError, find_column, get_exporter, read_table
+from grader.pipeline import CoursePolicy, apply_policy
 from grader.policy.overrides import OverridesError
 from grader.report.text import line, literal
 from grader.results.model import Result
-from grader.results.store import save_result
+from grader.results.store import BatchBusy, load_results, results_lock, save_result
 from grader.rubric.config import load_rubric
 
 ROSTER_COLUMNS = ("Username", "SIS Login ID")

@@ -15,6 +15,7 @@ from typing import Literal
 from grader import __version__
 from grader.intake.blackboard import MANIFEST
 from grader.intake.submission import submission_hashes
+from grader.pipeline.items import ITEMS
 from grader.results.model import Result
 from grader.results.store import load_result, result_path
 
@@ -23,7 +24,6 @@ Action = Literal["grade", "rescore", "keep"]
 # The import's own record: its submission time feeds the late policy, never the model's predictions.
 NOT_GRADED_FILES = frozenset({MANIFEST})
 SANDBOX_SECTIONS = ("split", "sandbox")
-RESCORED_ITEMS = ("exercise1", "exercise2")
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,8 @@ def plan_student(folder: Path, stored: Result | None, current: CurrentInputs, *,
         plan.reasons += [f"rubric {name} changed" for name in rerun]
         return plan
     plan.reasons = [f"rubric {name} changed" for name in sections]
-    plan.rescore = tuple(item for item in RESCORED_ITEMS if item in sections)
+    item_sections = {item.rubric_section for item in ITEMS}
+    plan.rescore = tuple(section for section in sections if section in item_sections)
     plan.action = "rescore" if plan.rescore else "keep"
     return plan
 

@@ -22,25 +22,17 @@ from rich.console import Console
 
 from grader.batch.display import BatchDisplay
 from grader.batch.plan import CurrentInputs, StudentPlan, plan_class, student_folders
-from grader.batch.policy import CoursePolicy, apply_policy
-from grader.batch.summary import load_results, render_summary, summarise
-from grader.grade import GradingSession, exercise1_item, exercise2_item, grade_submission, open_session
-from grader.intake.submission import IntakeError, find_submission_files
+from grader.batch.summary import render_summary, summarise
+from grader.pipeline import CoursePolicy, GradingSession, apply_policy, grade_submission, open_session, rescore
 from grader.policy.overrides import OverridesError
 from grader.report.text import line
-from grader.results.model import Points, Result
-from grader.results.store import save_result
+from grader.results.model import Result
+from grader.results.store import BatchBusy, load_results, results_lock, save_result
 from grader.rubric.config import Rubric, load_rubric
-from grader.rubric.points import resolve_anchors
 from grader.sandbox.supervisor import cancel_all
 
-LOCK_NAME = ".grade-all.lock"
 # After Ctrl-C: how long the workers get to see their sandboxes killed and stop.
 WIND_DOWN_SECONDS = 5.0
-
-
-class BatchBusy(RuntimeError):
-    """Another `grade --all` is writing to the same results folder."""
 
 
 @dataclass
@@ -107,48 +99,6 @@ def choose_workers(requested: int | None, rubric: Rubric) -> int:
     return gpus or max(1, (os.cpu_count() or 1) // 2)
 
 
-@contextlib.contextmanager
-def results_lock(results_dir: Path) -> Iterator[None]:
-    """One writer per results folder; a lock held by a killed process is released by the kernel."""
-    results_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        import fcntl
-    except ImportError:  # Windows: no advisory locks, one run at a time is up to the user
-        yield
-        return
-    with open(results_dir / LOCK_NAME, "w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as error:
-            raise BatchBusy(f"another `grader grade --all` is writing to {results_dir}") from error
-        for stale in results_dir.glob(".*.json.*.tmp"):  # left by a run killed mid-write
-            stale.unlink(missing_ok=True)
-        yield
-
-
-def rescored(plan: StudentPlan, session: GradingSession, current: CurrentInputs) -> Result:
-    """The stored result brought up to the current rubric without running the sandbox."""
-    result = plan.stored.model_copy(deep=True)
-    items = {item.item: item for item in result.items}
-    if "exercise2" in plan.rescore:
-        try:
-            files = find_submission_files(plan.folder, plan.student)
-        except IntakeError:
-            files = None
-        items["exercise2"], result.answers = exercise2_item(session.rubric, plan.folder, files)
-    # Cheap and exact from the stored accuracy; also follows re-measured baselines.
-    items["exercise1"] = exercise1_item(result, session)
-    result.items = [items[name] for name in ("exercise1", "exercise2") if name in items]
-    result.points = Points(
-        **{item.item: item.points for item in result.items},
-        total=round(sum(item.points or 0.0 for item in result.items), 2),
-    )
-    result.inputs = result.inputs.model_copy(
-        update={"submission": plan.submission, "rubric": current.rubric, "rubric_sections": current.rubric_sections}
-    )
-    return result
-
-
 def _grade_in_sandbox(
     plan: StudentPlan,
     session: GradingSession,
@@ -181,7 +131,8 @@ def _update_without_sandbox(
     """Rescores and refreshed final points (overrides.yaml, a new manifest) are written only when they differ."""
     for plan in plans:
         try:
-            result = apply_policy(rescored(plan, session, current), plan.folder, policy)
+            stored = rescore(plan.stored, plan.folder, session, plan.rescore, plan.submission)
+            result = apply_policy(stored, plan.folder, policy)
         except Exception as error:  # a grader fault for one student must not stop the class
             report.crashed[plan.student] = f"{type(error).__name__}: {error}"
             continue
@@ -277,7 +228,6 @@ def grade_all(options: BatchOptions, console: Console) -> BatchReport:
             isolation=options.isolation,
         ) as session,
     ):
-        resolve_anchors(rubric.exercise1, session.baselines)  # a missing baseline fails the run, not every student
         current = CurrentInputs(
             split=session.split_sha256, rubric=rubric.content_hash(), rubric_sections=rubric.section_hashes()
         )

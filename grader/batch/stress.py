@@ -4,7 +4,8 @@ A class of students (the example's LeNet-5 and answers, each copy made distinct)
 `grader grade --all --force` in a fresh process per run, with two workers, so that the Exercise 2
 embedding model and its BLAS threads run beside sandboxes starting. A run that has not finished
 after `--stall-seconds` is a stall: the script then interrupts it (which must also work) and goes
-on. Prints one line per run and, last, `stalls <n> of <runs>`; exits 1 on any stall.
+on. A run that exits with an error, or leaves fewer results than students, is a failure. Prints one
+line per run and, last, `stalls <n> of <runs>` and `failures <n> of <runs>`; exits 1 on either.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[2]  # the grader graded is the one beside this file
 EXAMPLE = REPO / "submissions" / "example"
 
 
@@ -51,6 +52,7 @@ def grade_class(root: Path, rubric: Path, sandbox: str, stall_seconds: float) ->
     command += ["--submissions", str(root / "submissions"), "--results", str(root / "results"), "--sandbox", sandbox]
     if sandbox == "local" and not shutil.which("bwrap"):
         command += ["--isolation", "process"]
+    shutil.rmtree(root / "results", ignore_errors=True)
     started = time.monotonic()
     with open(root / "run.log", "wb") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
@@ -75,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sandbox", default="local", choices=("local", "docker"))
     parser.add_argument("--stall-seconds", type=float, default=600, help="a run taking longer has stalled")
     args = parser.parse_args(argv)
-    stalls = 0
+    stalls = failures = 0
     with tempfile.TemporaryDirectory(prefix="stress-class-") as folder:
         root = Path(folder)
         make_class(root, args.students)
@@ -83,13 +85,15 @@ def main(argv: list[str] | None = None) -> int:
         for run in range(1, args.runs + 1):
             stalled, seconds, code = grade_class(root, rubric, args.sandbox, args.stall_seconds)
             graded = len(list((root / "results").glob("*.json")))
-            stalls += stalled
+            failed = not stalled and (code != 0 or graded < args.students)
+            stalls, failures = stalls + stalled, failures + failed
             state = "STALLED" if stalled else f"exit {code}"
             print(f"run {run}: {state}, {graded} results, {seconds:.1f} s", flush=True)
-            if code != 0 and not stalled:
+            if failed:
                 print((root / "run.log").read_text(errors="replace")[-2000:], file=sys.stderr)
     print(f"stalls {stalls} of {args.runs}")
-    return 1 if stalls else 0
+    print(f"failures {failures} of {args.runs}")
+    return 1 if stalls or failures else 0
 
 
 if __name__ == "__main__":

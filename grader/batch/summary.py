@@ -16,7 +16,7 @@ from rich.text import Text
 from grader.answers import AnswersResult, DuplicatePair, class_duplicate_report
 from grader.report.text import line, literal
 from grader.results.model import Result
-from grader.results.store import load_result
+from grader.results.store import load_results
 
 QUANTILES = ("min", "25%", "50%", "75%", "max")
 SHOWN_STUDENTS = 8
@@ -35,19 +35,6 @@ class ClassSummary:
     unreadable: list[str] = field(default_factory=list)
     duplicates: list[DuplicatePair] = field(default_factory=list)
     unsandboxed: list[str] = field(default_factory=list)
-
-
-def load_results(results_dir: Path) -> tuple[list[Result], list[str]]:
-    """Every results/<student>.json, and the names of those that cannot be read."""
-    results, unreadable = [], []
-    folder = Path(results_dir)
-    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-        result = load_result(path)
-        if result is None:
-            unreadable.append(path.name)
-        else:
-            results.append(result)
-    return results, unreadable
 
 
 def _describe(values: list[float]) -> dict[str, float]:

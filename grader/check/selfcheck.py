@@ -14,7 +14,7 @@ from grader.check.diagnose import interpret
 from grader.check.findings import Finding
 from grader.datasets import LabelledImages
 from grader.datasets.pin import write_images_for_sandbox
-from grader.grade import GradingSession, grade_submission, open_session
+from grader.pipeline import GradingSession, grade_submission, open_session
 from grader.results.model import Result
 from grader.rubric.config import load_rubric
 from grader.sandbox.base import run_folder

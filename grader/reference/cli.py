@@ -27,7 +27,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from grader.grade import open_session
+    from grader.pipeline import open_session
     from grader.reference.measure import measure_all
     from grader.rubric.config import load_rubric
 

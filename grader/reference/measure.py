@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from grader.atomic_write import write_atomic
-from grader.grade import GradingSession, grade_submission
+from grader.pipeline import GradingSession, grade_submission
 from grader.reference.baselines import BASELINES_FILE, Baseline, BaselineFile
 from grader.reference.recipes import RECIPES
 from grader.reference.train import build, load_reference_module

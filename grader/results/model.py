@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from grader.rubric.points import ItemPoints
 
@@ -12,9 +12,16 @@ SCHEMA_VERSION = 1
 
 
 class Points(BaseModel):
-    exercise1: float | None = None
-    exercise2: float | None = None
+    """One field per graded item, named as the item (exercise1, exercise2, ...), and their total."""
+
+    model_config = ConfigDict(extra="allow")
+    __pydantic_extra__: dict[str, float | None]
+
     total: float | None = None
+
+    @property
+    def by_item(self) -> dict[str, float | None]:
+        return dict(self.__pydantic_extra__ or {})
 
 
 class InputHashes(BaseModel):
@@ -93,6 +100,7 @@ class Result(BaseModel):
     error_kind: str | None = None
     split_name: str | None = None
     files: dict[str, str | None] = Field(default_factory=dict, description="role -> file name in the submission")
+    notes: list[str] = Field(default_factory=list, description="How the submission's files were recognised")
     answers: dict[str, Any] | None = Field(default=None, description="Exercise 2 details")
     comparison: list[BaselineComparison] = Field(default_factory=list)
     run: RunInfo | None = None

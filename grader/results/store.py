@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from grader.atomic_write import write_atomic
 from grader.results.model import Result
+
+LOCK_NAME = ".grade-all.lock"
+
+
+class BatchBusy(RuntimeError):
+    """Another `grade --all` is writing to the same results folder."""
 
 
 def result_path(results_dir: Path, student: str) -> Path:
@@ -26,3 +34,35 @@ def load_result(path: Path) -> Result | None:
         return Result.model_validate_json(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValidationError, ValueError):
         return None
+
+
+def load_results(results_dir: Path) -> tuple[list[Result], list[str]]:
+    """Every results/<student>.json, and the names of those that cannot be read."""
+    results, unreadable = [], []
+    folder = Path(results_dir)
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        result = load_result(path)
+        if result is None:
+            unreadable.append(path.name)
+        else:
+            results.append(result)
+    return results, unreadable
+
+
+@contextlib.contextmanager
+def results_lock(results_dir: Path) -> Iterator[None]:
+    """One writer per results folder; a lock held by a killed process is released by the kernel."""
+    results_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks, one run at a time is up to the user
+        yield
+        return
+    with open(results_dir / LOCK_NAME, "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as error:
+            raise BatchBusy(f"another `grader grade --all` is writing to {results_dir}") from error
+        for stale in results_dir.glob(".*.json.*.tmp"):  # left by a run killed mid-write
+            stale.unlink(missing_ok=True)
+        yield

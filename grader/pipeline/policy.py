@@ -14,12 +14,11 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from grader.intake.blackboard import MANIFEST, read_manifest
+from grader.pipeline.items import item_names
 from grader.policy.late import LatePolicy, apply_late_penalty
 from grader.policy.overrides import TOTAL, Overrides, apply_overrides, load_overrides, validate
 from grader.results.model import LateInfo, OverrideRecord, Points, Result
 from grader.rubric.config import Rubric
-
-ITEMS = tuple(name for name in Points.model_fields if name != TOTAL)
 
 
 @dataclass(frozen=True)
@@ -35,7 +34,7 @@ class CoursePolicy:
 
     def check(self, students: Iterable[str]) -> None:
         """An override for a student or item the grader does not know is an error (OverridesError)."""
-        validate(self.overrides, set(students), set(ITEMS))
+        validate(self.overrides, set(students), set(item_names()))
 
 
 def submission_time(folder: Path) -> tuple[datetime | None, str | None]:

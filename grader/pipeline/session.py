@@ -1,0 +1,108 @@
+"""The grading session: what every submission of one run shares (rubric, split, sandbox, baselines)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from grader.datasets import LabelledImages
+from grader.datasets.pin import load_pinned_split, write_images_for_sandbox
+from grader.rubric.config import Rubric, split_root
+from grader.rubric.points import resolve_anchors as check_anchors
+from grader.sandbox.base import SandboxBackend, SandboxUnavailable, get_backend, run_folder
+from grader.sandbox.local import bwrap_remedy
+from grader.sandbox.supervisor import reset_cancel
+
+
+@dataclass
+class GradingSession:
+    """What every submission in one grading run shares: the rubric, the split, the sandbox."""
+
+    rubric: Rubric
+    rubric_path: Path
+    split: LabelledImages
+    split_sha256: str
+    images_file: Path
+    backend: SandboxBackend
+    baselines: dict[str, float] = field(default_factory=dict)
+    hidden_paths: list[Path] = field(default_factory=list)
+    timeout_seconds: float | None = None
+    diagnose: bool = False
+
+    @property
+    def isolation_warning(self) -> str | None:
+        if self.backend.is_boundary:
+            return None
+        return (
+            f"student code runs in a plain process ({self.backend.isolation}), which is not a security boundary: "
+            "a hostile submission can read the labels and other students' files"
+        )
+
+
+def resolve_split_path(rubric: Rubric, rubric_path: Path, data: Path | None) -> Path:
+    """--data / DATA first, then CIFAR10_ROOT, then the rubric's own path."""
+    if data is not None:
+        return Path(data)
+    if os.environ.get("CIFAR10_ROOT"):
+        return Path(os.environ["CIFAR10_ROOT"])
+    return split_root(rubric_path, rubric.split)
+
+
+@contextmanager
+def open_session(
+    rubric: Rubric,
+    rubric_path: Path,
+    *,
+    data: Path | None = None,
+    backend: str | None = None,
+    timeout_seconds: float | None = None,
+    reference_dir: Path | None = None,
+    extra_hidden: list[Path] | None = None,
+    resolve_anchors: bool = True,
+    isolation: str | None = None,
+) -> Iterator[GradingSession]:
+    """isolation: 'sandbox' refuses to run student code without bwrap or Docker; 'process' accepts the
+    plain-process fallback. None: the rubric's sandbox.isolation."""
+    from grader.reference.baselines import baseline_accuracies
+
+    split_path = resolve_split_path(rubric, rubric_path, data)
+    split = load_pinned_split(split_path, rubric.split.format, rubric.split.sha256, rubric.split.md5)
+    split_sha256 = split.content_sha256()
+    baselines = baseline_accuracies(reference_dir or Path("reference"), split_sha256)
+    if resolve_anchors:
+        check_anchors(rubric.exercise1, baselines)  # a baseline missing for this split stops grading before it starts
+    reset_cancel()  # a new session starts with no interrupt pending from an earlier one in this process
+    sandbox = get_backend(backend or rubric.sandbox.backend)
+    require_boundary(sandbox, isolation or rubric.sandbox.isolation)
+    with run_folder("grader-images-") as folder:
+        images_file = write_images_for_sandbox(split, folder)
+        try:
+            yield GradingSession(
+                rubric=rubric,
+                rubric_path=Path(rubric_path),
+                split=split,
+                split_sha256=split_sha256,
+                images_file=images_file,
+                backend=sandbox,
+                baselines=baselines,
+                hidden_paths=[split_path.resolve(), Path(rubric_path).resolve().parent, *(extra_hidden or [])],
+                timeout_seconds=timeout_seconds,
+            )
+        finally:
+            sandbox.close()
+
+
+def require_boundary(backend: SandboxBackend, isolation: str) -> None:
+    """Student code runs without a real sandbox only when someone asked for that in so many words."""
+    if backend.is_boundary or isolation == "process":
+        return
+    raise SandboxUnavailable(
+        f"no sandbox that isolates student code is available here, so grading stops before running any. "
+        f"{bwrap_remedy()} Or build and start the Docker sandbox (`make sandbox-image`, then --sandbox docker). "
+        "To grade anyway in a plain process, which is NOT a security boundary (a hostile submission can read "
+        "the labels, other students' files and the grader's results), pass --isolation process "
+        "(make ... ISOLATION=process) or set sandbox.isolation: process in the rubric."
+    )

@@ -1,0 +1,199 @@
+"""Grading one submission: intake, the sandbox run, scoring, every graded item; and rescoring a stored result.
+
+Both return the machine's figures (`points`); `finish` then adds the course policy on top.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from pathlib import Path
+
+from grader import __version__
+from grader.intake.submission import IntakeError, SubmissionFiles, find_submission_files, submission_hashes
+from grader.pipeline.items import ITEMS, GradedItem, ItemInput, ItemScore
+from grader.pipeline.session import GradingSession
+from grader.results.model import BaselineComparison, InputHashes, Points, Result, RunInfo, Timings
+from grader.sandbox.protocol import SandboxJob, SandboxOutcome
+from grader.scoring.accuracy import InvalidOutput, score
+
+
+class BackgroundScore:
+    """One item scored in a daemon thread of its own, which the grader stops waiting for at a deadline.
+
+    Not an executor's thread: input that hangs a scorer (a pathological file, a stuck library) costs
+    that student that item, never the batch, and never blocks the grader's exit.
+    """
+
+    def __init__(self, item: GradedItem, given: ItemInput) -> None:
+        self.item, self.rubric = item, given.session.rubric
+        self._started = time.monotonic()
+        self._done = threading.Event()
+        self._score: ItemScore | None = None
+        self._error: BaseException | None = None
+
+        def work() -> None:
+            try:
+                self._score = item.score(given)
+            except BaseException as error:  # noqa: BLE001 - handed to the waiting thread
+                self._error = error
+            finally:
+                self._done.set()
+
+        threading.Thread(target=work, name=f"score-{item.name}", daemon=True).start()
+
+    def result(self, seconds: float | None = None) -> ItemScore:
+        seconds = self.item.deadline_seconds(self.rubric) if seconds is None else seconds
+        if not self._done.wait(max(0.0, seconds - (time.monotonic() - self._started))):
+            return self.item.not_graded(self.rubric, f"scoring took longer than {seconds:g} s")
+        if self._error is not None:
+            raise self._error
+        return self._score
+
+
+def grade_submission(
+    folder: Path, session: GradingSession, student: str | None = None, gpu: str | None = None
+) -> Result:
+    """Never raises for a fault of the submission: such faults become an error result with the reason.
+
+    `gpu` pins the run to one GPU, so that parallel workers spread over the GPUs instead of sharing one.
+    """
+    started = time.monotonic()
+    folder = Path(folder)
+    student = student or folder.name
+    inputs = _inputs(folder, session)
+    result = Result(student=student, status="error", split_name=session.rubric.split.name, inputs=inputs)
+    files = None
+    try:
+        files = find_submission_files(folder, student)
+        result.files, result.notes = files.roles(), list(files.notes)
+    except IntakeError as error:
+        result.error_kind, result.error = "intake", str(error)
+    given = ItemInput(session=session, folder=folder, files=files, result=result)
+    # The items that need no model run are scored on the host while the sandbox runs.
+    beside = {item.name: BackgroundScore(item, given) for item in ITEMS if not item.needs_sandbox}
+    if files:
+        _record_outcome(result, session.backend.run(_job(session, files, gpu)), session)
+    scores = {item.name: beside[item.name].result() if item.name in beside else item.score(given) for item in ITEMS}
+    _set_items(result, scores, session.baselines)
+    result.final_points = result.points.model_copy()
+    result.timings.total_seconds = round(time.monotonic() - started, 3)
+    result.timings.graded_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return result
+
+
+def rescore(
+    stored: Result, folder: Path, session: GradingSession, sections: tuple[str, ...], submission: dict[str, str]
+) -> Result:
+    """The stored result brought up to the current rubric without running the sandbox.
+
+    Items whose rubric section changed are scored again (from the stored accuracy where they need the
+    sandbox); the others keep their stored points. Baselines are always re-applied, so re-measured
+    baselines move the points too.
+    """
+    result = stored.model_copy(deep=True)
+    try:
+        files = find_submission_files(folder, result.student)
+    except IntakeError:
+        files = None
+    given = ItemInput(session=session, folder=Path(folder), files=files, result=result)
+    kept = {entry.item: entry for entry in result.items}
+    scores = {}
+    for item in ITEMS:
+        if item.rubric_section in sections or item.needs_sandbox or item.name not in kept:
+            scores[item.name] = item.score(given)
+        else:
+            scores[item.name] = ItemScore(kept[item.name])
+    _set_items(result, scores, session.baselines, keep_details=True)
+    current = _inputs(folder, session)
+    result.inputs = result.inputs.model_copy(
+        update={"submission": submission, "rubric": current.rubric, "rubric_sections": current.rubric_sections}
+    )
+    return result
+
+
+def _inputs(folder: Path, session: GradingSession) -> InputHashes:
+    return InputHashes(
+        submission=submission_hashes(folder) if folder.is_dir() else {},
+        split=session.split_sha256,
+        rubric=session.rubric.content_hash(),
+        rubric_sections=session.rubric.section_hashes(),
+        grader_version=__version__,
+    )
+
+
+def _set_items(
+    result: Result, scores: dict[str, ItemScore], baselines: dict[str, float], keep_details: bool = False
+) -> None:
+    """Items, details and the machine's points (an item -> points map plus their total) onto the result."""
+    result.items = [scores[item.name].points for item in ITEMS]
+    for item in ITEMS:
+        details = scores[item.name].details
+        if item.details_field and (details is not None or not keep_details):
+            setattr(result, item.details_field, details)
+    if result.accuracy is not None:
+        result.comparison = compare_with_baselines(result.accuracy, baselines)
+    by_item = {entry.item: entry.points for entry in result.items}
+    result.points = Points(**by_item, total=round(sum(points or 0.0 for points in by_item.values()), 2))
+
+
+def compare_with_baselines(accuracy: float, baselines: dict[str, float]) -> list[BaselineComparison]:
+    return [
+        BaselineComparison(baseline=name, accuracy=value, difference=round(accuracy - value, 6), beats=accuracy > value)
+        for name, value in sorted(baselines.items(), key=lambda item: item[1])
+    ]
+
+
+def _job(session: GradingSession, files: SubmissionFiles, gpu: str | None) -> SandboxJob:
+    settings = session.rubric.sandbox
+    limits = settings.limits
+    if session.timeout_seconds:
+        limits = limits.model_copy(update={"wall_clock_seconds": session.timeout_seconds})
+    return SandboxJob(
+        submission_dir=files.folder,
+        model_file=files.model_file,
+        weights_file=files.weights_file,
+        images_file=session.images_file,
+        batch_size=settings.batch_size,
+        device=settings.device,
+        gpu=gpu,
+        diagnose=session.diagnose,
+        limits=limits,
+        hidden_paths=[*session.hidden_paths, files.folder.resolve().parent],
+    )
+
+
+def _record_outcome(result: Result, outcome: SandboxOutcome, session: GradingSession) -> None:
+    """The sandbox's run into the result: its figures, then the scores, or the reason there are none."""
+    meta = outcome.meta
+    result.run = RunInfo(
+        backend=outcome.backend,
+        isolation=outcome.isolation,
+        device=meta.device if meta else None,
+        torch_version=meta.torch_version if meta else None,
+        parameter_count=meta.parameter_count if meta else None,
+        weights_format=meta.weights_format if meta else None,
+        image_digest=outcome.image_digest,
+        warnings=meta.warnings if meta else [],
+        stdout_tail=outcome.stdout_tail,
+        stderr_tail=outcome.stderr_tail,
+    )
+    result.timings = Timings(
+        load_seconds=meta.load_seconds if meta else None,
+        inference_seconds=meta.inference_seconds if meta else None,
+        sandbox_seconds=outcome.wall_seconds,
+    )
+    if outcome.failure:
+        result.error_kind, result.error = outcome.failure_kind, outcome.failure
+        return
+    try:
+        scores = score(outcome.logits, session.split.labels)
+    except InvalidOutput as error:
+        result.error_kind, result.error = "output", str(error)
+        return
+    result.status = "graded"
+    result.accuracy = scores.accuracy
+    result.per_class_accuracy = scores.per_class_accuracy
+    result.confusion_matrix = scores.confusion_matrix
+    result.predictions_sha256 = scores.predictions_sha256
