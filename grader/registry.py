@@ -1,13 +1,8 @@
 """One registry for whatever is chosen by name: exporters, similarity methods, sandbox backends,
-split formats, graded items.
-
-Add an entry beside the registry by dotted path, so that nothing heavy (torch, docker,
-sentence-transformers) is imported until it is asked for:
-    EXPORTERS.register("moodle", "grader.export.moodle:MoodleExporter")
-or, for code imported anyway, as a decorator: `@ITEMS.register("exercise3")` above the class.
-A str target is always such a path. `available` (a callable, or a "module:function" path called
-each time) says whether the entry can run here; `preferred()` lists the available entries,
-highest `preference` first: what an "auto" choice takes.
+split formats, graded items. Add an entry beside its registry as a "module:attribute" path, so
+that nothing heavy (torch, docker) is imported until asked for, e.g.
+`EXPORTERS.register("moodle", "grader.export.moodle:MoodleExporter")`, or, for code imported
+anyway, as a decorator: `@ITEMS.register("exercise3")`. A str target is always such a path.
 """
 
 from __future__ import annotations
@@ -15,59 +10,47 @@ from __future__ import annotations
 import difflib
 import importlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
+Check = Callable[[], bool] | str | None  # can the entry run here? or a "module:function" path, asked each time
 
 
-def load(path: str) -> Any:
-    module, _, attribute = path.partition(":")
+def load(target: Any) -> Any:
+    """Imports a "module:attribute" path; anything else is returned as it is."""
+    if not isinstance(target, str):
+        return target
+    module, _, attribute = target.partition(":")
     return getattr(importlib.import_module(module), attribute)
-
-
-@dataclass(frozen=True)
-class _Entry:
-    target: Any  # the registered object, or "module:attribute" to import on first use
-    available: Callable[[], bool] | str | None
-    preference: int
 
 
 class Registry(Generic[T]):
     def __init__(self, kind: str, error: type[Exception] = LookupError, aliases: Mapping[str, str] | None = None):
-        """kind names an entry in messages ("exporter"); error is what get() raises, so that callers
-        keep catching their subsystem's type; aliases (typed name -> registered name) only feed suggestions."""
+        """get() raises `error` (the type the subsystem's callers catch); aliases only feed suggestions."""
         self.kind, self.error, self.aliases = kind, error, dict(aliases or {})
-        self._entries: dict[str, _Entry] = {}
+        self._entries: dict[str, tuple[Any, Check, int]] = {}  # name -> (target, available, preference)
 
     def register(
-        self,
-        name: str,
-        target: T | str | None = None,
-        *,
-        available: Callable[[], bool] | str | None = None,
-        preference: int = 0,
+        self, name: str, target: T | str | None = None, *, available: Check = None, preference: int = 0
     ) -> Any:
-        """register(name, obj or "module:attribute"), or @register(name) above the object."""
-
-        def add(obj: Any) -> Any:
-            if name in self._entries:
-                raise ValueError(f"two {self.kind} entries named {name!r}")
-            self._entries[name] = _Entry(obj, available, preference)
-            return obj
-
-        return add if target is None else add(target)
+        """register(name, object or "module:attribute"), or @register(name) above the object."""
+        if target is None:
+            return lambda obj: self.register(name, obj, available=available, preference=preference)
+        if name in self._entries:
+            raise ValueError(f"two {self.kind} entries named {name!r}")
+        self._entries[name] = (target, available, preference)
+        return target
 
     def names(self) -> list[str]:
         return sorted(self._entries)
 
     def is_available(self, name: str) -> bool:
-        check = self._entries[name].available
-        return check is None or bool(load(check)() if isinstance(check, str) else check())
+        _, check, _ = self._entries[name]
+        return check is None or bool(load(check)())
 
     def preferred(self) -> list[str]:
-        """The available entries, most preferred first (ties by name)."""
-        return sorted(filter(self.is_available, self._entries), key=lambda n: (-self._entries[n].preference, n))
+        """The available entries, highest preference first (ties by name): what an "auto" choice takes."""
+        return sorted(filter(self.is_available, self._entries), key=lambda n: (-self._entries[n][2], n))
 
     def get(self, name: str) -> T:
         if name not in self._entries:
@@ -77,5 +60,4 @@ class Registry(Generic[T]):
             raise self.error(f"unknown {self.kind} {name!r}{hint} (known: {', '.join(self.names())})")
         if not self.is_available(name):
             raise self.error(f"{self.kind} {name!r} is not installed or cannot run on this machine")
-        target = self._entries[name].target
-        return load(target) if isinstance(target, str) else target
+        return load(self._entries[name][0])
