@@ -9,8 +9,6 @@ points, final_points (falls back to points), error, late, overrides.
 from __future__ import annotations
 
 import csv
-import difflib
-import importlib
 import io
 import re
 from abc import ABC, abstractmethod
@@ -21,8 +19,8 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from grader.atomic_write import write_atomic
+from grader.registry import Registry
 
-BUILTIN_MODULES = ("grader.export.blackboard", "grader.export.canvas", "grader.export.full_csv")
 TOTAL = "total"
 MAX_ERROR_CHARS = 300  # feedback is a short note; the full error stays in the result
 # Names people type for the registered ones; used only to suggest the right name.
@@ -52,7 +50,6 @@ class ExportError(ValueError):
 
 
 class Exporter(ABC):
-    name: ClassVar[str]
     description: ClassVar[str]
 
     @abstractmethod
@@ -67,35 +64,15 @@ class Exporter(ABC):
         """Writes this exporter's files into out_dir and returns their paths."""
 
 
-_REGISTRY: dict[str, type[Exporter]] = {}
-
-
-def register(cls: type[Exporter]) -> type[Exporter]:
-    if cls.name in _REGISTRY and _REGISTRY[cls.name] is not cls:
-        raise ValueError(f"two exporters named {cls.name!r}: {_REGISTRY[cls.name].__name__} and {cls.__name__}")
-    _REGISTRY[cls.name] = cls
-    return cls
-
-
-def _load_builtins() -> None:
-    for module in BUILTIN_MODULES:
-        importlib.import_module(module)
-
-
-def available() -> dict[str, str]:
-    """Exporter name -> one-line description."""
-    _load_builtins()
-    return {name: cls.description for name, cls in sorted(_REGISTRY.items())}
+EXPORTERS: Registry[type[Exporter]] = Registry("export format", error=ExportError, aliases=ALIASES)
+EXPORTERS.register("bb", "grader.export.blackboard:BlackboardExporter")
+EXPORTERS.register("bb-tab", "grader.export.blackboard:BlackboardTabExporter")
+EXPORTERS.register("canvas", "grader.export.canvas:CanvasExporter")
+EXPORTERS.register("full", "grader.export.full_csv:FullCsvExporter")
 
 
 def get_exporter(name: str) -> Exporter:
-    _load_builtins()
-    if name not in _REGISTRY:
-        close = difflib.get_close_matches(name.lower(), [*_REGISTRY, *ALIASES], n=3, cutoff=0.6)
-        close = list(dict.fromkeys(ALIASES.get(match, match) for match in close))
-        hint = f"; did you mean {' or '.join(repr(match) for match in close)}?" if close else ""
-        raise ExportError(f"unknown export format {name!r}{hint} (known: {', '.join(sorted(_REGISTRY))})")
-    return _REGISTRY[name]()
+    return EXPORTERS.get(name)()
 
 
 # What a result says, read defensively: old results may lack final_points.

@@ -26,7 +26,6 @@ from grader.export.base import (
     grade_cell,
     index_results,
     read_table,
-    register,
     students_in_order,
     write_table_atomic,
 )
@@ -80,9 +79,7 @@ def feedback_html(text: str) -> str:
     return html.escape(text).replace("\n", "<br>")
 
 
-@register
 class BlackboardExporter(Exporter):
-    name = "bb"
     description = "Blackboard Grade Center upload, comma-separated .csv (UTF-8, every value quoted)"
     delimiter = ","
     suffix = ".csv"
@@ -157,9 +154,7 @@ class BlackboardExporter(Exporter):
             row[feedback_cols[1]] = "HTML"
 
 
-@register
 class BlackboardTabExporter(BlackboardExporter):
-    name = "bb-tab"
     description = "Blackboard Grade Center upload, tab-delimited .xls (plain UTF-8 text)"
     delimiter = "\t"
     suffix = ".xls"

@@ -22,7 +22,6 @@ from grader.export.base import (
     grade_cell,
     index_results,
     read_table,
-    register,
     students_in_order,
     write_table_atomic,
 )
@@ -50,9 +49,7 @@ def find_assignment_column(header: list[str], settings: ExportSettings, path: Pa
     return found[0]
 
 
-@register
 class CanvasExporter(Exporter):
-    name = "canvas"
     description = "Canvas gradebook import .csv, students matched by SIS Login ID"
 
     def export(

@@ -18,7 +18,6 @@ from grader.export.base import (
     final_points,
     grade_cell,
     index_results,
-    register,
     students_in_order,
     write_bytes_atomic,
 )
@@ -64,9 +63,7 @@ def _defuse(value: Any) -> Any:
     return "'" + value if isinstance(value, str) and value.startswith(FORMULA_START) else value
 
 
-@register
 class FullCsvExporter(Exporter):
-    name = "full"
     description = "every component per student, for the instructor (UTF-8 CSV with BOM, for Excel)"
 
     def export(
