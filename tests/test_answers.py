@@ -368,7 +368,7 @@ def test_without_the_embedding_package_auto_falls_back_to_tfidf(monkeypatch):
     assert resolve_method_name("auto") == "tfidf"
     with pytest.raises(ValueError, match="not installed"):
         resolve_method_name("minilm")
-    with pytest.raises(ValueError, match="did you mean tfidf"):
+    with pytest.raises(ValueError, match="did you mean 'tfidf'"):
         resolve_method_name("tfid")
 
 

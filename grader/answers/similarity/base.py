@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import difflib
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from grader.registry import Registry
 
 METHOD_ENV = "GRADER_ANSWERS_METHOD"
 
@@ -36,26 +37,10 @@ class SimilarityMethod(ABC):
         """Cosine similarity of every text in a with every text in b."""
 
 
-@dataclass(frozen=True)
-class _Entry:
-    factory: Callable[..., SimilarityMethod]
-    available: Callable[[], bool]
-    preference: int  # "auto" takes the available method with the highest preference
-
-
-_REGISTRY: dict[str, _Entry] = {}
-
-
-def register(name: str, *, available: Callable[[], bool] = lambda: True, preference: int = 0):
-    def wrap(factory: Callable[..., SimilarityMethod]) -> Callable[..., SimilarityMethod]:
-        _REGISTRY[name] = _Entry(factory, available, preference)
-        return factory
-
-    return wrap
-
-
-def method_names() -> list[str]:
-    return sorted(_REGISTRY)
+_EMBEDDING = "grader.answers.similarity.embedding"
+METHODS: Registry[Callable[..., SimilarityMethod]] = Registry("similarity method", error=ValueError)
+METHODS.register("minilm", f"{_EMBEDDING}:MiniLMSimilarity", available=f"{_EMBEDDING}:minilm_available", preference=10)
+METHODS.register("tfidf", "grader.answers.similarity.tfidf:TfidfSimilarity")
 
 
 def resolve_method_name(method: str = "auto") -> str:
@@ -63,16 +48,10 @@ def resolve_method_name(method: str = "auto") -> str:
     if method == "auto":
         method = os.environ.get(METHOD_ENV, "").strip() or "auto"
     if method == "auto":
-        usable = [(e.preference, n) for n, e in _REGISTRY.items() if e.available()]
-        return max(usable)[1]
-    if method not in _REGISTRY:
-        close = difflib.get_close_matches(method, list(_REGISTRY), n=3)
-        hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(method_names())}"
-        raise ValueError(f"unknown similarity method {method!r}{hint}")
-    if not _REGISTRY[method].available():
-        raise ValueError(f"similarity method {method!r} is not installed")
+        return METHODS.preferred()[0]
+    METHODS.get(method)  # ValueError for an unknown or uninstalled method
     return method
 
 
 def get_method(method: str = "auto", **options) -> SimilarityMethod:
-    return _REGISTRY[resolve_method_name(method)].factory(**options)
+    return METHODS.get(resolve_method_name(method))(**options)

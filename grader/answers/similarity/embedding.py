@@ -17,7 +17,7 @@ from functools import lru_cache
 import numpy as np
 
 from ..text import STOPWORDS
-from .base import PairFeatures, SimilarityMethod, register
+from .base import PairFeatures, SimilarityMethod
 
 _CACHE_SIZE = 4096
 _STOP_WEIGHT = 0.2  # sub-word tokens of stop words count less in the alignment
@@ -67,7 +67,6 @@ class _Encoded:
         self.ids = ids[keep]
 
 
-@register("minilm", available=lambda: minilm_available(), preference=10)
 class MiniLMSimilarity(SimilarityMethod):
     name = "minilm"
 

@@ -9,12 +9,11 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from ..text import content_lemmas
-from .base import PairFeatures, SimilarityMethod, register
+from .base import PairFeatures, SimilarityMethod
 
 _QUESTION_WORD_WEIGHT = 0.1  # a word the question already uses says little about the answer
 
 
-@register("tfidf", preference=0)
 class TfidfSimilarity(SimilarityMethod):
     """Sublinear TF-IDF cosine; IDF comes from a background corpus given at construction."""
 
