@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
+
+from grader.registry import Registry
 
 CIFAR10_CLASSES = (
     "airplane",
@@ -86,14 +89,12 @@ def detect_format(path: Path) -> SplitFormat:
     )
 
 
-def load_split(path: Path, split_format: SplitFormat | None = None, part: Part = "test") -> LabelledImages:
-    from grader.datasets import cifar_batches, image_folder, npz
+SPLIT_FORMATS: Registry[Callable[[Path, Part], LabelledImages]] = Registry("split format", error=DatasetError)
+for _format in SplitFormat:  # every format has its reader, read() in the module named after it
+    SPLIT_FORMATS.register(_format.value, f"grader.datasets.{_format.name}:read")
 
+
+def load_split(path: Path, split_format: SplitFormat | str | None = None, part: Part = "test") -> LabelledImages:
     path = Path(path)
     split_format = split_format or detect_format(path)
-    readers = {
-        SplitFormat.cifar_batches: cifar_batches.read,
-        SplitFormat.npz: npz.read,
-        SplitFormat.image_folder: image_folder.read,
-    }
-    return readers[SplitFormat(split_format)](path, part)
+    return SPLIT_FORMATS.get(getattr(split_format, "value", split_format))(path, part)
