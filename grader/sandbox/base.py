@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import difflib
 import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
+from grader.registry import Registry
 from grader.sandbox.protocol import SandboxJob, SandboxOutcome
 from grader.sandbox.supervisor import remove_tree
 
@@ -47,28 +47,22 @@ def run_folder(prefix: str) -> Iterator[Path]:
         remove_tree(folder)
 
 
+BACKENDS: Registry[type[SandboxBackend]] = Registry("sandbox backend", error=SandboxUnavailable)
+BACKENDS.register("docker", "grader.sandbox.docker:DockerBackend", preference=10)
+BACKENDS.register("local", "grader.sandbox.local:LocalBackend")
+
+
 def backend_names() -> list[str]:
-    return ["auto", "docker", "local"]
+    return ["auto", *BACKENDS.names()]
 
 
 def get_backend(name: str) -> SandboxBackend:
-    """'auto' is Docker when the engine and image answer, else the local backend."""
-    from grader.sandbox.docker import DockerBackend
-    from grader.sandbox.local import LocalBackend
-
-    if name == "local":
-        return LocalBackend()
-    if name == "docker":
-        backend = DockerBackend()
-        backend.check_available()
-        return backend
+    """'auto' is the most preferred backend that answers: Docker when the engine and image do, else local."""
     if name == "auto":
-        try:
-            backend = DockerBackend()
-            backend.check_available()
-            return backend
-        except SandboxUnavailable:
-            return LocalBackend()
-    suggestion = difflib.get_close_matches(name, backend_names(), n=1)
-    hint = f"; did you mean '{suggestion[0]}'?" if suggestion else ""
-    raise SandboxUnavailable(f"unknown sandbox backend '{name}' (choose from {', '.join(backend_names())}){hint}")
+        *others, name = BACKENDS.preferred()
+        for candidate in others:
+            with suppress(SandboxUnavailable):
+                return get_backend(candidate)
+    backend = BACKENDS.get(name)()
+    backend.check_available()
+    return backend
