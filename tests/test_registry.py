@@ -35,7 +35,7 @@ def test_an_entry_registered_by_call_or_decorator_comes_back_by_name():
 
     assert things.get("one") == 1
     assert things.get("double") is double
-    assert things.names() == ["double", "one"]
+    assert things.names() == ["one", "double"]  # the order registered
 
 
 def test_a_dotted_entry_is_imported_only_when_asked_for(lazy_module):
@@ -99,3 +99,20 @@ def test_importing_the_registries_imports_no_heavy_module():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
     assert done.stdout.strip() == "[]", done.stderr
+
+
+def test_each_subsystem_reports_an_unknown_name_in_its_own_error_type():
+    from grader.answers.similarity import resolve_method_name
+    from grader.datasets import DatasetError, load_split
+    from grader.export.base import ExportError, get_exporter
+    from grader.sandbox.base import SandboxUnavailable, backend_names, get_backend
+
+    assert backend_names() == ["auto", "docker", "local"]
+    with pytest.raises(SandboxUnavailable, match="unknown sandbox backend 'dockr'; did you mean 'docker'"):
+        get_backend("dockr")
+    with pytest.raises(ExportError, match="did you mean 'bb-tab'"):
+        get_exporter("tab")
+    with pytest.raises(ValueError, match="unknown similarity method 'tfid'; did you mean 'tfidf'"):
+        resolve_method_name("tfid")
+    with pytest.raises(DatasetError, match="unknown split format 'nzp'; did you mean 'npz'"):
+        load_split("unused", "nzp")
