@@ -1,8 +1,7 @@
-"""One registry for whatever is chosen by name: exporters, similarity methods, sandbox backends,
-split formats, graded items. Add an entry beside its registry as a "module:attribute" path, so
-that nothing heavy (torch, docker) is imported until asked for, e.g.
-`EXPORTERS.register("moodle", "grader.export.moodle:MoodleExporter")`, or, for code imported
-anyway, as a decorator: `@ITEMS.register("exercise3")`. A str target is always such a path.
+"""One registry for whatever is chosen by name: exporters, similarity methods, sandbox backends, split formats,
+graded items. Add an entry beside its registry as a "module:attribute" path, so that nothing heavy (torch,
+docker) is imported until asked for: `EXPORTERS.register("moodle", "grader.export.moodle:MoodleExporter")`;
+or, for code imported anyway, as a decorator: `@ITEMS.register("exercise3")`. A str target is always a path.
 """
 
 from __future__ import annotations
