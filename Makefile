@@ -95,7 +95,7 @@ sandbox-image: $(STAMP)
 
 # Removes sandbox containers left by a grader that was killed outright (SIGKILL, power cut).
 sandbox-clean: $(STAMP)
-	$(BIN)/python -c "from grader.sandbox.docker import remove_leftover_containers as r; print('removed', r())"
+	$(BIN)/python -c "from grader.sandbox.docker_cleanup import remove_leftover_containers as r; print('removed', r())"
 
 clean:
 	rm -rf $(VENV) results exports .pytest_cache .ruff_cache

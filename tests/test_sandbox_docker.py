@@ -21,13 +21,9 @@ import pytest
 import torch
 
 from grader.sandbox.base import SandboxUnavailable
-from grader.sandbox.docker import (
-    LABEL,
-    OWNER_PID_LABEL,
-    DockerBackend,
-    host_has_nvidia_gpu,
-    remove_leftover_containers,
-)
+from grader.sandbox.docker import DockerBackend
+from grader.sandbox.docker_cleanup import LABEL, OWNER_PID_LABEL, remove_leftover_containers
+from grader.sandbox.gpus import host_has_nvidia_gpu
 from grader.sandbox.local import LocalBackend
 from grader.sandbox.protocol import SandboxJob, SandboxLimits
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
-import re
 import threading
 import time
 from collections import Counter
@@ -29,6 +28,7 @@ from grader.report.text import line
 from grader.results.model import Result
 from grader.results.store import BatchBusy, load_results, results_lock, save_result
 from grader.rubric.config import Rubric, load_rubric
+from grader.sandbox.gpus import visible_gpus
 from grader.sandbox.supervisor import cancel_all
 
 # After Ctrl-C: how long the workers get to see their sandboxes killed and stop.
@@ -58,14 +58,6 @@ class BatchReport:
     workers: int = 0
     seconds: float = 0.0
     interrupted: bool = False
-
-
-def visible_gpus() -> list[str]:
-    """Found without importing torch on the host: CUDA_VISIBLE_DEVICES when set, else the device nodes."""
-    if "CUDA_VISIBLE_DEVICES" in os.environ:
-        return [part.strip() for part in os.environ["CUDA_VISIBLE_DEVICES"].split(",") if part.strip()]
-    nodes = (re.fullmatch(r"nvidia(\d+)", p.name) for p in Path("/dev").glob("nvidia*"))
-    return sorted((match.group(1) for match in nodes if match), key=int)
 
 
 class GpuPool:

@@ -3,26 +3,28 @@
 Every container flag is decided in one place (`_container_options`). The student's code sees its own
 submission and the test images read-only, a size-capped scratch tmpfs and an empty output folder; no
 network, no capabilities, no root. The host enforces the wall clock and removes the container whatever
-happens: a finished run, a crash, a timeout, or the grader itself being interrupted.
+happens: a finished run, a crash, a timeout, or the grader itself being interrupted (docker_cleanup.py).
 """
 
 from __future__ import annotations
 
-import atexit
 import contextlib
-import functools
 import os
-import shutil
-import signal
-import socket
-import subprocess
-import threading
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 from grader.sandbox.base import SandboxBackend, SandboxUnavailable, run_folder
+from grader.sandbox.docker_cleanup import (
+    docker_sdk,
+    install_cleanup_handlers,
+    live_containers,
+    owner_labels,
+    remove_container,
+    remove_leftover_containers,
+)
+from grader.sandbox.gpus import host_has_nvidia_gpu
 from grader.sandbox.protocol import (
     RUNNER_PATH,
     SandboxJob,
@@ -30,146 +32,19 @@ from grader.sandbox.protocol import (
     cancelled_outcome,
     read_outcome,
     runner_arguments,
+    sandbox_environment,
     tmpfs_sizes_mb,
 )
 from grader.sandbox.supervisor import Verdict, cancelled, supervise
 
 DEFAULT_IMAGE = "lab8-grader-sandbox:latest"
 IMAGE_ENV = "GRADER_SANDBOX_IMAGE"
-LABEL = "lab8-grader"
-OWNER_PID_LABEL = "lab8-grader.pid"
-OWNER_HOST_LABEL = "lab8-grader.host"
 FALLBACK_USER = "65534:65534"
 # The container kills itself this long after the host's deadline, in case the grader died meanwhile.
 SELF_DESTRUCT_MARGIN_SECONDS = 60
 LOG_MAX = "1m"
 BUILD_HINT = "build it with `make sandbox-image` (or `make sandbox-image OFFLINE=1` where no registry is reachable)"
 DISK_MARKERS = ("No space left on device", "File too large", "Disk quota exceeded")
-
-
-def _docker():
-    try:
-        import docker
-    except ImportError as error:
-        raise SandboxUnavailable("the Docker SDK for Python is missing: pip install 'docker>=7'") from error
-    return docker
-
-
-# --- containers still running, removed on exit, Ctrl-C or SIGTERM ---------------------------
-
-_live_containers: set[str] = set()
-_handlers_installed = False
-_install_lock = threading.Lock()
-
-
-def remove_live_containers() -> None:
-    """Removes the containers this process started and has not removed yet.
-
-    Runs from signal handlers too, so it uses a client of its own: the interrupted thread may be
-    holding a connection of the backend's client in the middle of a request.
-    """
-    if not _live_containers:
-        return
-    try:
-        client = _docker().from_env(timeout=30)
-    except Exception:  # noqa: BLE001 - nothing more can be done at exit without an engine
-        return
-    try:
-        for container_id in list(_live_containers):
-            _remove(client, container_id)
-    finally:
-        client.close()
-
-
-def _remove(client, container_id: str) -> None:
-    from docker.errors import APIError, NotFound
-
-    try:
-        client.api.remove_container(container_id, force=True, v=True)
-    except NotFound:
-        pass
-    except APIError as error:
-        # A removal already in progress (another thread, the signal handler) is as good as done.
-        if "already in progress" not in str(error):
-            raise
-    _live_containers.discard(container_id)
-
-
-def _on_signal(number: int, frame, previous) -> None:
-    remove_live_containers()
-    if callable(previous):
-        previous(number, frame)
-    elif previous != signal.SIG_IGN:
-        # The default action: die of the same signal, so the exit status still tells what happened.
-        signal.signal(number, signal.SIG_DFL)
-        os.kill(os.getpid(), number)
-
-
-def _install_cleanup_handlers() -> None:
-    """Once per process: atexit, plus SIGINT/SIGTERM handlers chained in front of the existing ones."""
-    global _handlers_installed
-    with _install_lock:
-        if _handlers_installed:
-            return
-        _handlers_installed = True
-        atexit.register(remove_live_containers)
-        if threading.current_thread() is not threading.main_thread():
-            return  # signal handlers can only be set from the main thread; atexit still covers a clean exit
-        for number in (signal.SIGINT, signal.SIGTERM):
-            previous = signal.getsignal(number)
-            signal.signal(number, functools.partial(_on_signal, previous=previous))
-
-
-def remove_leftover_containers(client=None, *, include_live_owners: bool = False) -> list[str]:
-    """Removes sandbox containers whose grader process is gone (killed with SIGKILL, a power cut).
-
-    Containers of graders still running on this host are left alone unless include_live_owners,
-    so two graders can share an engine. Returns the names of the removed containers.
-    """
-    own_client = client is None
-    client = client or _docker().from_env(timeout=30)
-    removed = []
-    try:
-        for container in client.containers.list(all=True, filters={"label": LABEL}):
-            labels = container.labels or {}
-            if include_live_owners or not _owner_alive(labels):
-                _remove(client, container.id)
-                removed.append(container.name)
-    finally:
-        if own_client:
-            client.close()
-    return removed
-
-
-def _owner_alive(labels: dict[str, str]) -> bool:
-    if labels.get(OWNER_HOST_LABEL) != socket.gethostname():
-        return True  # another machine's grader: not ours to judge
-    try:
-        pid = int(labels.get(OWNER_PID_LABEL, ""))
-        if pid <= 0:
-            return False
-        os.kill(pid, 0)
-    except (ProcessLookupError, ValueError):
-        return False
-    except PermissionError:
-        return True  # alive, owned by another user
-    return True
-
-
-# --- the host -------------------------------------------------------------------------------
-
-
-@functools.cache
-def host_has_nvidia_gpu() -> bool:
-    if Path("/dev/nvidia0").exists():
-        return True
-    if not shutil.which("nvidia-smi"):
-        return False
-    try:
-        probe = subprocess.run(["nvidia-smi", "-L"], capture_output=True, timeout=20)
-    except (OSError, subprocess.SubprocessError):
-        return False
-    return probe.returncode == 0 and b"GPU" in probe.stdout
 
 
 class DockerBackend(SandboxBackend):
@@ -196,7 +71,7 @@ class DockerBackend(SandboxBackend):
     # --- availability ---
 
     def check_available(self) -> None:
-        docker = _docker()
+        docker = docker_sdk()
         if self._client is None:
             try:
                 client = docker.from_env(timeout=60)
@@ -251,7 +126,7 @@ class DockerBackend(SandboxBackend):
                 failure="CUDA was requested but this host has no NVIDIA GPU; grade with device 'cpu' or 'auto'",
                 image_digest=self.image_digest,
             )
-        _install_cleanup_handlers()
+        install_cleanup_handlers()
         with run_folder("grader-docker-") as folder:
             output = folder / "output"
             output.mkdir()
@@ -281,7 +156,7 @@ class DockerBackend(SandboxBackend):
         verdict, state, logs = Verdict(), {}, (b"", b"")
         # Named and registered before it exists: an interruption during the create call still finds it.
         name = f"lab8-grader-{os.getpid()}-{uuid.uuid4().hex[:12]}"
-        _live_containers.add(name)
+        live_containers.add(name)
         try:
             try:
                 container = self._client.containers.create(name=name, **self._container_options(job, output, use_gpu))
@@ -314,7 +189,7 @@ class DockerBackend(SandboxBackend):
                 state = container.attrs.get("State") or {}
                 logs = (container.logs(stdout=True, stderr=False), container.logs(stdout=False, stderr=True))
         finally:
-            _remove(self._client, name)
+            remove_container(self._client, name)
         outcome = read_outcome(
             backend=self.name,
             isolation=self.isolation,
@@ -357,7 +232,7 @@ class DockerBackend(SandboxBackend):
 
     def _container_options(self, job: SandboxJob, output: Path, use_gpu: bool) -> dict[str, Any]:
         """Every flag of the sandbox container, in one place."""
-        docker = _docker()
+        docker = docker_sdk()
         limits = job.limits
         mb = 2**20
         mounts = [
@@ -377,15 +252,8 @@ class DockerBackend(SandboxBackend):
             "entrypoint": [],
             "user": self._container_user(),
             "working_dir": "/scratch",
-            "environment": {
-                "HOME": "/scratch",
-                "TMPDIR": "/scratch",
-                "TORCH_HOME": "/scratch/torch",
-                "PYTHONDONTWRITEBYTECODE": "1",
-                "PYTHONNOUSERSITE": "1",
-                "OMP_NUM_THREADS": str(max(1, int(limits.cpus))) if limits.cpus > 0 else None,
-            },
-            "labels": {LABEL: "1", OWNER_PID_LABEL: str(os.getpid()), OWNER_HOST_LABEL: socket.gethostname()},
+            "environment": sandbox_environment("/scratch"),
+            "labels": owner_labels(),
             "hostname": "sandbox",
             "init": True,  # a real PID 1 reaps what the submission forks, and passes on signals
             "detach": True,
@@ -411,8 +279,8 @@ class DockerBackend(SandboxBackend):
             ],
             "log_config": docker.types.LogConfig(type="json-file", config={"max-size": LOG_MAX, "max-file": "1"}),
         }
-        options["environment"] = {key: value for key, value in options["environment"].items() if value is not None}
         if limits.cpus > 0:
+            options["environment"]["OMP_NUM_THREADS"] = str(max(1, int(limits.cpus)))
             options["nano_cpus"] = int(limits.cpus * 1e9)
         if use_gpu:
             device_ids = [job.gpu] if job.gpu is not None else self.gpu_device_ids

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from grader.sandbox.base import SandboxBackend, run_folder
+from grader.sandbox.gpus import device_nodes, host_has_nvidia_gpu
 from grader.sandbox.protocol import (
     RUNNER_PATH,
     SandboxJob,
@@ -26,6 +27,7 @@ from grader.sandbox.protocol import (
     cancelled_outcome,
     read_outcome,
     runner_arguments,
+    sandbox_environment,
     tmpfs_sizes_mb,
 )
 from grader.sandbox.supervisor import cancelled, supervise
@@ -147,10 +149,6 @@ def _read(path: Path) -> str:
         return ""
 
 
-def _gpu_devices() -> list[str]:
-    return sorted(str(p) for p in Path("/dev").glob("nvidia*")) if sys.platform == "linux" else []
-
-
 def _rlimits(limits: SandboxLimits, memory: bool) -> dict[str, int]:
     mb = 2**20
     rlimits = {"RLIMIT_CPU": limits.cpu_seconds, "RLIMIT_FSIZE": limits.file_size_mb * mb, "RLIMIT_CORE": 0}
@@ -197,7 +195,7 @@ class LocalBackend(SandboxBackend):
             scratch.mkdir()
             runner = folder / "runner.py"
             shutil.copyfile(RUNNER_PATH, runner)
-            use_gpu = job.device != "cpu" and bool(_gpu_devices())
+            use_gpu = job.device != "cpu" and host_has_nvidia_gpu()
             if self.use_bwrap:
                 command, watched = self._bwrap_command(job, runner, output, use_gpu), [output]
             else:
@@ -206,15 +204,7 @@ class LocalBackend(SandboxBackend):
             return self._execute(job, command, env, folder, watched, use_gpu)
 
     def _environment(self, home: Path, use_gpu: bool, gpu: str | None = None) -> dict[str, str]:
-        env = {
-            "PATH": "/usr/local/bin:/usr/bin:/bin",
-            "HOME": str(home),
-            "TMPDIR": str(home),
-            "TORCH_HOME": str(home / "torch"),
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "PYTHONNOUSERSITE": "1",
-            "LANG": "C.UTF-8",
-        }
+        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", **sandbox_environment(str(home))}
         if sys.platform == "win32":
             env.update({key: os.environ[key] for key in ("SYSTEMROOT", "PATH") if key in os.environ})
         if not use_gpu:
@@ -239,7 +229,7 @@ class LocalBackend(SandboxBackend):
         for path in SYSTEM_FILES:
             if os.path.exists(path):
                 command += ["--ro-bind", path, path]
-        for device in _gpu_devices() if use_gpu else []:
+        for device in device_nodes() if use_gpu else []:
             command += ["--dev-bind", device, device]
         command += [
             "--ro-bind", str(job.submission_dir.resolve()), "/submission",

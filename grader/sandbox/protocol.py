@@ -100,6 +100,18 @@ def cancelled_outcome(backend: str, isolation: str) -> SandboxOutcome:
     )
 
 
+def sandbox_environment(home: str) -> dict[str, str]:
+    """The variables every backend gives the runner; `home` is its writable scratch folder."""
+    return {
+        "HOME": home,
+        "TMPDIR": home,
+        "TORCH_HOME": f"{home}/torch",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONNOUSERSITE": "1",
+        "LANG": "C.UTF-8",
+    }
+
+
 def runner_arguments(
     job: SandboxJob, submission: str, images: str, output: str, device: str | None = None
 ) -> list[str]:
