@@ -1,133 +1,233 @@
-"""The `grader` command: a thin layer over the stages' functions."""
+"""The `grader` command: every option declared once here, each verb a keyword-only main() in its stage."""
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import importlib
+import logging
 import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+
+import click
+from rich.console import Console
+
+from grader import __version__
+from grader.errors import GraderError
+from grader.report.text import line
 
 # numpy's OpenBLAS thread pool gains nothing on the answer scorer's short texts, and it is what the first
 # round's hang was made of: one thread (set before numpy is first imported; torch's own pool is untouched).
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from rich.console import Console
-
-from grader import __version__
-from grader.report.text import line, literal
-
 console = Console(soft_wrap=True)
-# Each verb family adds its own subcommands with register(subparsers); this file only dispatches.
-VERB_MODULES: list[str] = ["grader.reference.cli", "grader.batch.cli", "grader.check.cli"]
 error_console = Console(stderr=True, soft_wrap=True)
+FilePath = click.Path(path_type=Path)
+ExistingPath = click.Path(path_type=Path, exists=True)
 
 
-def _add_grading_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--rubric", type=Path, default=Path("rubric.yaml"), help="rubric file (default rubric.yaml)")
-    parser.add_argument("--data", type=Path, help="dataset root or split file (default: the rubric's split path)")
-    parser.add_argument("--sandbox", choices=("auto", "local", "docker"), help="override the rubric's backend")
-    parser.add_argument("--timeout", type=float, help="wall-clock seconds per submission (overrides the rubric)")
-    parser.add_argument(
+def _options(*options: Callable) -> Callable:
+    def apply(function: Callable) -> Callable:
+        for option in reversed(options):
+            function = option(function)
+        return function
+
+    return apply
+
+
+rubric_option = click.option(
+    "--rubric", type=FilePath, default=Path("rubric.yaml"), show_default=True, help="The rubric file."
+)
+grading_options = _options(
+    rubric_option,
+    click.option("--data", type=FilePath, help="Dataset root or split file (default: the rubric's split path)."),
+    click.option(
+        "--sandbox", type=click.Choice(["auto", "local", "docker"]), help="Override the rubric's sandbox backend."
+    ),
+    click.option("--timeout", type=float, help="Wall-clock seconds per submission (overrides the rubric)."),
+    click.option(
         "--isolation",
-        choices=("sandbox", "process"),
+        type=click.Choice(["sandbox", "process"]),
         help="sandbox: run student code only in bubblewrap or Docker (the default); process: also accept a plain "
-        "process, which is not a security boundary",
-    )
+        "process, which is not a security boundary.",
+    ),
+)
+class_folders = _options(
+    click.option("--submissions", type=FilePath, default=Path("submissions"), show_default=True,
+                 help="One folder per student."),
+    click.option("--results", type=FilePath, default=Path("results"), show_default=True,
+                 help="Where results/<student>.json are written."),
+)  # fmt: skip
+overrides_option = click.option(
+    "--overrides", type=FilePath, help="TA overrides (default: overrides.yaml beside the rubric)."
+)
+quick_option = click.option(
+    "--quick", is_flag=True, help="Run on a fixed subset (the first 100 images of each class) instead of the split."
+)
 
 
-def cmd_grade(args: argparse.Namespace) -> int:
-    from grader.pipeline import CoursePolicy, apply_policy, grade_submission, open_session
-    from grader.report.console import render_result
-    from grader.results.store import save_result
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="grader")
+@click.option("-v", "--verbose", count=True, help="Log what the grader does (-vv: debug detail) on stderr.")
+def cli(verbose: int) -> None:
+    """Grade the CIFAR-10 lab in a sandbox."""
+    level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+
+
+@cli.command()
+@click.argument("student", required=False)
+@grading_options
+@class_folders
+@overrides_option
+@click.option("--all", "all_students", is_flag=True, help="Grade every student under --submissions, in parallel.")
+@click.option("--force", is_flag=True, help="With --all: regrade even unchanged submissions.")
+@click.option(
+    "--workers", type=click.IntRange(min=1), help="With --all: parallel sandboxes (default: rubric, GPUs or CPUs/2)."
+)
+def grade(student: str | None, all_students: bool, force: bool, workers: int | None, **options) -> int:
+    """Grade one student's submission (a username under --submissions, or a folder), or the class with --all."""
+    if all_students:
+        from grader.batch.run import main as grade_all
+
+        return grade_all(**options, force=force, workers=workers, console=console)
+    if not student:
+        raise click.UsageError("name a student, or grade the whole class with --all")
+    from grader.grade_one import main as grade_one
+
+    return grade_one(student=student, **options, console=console)
+
+
+@cli.command()
+@click.argument("rubric_file", type=FilePath, default=Path("rubric.yaml"))
+def validate(rubric_file: Path) -> int:
+    """Check a rubric file without grading."""
     from grader.rubric.config import load_rubric
 
-    if args.all:
-        from grader.batch.cli import cmd_grade_all
-
-        return cmd_grade_all(args)
-    if not args.student:
-        error_console.print("[red]error:[/red] name a student, or grade the whole class with --all")
-        return 2
-    rubric = load_rubric(args.rubric)
-    folder = Path(args.student)
-    if not folder.is_dir() or len(folder.parts) == 1:
-        folder = args.submissions / args.student
-    with (
-        open_session(
-            rubric,
-            args.rubric,
-            data=args.data,
-            backend=args.sandbox,
-            timeout_seconds=args.timeout,
-            extra_hidden=[args.results.resolve(), args.submissions.resolve()],
-            isolation=args.isolation,
-        ) as session,
-        console.status(literal(f"grading {folder.name} in the {session.backend.name} sandbox")),
-    ):
-        if session.isolation_warning:
-            console.print(line((f"warning: {session.isolation_warning}", "yellow")))
-        result = grade_submission(folder, session)
-    result = apply_policy(result, folder, CoursePolicy.load(rubric, args.rubric, args.overrides))
-    path = save_result(result, args.results)
-    render_result(result, console)
-    console.print(line(f"result written to {path}"))
-    return 0 if result.status == "graded" else 1
-
-
-def cmd_validate(args: argparse.Namespace) -> int:
-    from grader.rubric.config import load_rubric
-
-    rubric = load_rubric(args.rubric_file)
+    rubric = load_rubric(rubric_file)
     anchors = ", ".join(f"{a.baseline or f'{a.accuracy:.0%}'}->{a.points:g}" for a in rubric.exercise1.anchors)
     split = f"split '{rubric.split.name}' ({rubric.split.format.value})"
-    console.print(line((f"{args.rubric_file} is valid", "green"), f": {split}, exercise 1 anchors {anchors}"))
+    console.print(line((f"{rubric_file} is valid", "green"), f": {split}, exercise 1 anchors {anchors}"))
     return 0
 
 
-def cmd_pin_split(args: argparse.Namespace) -> int:
-    from grader.rubric.pin import pin_split
+@cli.command("pin-split")
+@click.argument("path", type=ExistingPath)
+@rubric_option
+@click.option("--name", help="A label for the split (default: the file or folder name).")
+def pin_split(path: Path, rubric: Path, name: str | None) -> int:
+    """Pin a test split (npz, image folder, CIFAR batches) in the rubric: its format, path and sha256."""
+    from grader.rubric.pin import pin_split as pin
 
-    section = pin_split(args.path, args.rubric, args.name)
+    section = pin(path, rubric, name)
     console.print(
-        f"pinned {section['images']} images ({section['format']}) from {section['path']} into {args.rubric}: "
-        f"sha256 {section['sha256']}"
+        line(
+            f"pinned {section['images']} images ({section['format']}) from {section['path']} into {rubric}: "
+            f"sha256 {section['sha256']}"
+        )
     )
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from grader.batch.cli import add_grade_all_options
+@cli.command("import-bb")
+@click.argument("zip", type=ExistingPath)
+@click.option("--submissions", type=FilePath, default=Path("submissions"), show_default=True, help="Where to unpack.")
+@click.option(
+    "--rubric", type=FilePath, default=Path("rubric.yaml"), show_default=True, help="For attempts: and late:."
+)
+def import_bb(**options) -> int:
+    """Unpack a Blackboard Assignment bulk download (gradebook_....zip) into submissions/<username>/."""
+    from grader.batch.import_bb import main
 
-    parser = argparse.ArgumentParser(prog="grader", description="Grade the CIFAR-10 lab in a sandbox.")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    return main(**options, console=console)
 
-    grade = commands.add_parser("grade", help="grade one student's submission, or the class with --all")
-    grade.add_argument("student", nargs="?", help="a username under --submissions, or a submission folder")
-    _add_grading_options(grade)
-    grade.add_argument("--submissions", type=Path, default=Path("submissions"))
-    grade.add_argument("--results", type=Path, default=Path("results"))
-    add_grade_all_options(grade)
-    grade.set_defaults(handler=cmd_grade)
 
-    validate = commands.add_parser("validate", help="check a rubric file without grading")
-    validate.add_argument("rubric_file", type=Path, nargs="?", default=Path("rubric.yaml"))
-    validate.set_defaults(handler=cmd_validate)
+@cli.command()
+@click.option("--format", "format_name", default="bb", show_default=True, help="bb, bb-tab, canvas or full.")
+@click.option("--gradebook", type=ExistingPath, help="A downloaded gradebook to fill in (keeps its columns).")
+@click.option("--roster", type=ExistingPath, help="Usernames, one a line, or a gradebook CSV (default: submitters).")
+@class_folders
+@click.option("--out", type=FilePath, default=Path("exports"), show_default=True, help="Where the files go.")
+@rubric_option
+@overrides_option
+def export(**options) -> int:
+    """Write the grades for the LMS into exports/."""
+    from grader.batch.export import main
 
-    pin = commands.add_parser("pin-split", help="pin a test split (npz, image folder, CIFAR batches) in the rubric")
-    pin.add_argument("path", type=Path)
-    pin.add_argument("--rubric", type=Path, default=Path("rubric.yaml"))
-    pin.add_argument("--name", help="a label for the split (default: the file or folder name)")
-    pin.set_defaults(handler=cmd_pin_split)
+    return main(**options, console=console)
 
-    for module in VERB_MODULES:
-        importlib.import_module(module).register(commands)
-    return parser
+
+@cli.command()
+@click.option("--results", type=FilePath, default=Path("results"), show_default=True, help="The stored results.")
+def summary(results: Path) -> int:
+    """The class summary of the stored results: counts, distributions, errors by cause, duplicates."""
+    from grader.batch.summary import main
+
+    return main(results=results, console=console)
+
+
+@cli.command()
+@click.argument("submission", type=ExistingPath)
+@grading_options
+@quick_option
+def check(submission: Path, isolation: str | None, **options) -> int:
+    """Check your submission folder the way the grader will run it (students)."""
+    from grader.check.verbs import check_main
+
+    return check_main(submission=submission, **options, console=console)
+
+
+@cli.command()
+@click.argument("submission", type=ExistingPath)
+@grading_options
+@quick_option
+@click.option("--output", "-o", type=FilePath, help="The zip to write (default: <folder name>.zip here).")
+def pack(submission: Path, isolation: str | None, **options) -> int:
+    """Check, then build the zip to upload to Blackboard (students)."""
+    from grader.check.verbs import pack_main
+
+    return pack_main(submission=submission, **options, console=console)
+
+
+@cli.group()
+def reference() -> None:
+    """Train and measure the reference baselines."""
+
+
+def _recipe_names() -> list[str]:
+    from grader.reference.recipes import RECIPES
+
+    return sorted(RECIPES)
+
+
+@reference.command("train")
+@click.argument("name")
+@click.option("--train-data", type=ExistingPath, required=True, help="Training split: CIFAR batches root or .npz.")
+@click.option("--test-data", type=ExistingPath, required=True, help="Split to report test accuracy on per epoch.")
+@click.option("--reference-dir", type=FilePath, default=Path("reference"), show_default=True, help="Baselines' home.")
+def reference_train(name: str, **options) -> int:
+    """Train one baseline (resumes from its checkpoint)."""
+    from grader.reference.verbs import train_main
+
+    if name not in _recipe_names():
+        raise click.BadParameter(f"choose from {', '.join(_recipe_names())}", param_hint="NAME")
+    return train_main(name=name, **options)
+
+
+@reference.command("grade")
+@click.argument("names", nargs=-1)
+@rubric_option
+@click.option("--data", type=FilePath, help="Dataset root or split file (default: the rubric's split path).")
+@click.option("--sandbox", type=click.Choice(["auto", "local", "docker"]), help="Override the rubric's backend.")
+@click.option("--isolation", type=click.Choice(["sandbox", "process"]), help="process: accept a plain process.")
+@click.option("--reference-dir", type=FilePath, default=Path("reference"), show_default=True, help="Baselines' home.")
+def reference_grade(names: tuple[str, ...], **options) -> int:
+    """Grade the baselines like students and write reference/baselines.json."""
+    from grader.reference.verbs import grade_main
+
+    return grade_main(names=list(names), **options)
 
 
 @contextlib.contextmanager
@@ -148,20 +248,18 @@ def terminate_as_interrupt() -> Iterator[None]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from grader.datasets import DatasetError
-    from grader.policy.overrides import OverridesError
-    from grader.rubric.config import RubricError
-    from grader.sandbox.base import SandboxUnavailable
-
-    args = build_parser().parse_args(argv)
+    """The one place that turns outcomes into exit codes: a verb's own code, a GraderError's, 2 for usage, 130."""
     try:
         with terminate_as_interrupt():
-            return args.handler(args)
-    except (RubricError, DatasetError, SandboxUnavailable, OverridesError) as error:
+            return cli.main(args=argv, prog_name="grader", standalone_mode=False) or 0
+    except GraderError as error:
         error_console.print(line(("error:", "red"), f" {error}"))
-        return 2
-    except KeyboardInterrupt:
-        error_console.print("[red]interrupted[/red]")
+        return error.exit_code
+    except click.ClickException as error:
+        error.show()
+        return error.exit_code
+    except (KeyboardInterrupt, click.Abort):
+        error_console.print(line(("interrupted", "red")))
         return 130
 
 

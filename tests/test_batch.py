@@ -35,7 +35,6 @@ from grader.answers import Exercise2Rubric
 from grader.batch.display import BatchDisplay
 from grader.batch.plan import CurrentInputs, plan_student
 from grader.batch.run import BatchOptions, GpuPool, choose_workers, grade_all, visible_gpus
-from grader.batch.run import main as grade_all_main
 from grader.batch.summary import main as summary_main
 from grader.batch.summary import render_summary, summarise
 from grader.cli import main as cli_main
@@ -205,17 +204,14 @@ def test_overrides_apply_on_top_of_the_machine_points(graded_copy):
     assert alice.final_points.total == pytest.approx(machine["alice"].total + 3 - machine["alice"].exercise2)
 
 
-def test_an_override_for_an_unknown_student_or_item_is_an_error(graded_copy):
+def test_an_override_for_an_unknown_student_or_item_is_an_error(graded_copy, capsys):
     overrides = {"zed": {"items": {"total": 50}, "reason": "r", "decided_by": "TA"},
                  "alice": {"items": {"exercise9": 1}, "reason": "r", "decided_by": "TA"}}  # fmt: skip
     (graded_copy.root / "overrides.yaml").write_text(yaml.safe_dump(overrides))
     before = snapshot(graded_copy.results)
-    console = Console(file=io.StringIO(), width=300)
-    code = grade_all_main(
-        rubric=graded_copy.rubric, submissions=graded_copy.submissions, results=graded_copy.results, console=console
-    )
-    assert code == 2
-    message = console.file.getvalue()
+    paths = ["--rubric", graded_copy.rubric, "--submissions", graded_copy.submissions, "--results", graded_copy.results]
+    assert cli_main(["grade", "--all", *map(str, paths)]) == 2
+    message = capsys.readouterr().err.replace("\n", " ")
     assert "zed: unknown student" in message and "alice.items.exercise9: unknown item" in message
     assert snapshot(graded_copy.results) == before
 

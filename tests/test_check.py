@@ -19,12 +19,12 @@ from rich.console import Console
 
 from grader.check import selfcheck
 from grader.check.answers import AnswersStatus
-from grader.check.cli import check_main, pack_main
 from grader.check.contract import Staged
 from grader.check.diagnose import interpret
 from grader.check.findings import Finding
 from grader.check.report import render_check
 from grader.check.selfcheck import CheckReport, check_submission
+from grader.check.verbs import check_main, pack_main
 from grader.datasets import LabelledImages
 from grader.intake.submission import SubmissionFiles
 from grader.results.model import InputHashes, Result, RunInfo
@@ -284,7 +284,7 @@ def test_pack_writes_the_contract_files_flat(rubric, tmp_path):
     output = tmp_path / "out" / "packer.zip"
     assert pack_main(submission=folder, output=output, rubric=rubric, sandbox="local", console=Console()) == 0
     with zipfile.ZipFile(output) as archive:
-        assert sorted(archive.namelist()) == ["answers.md", "model.py", "weights.pth"]
+        assert sorted(archive.namelist()) == ["answers.md", "model.py", "weights.pt"]  # own extension kept
 
 
 def test_pack_refuses_a_submission_that_fails_the_check(rubric, tmp_path):

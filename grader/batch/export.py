@@ -11,12 +11,11 @@ from pathlib import Path
 from rich.console import Console
 
 from grader.batch.plan import student_folders
-from grader.export.base import ExportError, find_column, get_exporter, read_table
+from grader.export.base import find_column, get_exporter, read_table
 from grader.pipeline import CoursePolicy, apply_policy
-from grader.policy.overrides import OverridesError
 from grader.report.text import line, literal
 from grader.results.model import Result
-from grader.results.store import BatchBusy, load_results, results_lock, save_result
+from grader.results.store import load_results, results_lock, save_result
 from grader.rubric.config import load_rubric
 
 ROSTER_COLUMNS = ("Username", "SIS Login ID")
@@ -84,11 +83,6 @@ def export_results(
 
 def main(*, console: Console | None = None, **options) -> int:
     console = console or Console()
-    try:
-        paths = export_results(console=console, **options)
-    except (ExportError, OverridesError, BatchBusy) as error:
-        console.print(line(("error:", "red"), f" {error}"))
-        return 2
-    for path in paths:
+    for path in export_results(console=console, **options):
         console.print(literal(path))
     return 0

@@ -15,7 +15,7 @@ from typing import Literal
 from grader import __version__
 from grader.intake.blackboard import MANIFEST
 from grader.intake.submission import submission_hashes
-from grader.pipeline.items import ITEMS
+from grader.pipeline.items import graded_items
 from grader.results.model import Result
 from grader.results.store import load_result, result_path
 
@@ -92,7 +92,7 @@ def plan_student(folder: Path, stored: Result | None, current: CurrentInputs, *,
         plan.reasons += [f"rubric {name} changed" for name in rerun]
         return plan
     plan.reasons = [f"rubric {name} changed" for name in sections]
-    item_sections = {item.rubric_section for item in ITEMS}
+    item_sections = {item.rubric_section for item in graded_items()}
     plan.rescore = tuple(section for section in sections if section in item_sections)
     plan.action = "rescore" if plan.rescore else "keep"
     return plan

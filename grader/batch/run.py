@@ -8,6 +8,7 @@ stopped: the plan skips every student whose inputs match their stored result.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import queue
 import threading
@@ -23,16 +24,16 @@ from grader.batch.display import BatchDisplay
 from grader.batch.plan import CurrentInputs, StudentPlan, plan_class, student_folders
 from grader.batch.summary import render_summary, summarise
 from grader.pipeline import CoursePolicy, GradingSession, apply_policy, grade_submission, open_session, rescore
-from grader.policy.overrides import OverridesError
 from grader.report.text import line
 from grader.results.model import Result
-from grader.results.store import BatchBusy, load_results, results_lock, save_result
+from grader.results.store import load_results, results_lock, save_result
 from grader.rubric.config import Rubric, load_rubric
 from grader.sandbox.gpus import visible_gpus
 from grader.sandbox.supervisor import cancel_all
 
 # After Ctrl-C: how long the workers get to see their sandboxes killed and stop.
 WIND_DOWN_SECONDS = 5.0
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -103,12 +104,15 @@ def _grade_in_sandbox(
     if stop.is_set():
         return None
     display.started(plan.student)
+    log.info("%r: grading (%s)", plan.student, plan.describe())
     with gpus.lease() as gpu:
         result = grade_submission(plan.folder, session, plan.student, gpu=gpu)
     if stop.is_set():  # its sandbox may have been killed by the interrupt: that is no verdict on the student
+        log.info("%r: stopped by the interrupt, nothing saved", plan.student)
         return None
     result = apply_policy(result, plan.folder, policy)
     save_result(result, results_dir)
+    log.info("%r: %s, %s points, %s", plan.student, result.status, result.final_points.total, result.error_kind or "ok")
     return result
 
 
@@ -177,6 +181,7 @@ def _grade_in_parallel(
             for _ in plans:
                 plan, result, crash = _next_finished(finished, workers)
                 if crash is not None:
+                    log.error("%r: grader failure: %s", plan.student, crash)
                     report.crashed[plan.student] = crash
                     display.finished(plan.student, None, crash)
                 elif result is not None:
@@ -185,6 +190,7 @@ def _grade_in_parallel(
                     display.finished(plan.student, result)
         except KeyboardInterrupt:
             report.interrupted = True
+            log.warning("interrupted: stopping every sandbox")
             stop.set()  # before the kill, so that every killed sandbox's outcome is thrown away
             cancel_all()
             deadline = time.monotonic() + WIND_DOWN_SECONDS
@@ -210,6 +216,7 @@ def grade_all(options: BatchOptions, console: Console) -> BatchReport:
     report = BatchReport()
     with (
         results_lock(Path(options.results)),
+        class_run_log(Path(options.results)) as log_path,
         open_session(
             rubric,
             options.rubric,
@@ -228,6 +235,10 @@ def grade_all(options: BatchOptions, console: Console) -> BatchReport:
         to_grade = [plan for plan in plans if plan.action == "grade"]
         report.workers = max(1, min(choose_workers(options.workers, rubric), len(to_grade) or 1))
         console.print(_plan_line(plans, session))
+        console.print(line(f"log: {log_path}", "dim"))
+        log.info("%s", _plan_line(plans, session))
+        for plan in plans:
+            log.debug("%r: %s (%s)", plan.student, plan.action, plan.describe())
         if session.isolation_warning:
             console.print(line((f"warning: {session.isolation_warning}", "yellow")))
         _update_without_sandbox(
@@ -236,6 +247,27 @@ def grade_all(options: BatchOptions, console: Console) -> BatchReport:
         if to_grade:
             _grade_in_parallel(to_grade, session, policy, options, report, console)
     return report
+
+
+@contextlib.contextmanager
+def class_run_log(results_dir: Path) -> Iterator[Path]:
+    """Everything the grader logs during one class run, at INFO and above, in results/logs/<start time>.log."""
+    folder = results_dir / "logs"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"grade-all-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setLevel(logging.INFO)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    previous_level = root.level
+    root.addHandler(handler)
+    root.setLevel(min(previous_level or logging.WARNING, logging.INFO))
+    try:
+        yield path
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(previous_level)
+        handler.close()
 
 
 def _plan_line(plans: list[StudentPlan], session: GradingSession) -> str:
@@ -261,14 +293,12 @@ def render_report(report: BatchReport, console: Console) -> None:
 
 
 def main(*, console: Console | None = None, **options) -> int:
-    """Keyword arguments are BatchOptions' fields. 0: done, 1: some students hit a grader fault, 130: interrupted."""
+    """Keyword arguments are BatchOptions' fields. 0: done, 1: some students hit a grader fault, 130: interrupted.
+
+    A fault of the grader's inputs (overrides, a busy results folder) raises its GraderError."""
     console = console or Console()
     batch = BatchOptions(**options)
-    try:
-        report = grade_all(batch, console)
-    except (OverridesError, BatchBusy) as error:
-        console.print(line(("error:", "red"), f" {error}"))
-        return 2
+    report = grade_all(batch, console)
     render_report(report, console)
     if report.interrupted:
         return 130

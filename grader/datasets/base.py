@@ -11,6 +11,7 @@ from typing import Literal
 
 import numpy as np
 
+from grader.errors import GraderError
 from grader.registry import Registry
 
 CIFAR10_CLASSES = (
@@ -30,7 +31,7 @@ IMAGE_SHAPE = (32, 32, 3)
 Part = Literal["train", "test"]
 
 
-class DatasetError(ValueError):
+class DatasetError(GraderError, ValueError):
     """A split that cannot be read or is not what the harness expects; the message names the file."""
 
 

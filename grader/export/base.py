@@ -19,6 +19,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from grader.atomic_write import write_atomic
+from grader.errors import GraderError
 from grader.registry import Registry
 
 TOTAL = "total"
@@ -45,7 +46,7 @@ class ExportSettings(BaseModel):
     feedback: bool = Field(default=False, description="add Feedback to Learner with a short text per student")
 
 
-class ExportError(ValueError):
+class ExportError(GraderError, ValueError):
     """An export that cannot be written as asked; the message says what to change."""
 
 

@@ -6,7 +6,7 @@ rescore()           -> Result: a stored result brought up to a changed rubric, w
 apply_policy()      -> Result: the late penalty, then the TA's overrides, into final_points
 """
 
-from grader.pipeline.items import ITEMS, GradedItem, item_names
+from grader.pipeline.items import ITEMS, GradedItem, graded_items, item_names
 from grader.pipeline.policy import CoursePolicy, apply_policy
 from grader.pipeline.session import GradingSession, open_session
 from grader.pipeline.submission import grade_submission, rescore
@@ -18,6 +18,7 @@ __all__ = [
     "GradingSession",
     "apply_policy",
     "grade_submission",
+    "graded_items",
     "item_names",
     "open_session",
     "rescore",

@@ -4,7 +4,7 @@ An item names the rubric section its points depend on (a change there rescores i
 stored result where it can), says whether it needs the model's run in the sandbox, and scores.
 Items that need no sandbox are scored on the host while the sandbox runs, each against a
 deadline. To add an item (an integrity check, a later exercise): subclass GradedItem in a module
-of its own and add it to ITEMS; points, totals, overrides, rescoring and exports follow.
+of its own and register it in ITEMS; points, totals, overrides, rescoring and exports follow.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from grader.answers import AnswersResult, find_answers_file, grade_answers
 from grader.intake.submission import SubmissionFiles
+from grader.registry import Registry
 from grader.rubric.config import Rubric
 from grader.rubric.points import ItemPoints, exercise1_points
 
@@ -117,8 +118,15 @@ class Exercise2(GradedItem):
         return ItemScore(super().not_graded(rubric, why).points, answers.model_dump(mode="json"))
 
 
-ITEMS: tuple[GradedItem, ...] = (Exercise1(), Exercise2())
+ITEMS: Registry[GradedItem] = Registry("graded item")
+ITEMS.register(Exercise1.name, Exercise1())
+ITEMS.register(Exercise2.name, Exercise2())
+
+
+def graded_items() -> list[GradedItem]:
+    """In the rubric's order: results, reports and exports list the items this way."""
+    return [ITEMS.get(name) for name in ITEMS.names()]
 
 
 def item_names() -> list[str]:
-    return [item.name for item in ITEMS]
+    return ITEMS.names()

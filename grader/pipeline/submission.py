@@ -12,7 +12,7 @@ from pathlib import Path
 
 from grader import __version__
 from grader.intake.submission import IntakeError, SubmissionFiles, find_submission_files, submission_hashes
-from grader.pipeline.items import ITEMS, GradedItem, ItemInput, ItemScore
+from grader.pipeline.items import GradedItem, ItemInput, ItemScore, graded_items
 from grader.pipeline.session import GradingSession
 from grader.results.model import BaselineComparison, InputHashes, Points, Result, RunInfo, Timings
 from grader.sandbox.protocol import SandboxJob, SandboxOutcome
@@ -72,10 +72,11 @@ def grade_submission(
         result.error_kind, result.error = "intake", str(error)
     given = ItemInput(session=session, folder=folder, files=files, result=result)
     # The items that need no model run are scored on the host while the sandbox runs.
-    beside = {item.name: BackgroundScore(item, given) for item in ITEMS if not item.needs_sandbox}
+    items = graded_items()
+    beside = {item.name: BackgroundScore(item, given) for item in items if not item.needs_sandbox}
     if files:
         _record_outcome(result, session.backend.run(_job(session, files, gpu)), session)
-    scores = {item.name: beside[item.name].result() if item.name in beside else item.score(given) for item in ITEMS}
+    scores = {item.name: beside[item.name].result() if item.name in beside else item.score(given) for item in items}
     _set_items(result, scores, session.baselines)
     result.final_points = result.points.model_copy()
     result.timings.total_seconds = round(time.monotonic() - started, 3)
@@ -100,7 +101,7 @@ def rescore(
     given = ItemInput(session=session, folder=Path(folder), files=files, result=result)
     kept = {entry.item: entry for entry in result.items}
     scores = {}
-    for item in ITEMS:
+    for item in graded_items():
         if item.rubric_section in sections or item.needs_sandbox or item.name not in kept:
             scores[item.name] = item.score(given)
         else:
@@ -127,8 +128,8 @@ def _set_items(
     result: Result, scores: dict[str, ItemScore], baselines: dict[str, float], keep_details: bool = False
 ) -> None:
     """Items, details and the machine's points (an item -> points map plus their total) onto the result."""
-    result.items = [scores[item.name].points for item in ITEMS]
-    for item in ITEMS:
+    result.items = [scores[item.name].points for item in graded_items()]
+    for item in graded_items():
         details = scores[item.name].details
         if item.details_field and (details is not None or not keep_details):
             setattr(result, item.details_field, details)

@@ -26,10 +26,12 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from grader.errors import GraderError
+
 TOTAL = "total"
 
 
-class OverridesError(ValueError):
+class OverridesError(GraderError, ValueError):
     """overrides.yaml cannot be used; the message names the file and the key."""
 
 

@@ -9,12 +9,13 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from grader.atomic_write import write_atomic
+from grader.errors import GraderError
 from grader.results.model import Result
 
 LOCK_NAME = ".grade-all.lock"
 
 
-class BatchBusy(RuntimeError):
+class BatchBusy(GraderError, RuntimeError):
     """Another `grade --all` is writing to the same results folder."""
 
 

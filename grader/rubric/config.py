@@ -12,12 +12,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from grader.answers import Exercise2Rubric
 from grader.datasets import SplitFormat
+from grader.errors import GraderError
 from grader.export.base import ExportSettings
 from grader.policy.late import AttemptPolicy, LatePolicy
 from grader.sandbox.protocol import SandboxLimits
 
 
-class RubricError(ValueError):
+class RubricError(GraderError, ValueError):
     """rubric.yaml is missing, unreadable or invalid; the message names the file and the key."""
 
 

@@ -8,12 +8,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
+from grader.errors import GraderError
 from grader.registry import Registry
 from grader.sandbox.protocol import SandboxJob, SandboxOutcome
 from grader.sandbox.supervisor import remove_tree
 
 
-class SandboxUnavailable(RuntimeError):
+class SandboxUnavailable(GraderError, RuntimeError):
     """The backend cannot run on this machine; the message says what to install or start."""
 
 

@@ -2,42 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 from pathlib import Path
 
 from rich.console import Console
 
 from grader.report.text import line, literal
-
-
-def register(subparsers) -> None:
-    from grader.cli import _add_grading_options
-
-    quick_help = "run on a fixed subset (the first 100 images of each class) instead of the whole test split"
-    check = subparsers.add_parser("check", help="check your submission folder the way the grader will run it")
-    check.add_argument("submission", type=Path, help="the folder with model.py, the weights and the answers")
-    _add_grading_options(check)
-    check.add_argument("--quick", action="store_true", help=quick_help)
-    check.set_defaults(handler=lambda args: check_main(**_common(args)))
-
-    pack = subparsers.add_parser("pack", help="check, then build the zip to upload to Blackboard")
-    pack.add_argument("submission", type=Path, help="the folder with model.py, the weights and the answers")
-    _add_grading_options(pack)
-    pack.add_argument("--quick", action="store_true", help=quick_help)
-    pack.add_argument("--output", "-o", type=Path, help="the zip to write (default: <folder name>.zip here)")
-    pack.set_defaults(handler=lambda args: pack_main(**_common(args), output=args.output))
-
-
-def _common(args: argparse.Namespace) -> dict:
-    return {
-        "submission": args.submission,
-        "rubric": args.rubric,
-        "data": args.data,
-        "sandbox": args.sandbox,
-        "timeout": args.timeout,
-        "quick": args.quick,
-    }
 
 
 def _run(staging: Path, console: Console, **options):

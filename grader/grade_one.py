@@ -1,0 +1,54 @@
+"""`grader grade STUDENT`: grade one submission, apply the course policy, save and print its result."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+
+from grader.pipeline import CoursePolicy, apply_policy, grade_submission, open_session
+from grader.report.console import render_result
+from grader.report.text import line, literal
+from grader.results.store import save_result
+from grader.rubric.config import load_rubric
+
+
+def main(
+    *,
+    student: str,
+    rubric: Path = Path("rubric.yaml"),
+    submissions: Path = Path("submissions"),
+    results: Path = Path("results"),
+    overrides: Path | None = None,
+    data: Path | None = None,
+    sandbox: str | None = None,
+    isolation: str | None = None,
+    timeout: float | None = None,
+    console: Console | None = None,
+) -> int:
+    """0 when the submission was graded, 1 when it ended in an error result (which is saved too)."""
+    console = console or Console(soft_wrap=True)
+    settings = load_rubric(rubric)
+    folder = Path(student)
+    if not folder.is_dir() or len(folder.parts) == 1:
+        folder = Path(submissions) / student
+    with (
+        open_session(
+            settings,
+            rubric,
+            data=data,
+            backend=sandbox,
+            timeout_seconds=timeout,
+            extra_hidden=[Path(results).resolve(), Path(submissions).resolve()],
+            isolation=isolation,
+        ) as session,
+        console.status(literal(f"grading {folder.name} in the {session.backend.name} sandbox")),
+    ):
+        if session.isolation_warning:
+            console.print(line((f"warning: {session.isolation_warning}", "yellow")))
+        result = grade_submission(folder, session)
+    result = apply_policy(result, folder, CoursePolicy.load(settings, rubric, overrides))
+    path = save_result(result, results)
+    render_result(result, console)
+    console.print(line(f"result written to {path}"))
+    return 0 if result.status == "graded" else 1
