@@ -109,7 +109,8 @@ def validate(rubric_file: Path) -> int:
     rubric = load_rubric(rubric_file)
     anchors = ", ".join(f"{a.baseline or f'{a.accuracy:.0%}'}->{a.points:g}" for a in rubric.exercise1.anchors)
     split = f"split '{rubric.split.name}' ({rubric.split.format.value})"
-    console.print(line((f"{rubric_file} is valid", "green"), f": {split}, exercise 1 anchors {anchors}"))
+    questions = f"exercise 2: {len(rubric.exercise2.questions)} questions, {rubric.exercise2.max_points:g} points"
+    console.print(line((f"{rubric_file} is valid", "green"), f": {split}, exercise 1 anchors {anchors}, {questions}"))
     return 0
 
 

@@ -63,3 +63,26 @@ def test_pin_split_writes_the_pin_and_keeps_comments(tmp_path, tiny_split):
     assert pinned.split.sha256 == tiny_split.content_sha256()
     assert pinned.split.format.value == "npz"
     assert "# Exercise 1: accuracy on the split decides the points" in rubric.read_text()
+
+
+def test_pin_split_changes_only_the_split_and_its_own_comment(tmp_path, tiny_split):
+    from conftest import write_npz
+
+    original = (Path(__file__).resolve().parents[1] / "rubric.yaml").read_text()
+    rubric = tmp_path / "rubric.yaml"
+    rubric.write_text(original)
+    inside = write_npz(tiny_split, tmp_path / "data.npz")
+    assert main(["pin-split", str(inside), "--rubric", str(rubric)]) == 0
+    pinned = rubric.read_text()
+    removed = set(original.splitlines()) - set(pinned.splitlines())
+    assert all("split" in line or "md5" in line or line.startswith(("  name:", "  format:", "  path:")) or
+               "torchvision" in line or "pin-split" in line for line in removed), removed  # fmt: skip
+    assert "md5 that torchvision checks" not in pinned, "a comment about the old split survived"
+    assert "Pinned by `grader pin-split`: 40 images (npz) from data.npz" in pinned
+    assert load_rubric(rubric).split.path == "data.npz"  # inside the rubric's folder: relative
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    moved = rubric.rename(elsewhere / "rubric.yaml")
+    assert main(["pin-split", str(inside), "--rubric", str(moved)]) == 0
+    assert load_rubric(moved).split.path == str(inside.resolve())  # outside it: absolute, no ../..
