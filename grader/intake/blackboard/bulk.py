@@ -1,0 +1,315 @@
+"""The bulk download in, submissions/<username>/ out: one attempt per student, rebuilt beside the old folder.
+
+The zip is flat: per attempt a receipt `<Assignment>_<username>_attempt_<stamp>.txt` and the files as
+`<Assignment>_<username>_attempt_<stamp>_<original name>`. One attempt per student is kept by the rubric's
+AttemptPolicy, and the student's folder is rebuilt from scratch beside the old one and swapped in, so a
+failed import leaves the previous one intact:
+
+    submissions/<username>/manifest.json      what was imported, from where, and what is wrong
+    submissions/<username>/original/...       every uploaded file under its original name
+    submissions/<username>/model.py           the chosen files under their contract names
+    submissions/<username>/weights.<ext>
+    submissions/<username>/answers.<ext>
+
+The zip is untrusted: every refused member becomes a problem of the student it belongs to.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+import unicodedata
+import uuid
+import zipfile
+from collections import defaultdict
+from datetime import datetime
+from pathlib import Path
+
+from grader.errors import GraderError
+from grader.intake.blackboard.dates import choose_attempt
+from grader.intake.blackboard.manifest import ImportReport, Manifest, ManifestFile, StudentImport, write_manifest
+from grader.intake.blackboard.receipts import RECEIPT_NAME, Receipt, ReceiptError, ReceiptFile, parse_receipt
+from grader.intake.recognise import Recognition, classify, install_contract_files, is_junk
+from grader.intake.safe_zip import (
+    ExtractionLimits,
+    UnsafeMember,
+    check_member,
+    check_path,
+    copy_member,
+    is_link,
+    member_name,
+    safe_filename,
+    split_extension,
+    unique_path,
+    unpack_zip,
+)
+from grader.policy.late import AttemptPolicy
+
+UNSUPPORTED_ARCHIVES = (".rar", ".7z", ".tar", ".tar.gz", ".tgz", ".gz")
+
+
+class BulkDownloadError(GraderError, ValueError):
+    """The bulk download as a whole cannot be read (not a zip, too many members)."""
+
+
+def import_bulk_download(
+    zip_path: Path,
+    submissions_dir: Path,
+    attempt_policy: AttemptPolicy,
+    due: datetime | None,
+    *,
+    limits: ExtractionLimits | None = None,
+) -> ImportReport:
+    """Unpacks a Grade Center bulk download into submissions/<username>/, one attempt per student.
+
+    `due` is the deadline for `newest-before-deadline` (pass LatePolicy.deadline to honour the grace period);
+    a time without a zone is compared in the zone of `due`. One student's failure never stops the import.
+    """
+    zip_path, submissions_dir = Path(zip_path), Path(submissions_dir)
+    limits = limits or ExtractionLimits()
+    report = ImportReport(source=str(zip_path))
+    try:
+        archive = zipfile.ZipFile(zip_path)
+    except (zipfile.BadZipFile, OSError) as error:
+        raise BulkDownloadError(f"{zip_path}: not a readable zip ({error})") from error
+    with archive:
+        members = _index_members(archive, limits, report)
+        receipts = _read_receipts(archive, members, limits, report)
+        by_student: dict[str, list[Receipt]] = defaultdict(list)
+        for receipt in receipts:
+            by_student[receipt.username].append(receipt)
+        claimed: set[str] = {receipt.receipt_name for receipt in receipts}
+        submissions_dir.mkdir(parents=True, exist_ok=True)
+        for username in sorted(by_student):
+            attempts = by_student[username]
+            for receipt in attempts:
+                claimed.update(member for member in members if member.startswith(receipt.stem + "_"))
+            report.students.append(
+                _import_student_safely(archive, members, attempts, submissions_dir, attempt_policy, due, limits)
+            )
+    unclaimed = sorted(set(members) - claimed)
+    if unclaimed:
+        shown = ", ".join(repr(name) for name in unclaimed[:10])
+        more = f" and {len(unclaimed) - 10} more" if len(unclaimed) > 10 else ""
+        report.notes.append(f"{len(unclaimed)} member(s) belong to no receipt and were ignored: {shown}{more}")
+    return report
+
+
+def _index_members(
+    archive: zipfile.ZipFile, limits: ExtractionLimits, report: ImportReport
+) -> dict[str, zipfile.ZipInfo]:
+    """Members by their NFC-normalised name; a name that occurs twice is refused rather than guessed."""
+    infos = archive.infolist()
+    if len(infos) > limits.max_members:
+        raise BulkDownloadError(f"{report.source}: {len(infos)} members, limit {limits.max_members}")
+    members: dict[str, zipfile.ZipInfo] = {}
+    duplicates: set[str] = set()
+    for info in infos:
+        if info.is_dir() and not is_link(info):
+            continue
+        name = unicodedata.normalize("NFC", member_name(info))
+        if name in members:
+            duplicates.add(name)
+        members[name] = info
+    for name in sorted(duplicates):
+        members.pop(name)
+        report.notes.append(f"refused {name!r}: the zip holds it more than once")
+    return members
+
+
+def _read_receipts(
+    archive: zipfile.ZipFile, members: dict[str, zipfile.ZipInfo], limits: ExtractionLimits, report: ImportReport
+) -> list[Receipt]:
+    candidates: list[Receipt] = []
+    for name, info in members.items():
+        if not RECEIPT_NAME.match(name):
+            continue
+        try:
+            check_member(info, limits)
+            if info.file_size > limits.max_receipt_bytes:
+                raise UnsafeMember(f"{info.file_size} bytes is too large for a receipt")
+            text = archive.read(info).decode("utf-8", errors="replace")
+            candidates.append(parse_receipt(text, name))
+        except UnsafeMember as error:
+            report.notes.append(f"refused receipt {name!r}: {error}")
+        except ReceiptError as error:
+            report.notes.append(str(error))
+        except (zipfile.BadZipFile, OSError, EOFError, RuntimeError) as error:
+            report.notes.append(f"cannot read receipt {name!r}: {error}")
+    # A student may upload a file whose stored name looks like a receipt; a name that another
+    # receipt lists as one of its files is that student's upload, never a receipt.
+    listed = {item.stored for receipt in candidates for item in receipt.files}
+    return [receipt for receipt in candidates if receipt.receipt_name not in listed]
+
+
+def _import_student_safely(
+    archive: zipfile.ZipFile,
+    members: dict[str, zipfile.ZipInfo],
+    attempts: list[Receipt],
+    submissions_dir: Path,
+    policy: AttemptPolicy,
+    due: datetime | None,
+    limits: ExtractionLimits,
+) -> StudentImport:
+    username = attempts[0].username
+    try:
+        return _import_student(archive, members, attempts, submissions_dir, policy, due, limits)
+    except Exception as error:  # one bad student never stops the import
+        return StudentImport(
+            username=username,
+            display_name=attempts[0].display_name,
+            status="error",
+            problems=[f"import failed, previous files kept: {type(error).__name__}: {error}"],
+        )
+
+
+def _import_student(
+    archive: zipfile.ZipFile,
+    members: dict[str, zipfile.ZipInfo],
+    attempts: list[Receipt],
+    submissions_dir: Path,
+    policy: AttemptPolicy,
+    due: datetime | None,
+    limits: ExtractionLimits,
+) -> StudentImport:
+    receipt, problems = choose_attempt(attempts, policy, due)
+    problems = receipt.problems + problems
+    work = Path(tempfile.mkdtemp(prefix=f".{receipt.username}.", suffix=".importing", dir=submissions_dir))
+    try:
+        work.chmod(0o755)  # mkdtemp makes it private; the sandbox's unprivileged user must read it
+        files = _extract_attempt(archive, members, receipt, work, limits, problems)
+        recognition = classify(work, [item.stored for item in files]) if files else Recognition()
+        if files:
+            install_contract_files(work, recognition)
+            problems += recognition.problems()
+        else:
+            problems.append("no files in the graded attempt")
+        for item in files:
+            item.role = next((role for role, path in recognition.chosen.items() if path == item.stored), None)
+        manifest = Manifest(
+            username=receipt.username,
+            display_name=receipt.display_name,
+            assignment=receipt.assignment,
+            submitted_at=receipt.submitted_at or receipt.attempt_time,
+            submitted_raw=receipt.submitted_raw,
+            attempt=receipt.attempt,
+            attempts_seen=sorted(attempt.attempt for attempt in attempts),
+            attempt_policy=policy.keep,
+            receipt=receipt.receipt_name,
+            current_grade=receipt.current_grade,
+            override_grade=receipt.override_grade,
+            files=files,
+            roles=recognition.contract,
+            missing=recognition.missing if files else [],
+            ambiguous=recognition.ambiguous,
+            problems=problems,
+        )
+        write_manifest(work, manifest)
+        _swap_into_place(work, submissions_dir / receipt.username)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return StudentImport(
+        username=receipt.username,
+        display_name=receipt.display_name,
+        status="imported" if files else "skipped",
+        attempt=receipt.attempt,
+        submitted_at=manifest.submitted_at,
+        files=recognition.contract,
+        missing=manifest.missing,
+        ambiguous=recognition.ambiguous,
+        problems=problems,
+    )
+
+
+def _extract_attempt(
+    archive: zipfile.ZipFile,
+    members: dict[str, zipfile.ZipInfo],
+    receipt: Receipt,
+    work: Path,
+    limits: ExtractionLimits,
+    problems: list[str],
+) -> list[ManifestFile]:
+    """Copies the attempt's files into work/original/, unpacking zips the student uploaded."""
+    original_dir = work / "original"
+    original_dir.mkdir()
+    stored: list[ManifestFile] = []
+    used = 0
+    for item in _attempt_files(receipt, members, problems):
+        info = members[item.stored]
+        try:
+            name = safe_filename(check_path(item.original)[-1])
+            check_member(info, limits)
+            target = unique_path(original_dir, name)
+            used += copy_member(archive, info, target, limits.max_student_bytes - used)
+        except UnsafeMember as error:
+            problems.append(f"refused {item.original!r} (zip member {item.stored!r}): {error}")
+            continue
+        except (zipfile.BadZipFile, OSError, EOFError, RuntimeError) as error:
+            problems.append(f"cannot extract {item.original!r}: {error}")
+            continue
+        stored.append(ManifestFile(original=item.original, stored=target.relative_to(work).as_posix()))
+        budget = limits.max_student_bytes - used
+        inner, inner_bytes = _unpack_if_archive(target, item.original, work, limits, budget, problems)
+        stored += inner
+        used += inner_bytes
+    return stored
+
+
+def _attempt_files(receipt: Receipt, members: dict[str, zipfile.ZipInfo], problems: list[str]) -> list[ReceiptFile]:
+    """The receipt's files resolved to zip members, plus members of this attempt the receipt does not list."""
+    resolved: list[ReceiptFile] = []
+    prefix = receipt.stem + "_"
+    loose = {_loose(name): name for name in members if name.startswith(prefix)}
+    for item in receipt.files:
+        stored = unicodedata.normalize("NFC", item.stored)
+        found = stored if stored in members else loose.get(_loose(stored)) or loose.get(_loose(prefix + item.original))
+        if found is None:
+            problems.append(f"{item.original!r} is listed in the receipt but missing from the zip")
+            continue
+        resolved.append(ReceiptFile(original=item.original, stored=found))
+    taken = {item.stored for item in resolved}
+    for name in sorted(members):
+        if name.startswith(prefix) and name not in taken:
+            resolved.append(ReceiptFile(original=name[len(prefix) :], stored=name))
+            problems.append(f"{name[len(prefix) :]!r} is in the zip but not in the receipt; imported anyway")
+    return resolved
+
+
+def _loose(name: str) -> str:
+    """A name as Blackboard might have mangled it: case, spaces and underscores do not count."""
+    return re.sub(r"[\s_]+", "_", unicodedata.normalize("NFC", name).casefold())
+
+
+def _unpack_if_archive(
+    path: Path, original: str, work: Path, limits: ExtractionLimits, budget: int, problems: list[str]
+) -> tuple[list[ManifestFile], int]:
+    """The files inside a zip the student uploaded, and the bytes they took."""
+    lower = path.name.lower()
+    if lower.endswith(UNSUPPORTED_ARCHIVES):
+        problems.append(f"{original!r}: archive format not supported (only .zip is unpacked)")
+    if not lower.endswith(".zip"):
+        return [], 0
+    dest = unique_path(path.parent, split_extension(path.name)[0])
+    unpacked = unpack_zip(path, dest, limits, budget, label=original, skip=is_junk)
+    problems += unpacked.problems
+    files = [
+        ManifestFile(original=f"{original}/{inner}", stored=(dest / inner).relative_to(work).as_posix())
+        for inner in unpacked.files
+    ]
+    return files, unpacked.bytes_written
+
+
+def _swap_into_place(new: Path, final: Path) -> None:
+    """Replaces the student's folder with `new`; the old one is removed only after the new one is in place."""
+    old = None
+    if final.is_symlink():
+        final.unlink()
+    elif final.exists():
+        old = final.with_name(f".{final.name}.{uuid.uuid4().hex}.old")
+        os.rename(final, old)
+    os.rename(new, final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,128 @@
+"""One attempt's receipt, `<Assignment>_<username>_attempt_<stamp>.txt`: who, when, and which files.
+
+Files are mapped through the receipt's `Original filename:` / `Filename:` pairs, never by splitting names.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from grader.intake.blackboard.dates import parse_submission_date
+from grader.policy.late import as_aware
+
+RECEIPT_NAME = re.compile(r"^(?P<stem>.+_attempt_(?P<stamp>\d{4}-\d{2}-\d{2}-\d{2}-\d{2}-\d{2}))\.txt$")
+STAMP_FORMAT = "%Y-%m-%d-%H-%M-%S"
+USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,99}$")
+
+
+class ReceiptError(ValueError):
+    """A receipt that cannot be understood; the message names it."""
+
+
+class ReceiptFile(BaseModel):
+    original: str
+    stored: str
+
+
+class Receipt(BaseModel):
+    """One attempt, as its receipt describes it."""
+
+    receipt_name: str
+    stem: str = Field(description="the receipt name without .txt; the attempt's files start with stem + '_'")
+    username: str
+    display_name: str
+    assignment: str | None = None
+    attempt: str = Field(description="the attempt stamp from the file name, server-local YYYY-MM-DD-HH-MM-SS")
+    submitted_raw: str | None = None
+    submitted_at: datetime | None = Field(default=None, description="aware when the receipt's zone is known")
+    current_grade: str | None = None
+    override_grade: str | None = None
+    files: list[ReceiptFile] = Field(default_factory=list)
+    problems: list[str] = Field(default_factory=list)
+
+    @property
+    def attempt_time(self) -> datetime:
+        return datetime.strptime(self.attempt, STAMP_FORMAT)
+
+    def moment(self, reference: datetime) -> datetime:
+        """When this attempt was submitted, comparable with `reference` (aware or not)."""
+        if reference.tzinfo is None:
+            return (self.submitted_at or self.attempt_time).replace(tzinfo=None)
+        return as_aware(self.submitted_at or self.attempt_time, reference)
+
+
+def parse_receipt(text: str, receipt_name: str) -> Receipt:
+    """Reads one receipt; header lines count at their first occurrence, since student text comes after them."""
+    name_match = RECEIPT_NAME.match(receipt_name)
+    if not name_match:
+        raise ReceiptError(f"{receipt_name}: not a receipt name")
+    stem, stamp = name_match["stem"], name_match["stamp"]
+    headers: dict[str, str] = {}
+    files: list[ReceiptFile] = []
+    pending_original: str | None = None
+    in_files = False
+    # NFC, as the zip's member names are indexed, so that a receipt's Filename finds its member.
+    for line in unicodedata.normalize("NFC", text.lstrip("\ufeff")).splitlines():
+        stripped = line.strip()
+        key, colon, value = stripped.partition(":")
+        key, value = key.strip().lower(), value.strip()
+        if not in_files and stripped.lower() == "files:":
+            in_files = True
+        elif in_files and key == "original filename":
+            pending_original = value
+        elif in_files and key == "filename":
+            files.append(ReceiptFile(original=pending_original or _after_stem(value, stem), stored=value))
+            pending_original = None
+        elif not in_files and colon:
+            headers.setdefault(key, value)
+    username, display_name = _identity(headers, stem, stamp, receipt_name)
+    receipt = Receipt(
+        receipt_name=receipt_name,
+        stem=stem,
+        username=username,
+        display_name=display_name,
+        assignment=headers.get("assignment"),
+        attempt=stamp,
+        current_grade=headers.get("current grade", headers.get("current mark")) or None,
+        override_grade=headers.get("override grade", headers.get("override mark")) or None,
+        # A Filename outside this attempt's prefix would let a receipt claim another student's upload.
+        files=[item for item in files if item.stored.startswith(stem + "_")],
+    )
+    if len(receipt.files) < len(files):
+        receipt.problems.append("the receipt lists files of another attempt; they were ignored")
+    raw_date = headers.get("date submitted")
+    if raw_date:
+        receipt.submitted_raw = raw_date
+        receipt.submitted_at, problem = parse_submission_date(raw_date)
+        if problem:
+            receipt.problems.append(problem)
+    if receipt.submitted_at is None:
+        receipt.problems.append("no readable submission date: the attempt stamp (server-local time) is used")
+    return receipt
+
+
+def _after_stem(stored: str, stem: str) -> str:
+    return stored[len(stem) + 1 :] if stored.startswith(stem + "_") else stored
+
+
+def _identity(headers: dict[str, str], stem: str, stamp: str, receipt_name: str) -> tuple[str, str]:
+    """(username, display name) from `Name: Display Name (username)`, checked against the receipt's file name."""
+    name_line = headers.get("name", "")
+    match = re.match(r"^(?P<display>.*?)\s*\((?P<user>[^()]+)\)\s*$", name_line)
+    if match:
+        username, display = match["user"].strip(), match["display"].strip()
+    else:
+        assignment = headers.get("assignment", "")
+        prefix, suffix = assignment + "_", f"_attempt_{stamp}"
+        if not assignment or not stem.startswith(prefix):
+            raise ReceiptError(f"{receipt_name}: no username in the Name line {name_line!r}")
+        username, display = stem[len(prefix) : -len(suffix)], name_line
+    if not stem.endswith(f"_{username}_attempt_{stamp}"):
+        raise ReceiptError(f"{receipt_name}: the Name line's username {username!r} does not match the file name")
+    if not USERNAME.match(username):
+        raise ReceiptError(f"{receipt_name}: refused username {username!r} (unexpected characters)")
+    return username, display or username
