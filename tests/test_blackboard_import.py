@@ -15,7 +15,8 @@ from grader.intake.blackboard import (
     parse_submission_date,
     read_manifest,
 )
-from grader.intake.recognise import classify, role_of
+from grader.intake.contract import role_of
+from grader.intake.recognise import classify
 from grader.intake.safe_zip import ExtractionLimits
 from grader.policy.late import AttemptPolicy
 

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.check.findings import Finding
-from grader.intake.submission import IntakeError, SubmissionFiles, find_submission_files, is_torchscript_archive
+from grader.intake.contract import contract_name, is_torchscript_archive
+from grader.intake.submission import IntakeError, SubmissionFiles, find_submission_files
 
 WINDOWS_PATH = re.compile(r"^[A-Za-z]:[\\/]|\\\\|[\w.-]\\[\w.-]+\.\w{1,12}$")
 MACHINE_PATH = re.compile(r"^(/home/|/Users/|/content/|/kaggle/|/mnt/|~/)")
@@ -29,14 +30,6 @@ class Staged:
     left_out: list[str] = field(default_factory=list)
 
 
-def contract_weights_name(folder: Path, name: str) -> str:
-    if name.lower().endswith(".safetensors"):
-        return "weights.safetensors"
-    if name in ("weights.pth", "weights.pt"):
-        return name
-    return "weights.pt" if is_torchscript_archive(folder / name) else "weights.pth"
-
-
 def stage_submission(folder: Path, staging: Path) -> tuple[Staged | None, list[Finding]]:
     """Copies model.py, the weights and the answers into staging/<name>/ under their contract names."""
     folder = Path(folder)
@@ -47,20 +40,12 @@ def stage_submission(folder: Path, staging: Path) -> tuple[Staged | None, list[F
     target = Path(staging) / (folder.resolve().name or "submission")
     target.mkdir(parents=True)
     target.chmod(0o755)  # the sandbox's unprivileged user must read it
-    names = {"model": found.model_file and "model.py", "weights": contract_weights_name(folder, found.weights_file)}
-    if found.answers_file:
-        names["answers"] = "answers" + Path(found.answers_file).suffix.lower()
-    sources = {}
-    for role, original in found.roles().items():
-        if original and names.get(role):
-            shutil.copyfile(folder / original, target / names[role])
-            (target / names[role]).chmod(0o644)
-            sources[names[role]] = original
-    findings = [
-        Finding(level="info", code="renamed", message=f"{original} will be uploaded as {staged}")
-        for staged, original in sources.items()
-        if staged != original
-    ]
+    names = {role: path and contract_name(role, path) for role, path in found.roles().items()}
+    sources = {names[role]: path for role, path in found.roles().items() if path}
+    for staged_name, original in sources.items():
+        shutil.copyfile(folder / original, target / staged_name)
+        (target / staged_name).chmod(0o644)
+    findings = [Finding(level="info", code="files", message=note) for note in found.notes]
     left_out = sorted(
         p.name
         for p in folder.iterdir()
@@ -69,14 +54,7 @@ def stage_submission(folder: Path, staging: Path) -> tuple[Staged | None, list[F
     if left_out:
         shown = ", ".join(left_out[:8]) + (" ..." if len(left_out) > 8 else "")
         findings.append(Finding(level="info", code="left-out", message=f"not part of the upload: {shown}"))
-    staged = found.model_copy(
-        update={
-            "folder": target,
-            "model_file": names["model"],
-            "weights_file": names["weights"],
-            "answers_file": names.get("answers"),
-        }
-    )
+    staged = found.model_copy(update={"folder": target, **{f"{role}_file": name for role, name in names.items()}})
     return Staged(files=staged, sources=sources, left_out=left_out), findings
 
 

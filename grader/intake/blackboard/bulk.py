@@ -31,7 +31,8 @@ from grader.errors import GraderError
 from grader.intake.blackboard.dates import choose_attempt
 from grader.intake.blackboard.manifest import ImportReport, Manifest, ManifestFile, StudentImport, write_manifest
 from grader.intake.blackboard.receipts import RECEIPT_NAME, Receipt, ReceiptError, ReceiptFile, parse_receipt
-from grader.intake.recognise import Recognition, classify, install_contract_files, is_junk
+from grader.intake.contract import ignored
+from grader.intake.recognise import Recognition, classify, install_contract_files
 from grader.intake.safe_zip import (
     ExtractionLimits,
     UnsafeMember,
@@ -183,7 +184,7 @@ def _import_student(
         recognition = classify(work, [item.stored for item in files]) if files else Recognition()
         if files:
             install_contract_files(work, recognition)
-            problems += recognition.problems()
+            problems += recognition.problems
         else:
             problems.append("no files in the graded attempt")
         for item in files:
@@ -204,6 +205,7 @@ def _import_student(
             roles=recognition.contract,
             missing=recognition.missing if files else [],
             ambiguous=recognition.ambiguous,
+            notes=recognition.notes,
             problems=problems,
         )
         write_manifest(work, manifest)
@@ -293,7 +295,7 @@ def _unpack_if_archive(
     if not lower.endswith(".zip"):
         return [], 0
     dest = unique_path(path.parent, split_extension(path.name)[0])
-    unpacked = unpack_zip(path, dest, limits, budget, label=original, skip=is_junk)
+    unpacked = unpack_zip(path, dest, limits, budget, label=original, skip=ignored)
     problems += unpacked.problems
     files = [
         ManifestFile(original=f"{original}/{inner}", stored=(dest / inner).relative_to(work).as_posix())

@@ -38,6 +38,7 @@ class Manifest(BaseModel):
     roles: dict[str, str] = Field(default_factory=dict, description="role -> contract name, e.g. weights -> weights.pt")
     missing: list[str] = Field(default_factory=list)
     ambiguous: dict[str, list[str]] = Field(default_factory=dict)
+    notes: list[str] = Field(default_factory=list, description="how the chosen files were recognised")
     problems: list[str] = Field(default_factory=list)
 
 
