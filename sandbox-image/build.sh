@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds the sandbox image from a staged context: the Dockerfile, the runner, and a wheels/
-# folder (empty unless WHEELS_DIR names one). BASE_IMAGE picks the base; left unset, the
-# Dockerfile's default (the CUDA PyTorch runtime image) is used.
+# Builds the sandbox image from a staged context: the Dockerfile, inside/ (the files of
+# grader/sandbox/inside/, what runs in the sandbox), and a wheels/ folder (empty unless WHEELS_DIR
+# names one). BASE_IMAGE picks the base; left unset, the Dockerfile's default (the CUDA PyTorch
+# runtime image) is used.
 #
 #   sandbox-image/build.sh                          # GPU servers, pulls the CUDA base
 #   BASE_IMAGE=... WHEELS_DIR=... sandbox-image/build.sh   # what build-offline.sh does
@@ -24,7 +25,7 @@ read -r torch_version torchvision_version numpy_version < <(
 # which saves sending a multi-gigabyte context to the engine again.
 base_id="$(docker image inspect --format '{{.Id}}' "${BASE_IMAGE:-none}" 2>/dev/null || echo "${BASE_IMAGE:-default}")"
 inputs="$( {
-  cat "$here/Dockerfile" "$repo/grader/sandbox/runner.py"
+  cat "$here/Dockerfile" "$repo"/grader/sandbox/inside/*.py
   echo "$base_id $torch_version $torchvision_version $numpy_version"
   if [ -n "${WHEELS_DIR:-}" ]; then (cd "$WHEELS_DIR" && stat -c '%n %s' -- *.whl); fi
 } | sha256sum | cut -c1-32)"
@@ -35,9 +36,9 @@ if [ "$(docker image inspect --format '{{index .Config.Labels "lab8-grader.input
 fi
 
 rm -rf "$context"
-mkdir -p "$context/wheels"
+mkdir -p "$context/wheels" "$context/inside"
 cp "$here/Dockerfile" "$context/Dockerfile"
-cp "$repo/grader/sandbox/runner.py" "$context/runner.py"
+cp "$repo"/grader/sandbox/inside/*.py "$context/inside/"
 if [ -n "${WHEELS_DIR:-}" ]; then
   # Hard links keep a multi-gigabyte context from being copied on the same filesystem.
   cp -al "$WHEELS_DIR"/. "$context/wheels/" 2>/dev/null || cp -a "$WHEELS_DIR"/. "$context/wheels/"

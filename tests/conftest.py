@@ -119,7 +119,8 @@ def make_submission(
 
 def expected_logits(split: LabelledImages, seed: int = 0) -> np.ndarray:
     """The tiny model run in this process with the default preprocessing, for comparison with a sandbox."""
-    from grader.sandbox.runner import default_preprocess
+    # Tests only: host code never imports what runs inside the sandbox (test_sandbox_inside.py).
+    from grader.sandbox.inside.runner import default_preprocess
 
     model = tiny_model(seed).eval()
     with torch.inference_mode():

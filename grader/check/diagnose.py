@@ -1,19 +1,20 @@
 """Turns what the sandbox reported into advice: the runner's diagnostics, the error, the confusion matrix.
 
-The runner's --diagnose lines start with "diagnose-". The normalisation line carries predictions on
-a fixed sample of the images (every step-th one), which only the host can score, since the labels
-never enter the sandbox.
+The runner's --diagnose findings arrive as typed fields (RunInfo.diagnostics). The normalisation probe
+carries predictions on a fixed sample of the images (every step-th one), which only the host can score,
+since the labels never enter the sandbox.
 """
 
 from __future__ import annotations
 
-import re
+from collections.abc import Iterator
 
 import numpy as np
 
 from grader.check.findings import Finding
 from grader.datasets import CIFAR10_CLASSES
 from grader.results.model import Result
+from grader.sandbox.protocol import Diagnostics, NormalisationProbe
 
 SAVE_STATE_DICT = 'torch.save(model.state_dict(), "weights.pth")'
 NORMALISATIONS = {
@@ -30,11 +31,10 @@ SHAPE_ERRORS = ("shapes cannot be multiplied", "channels", "size mismatch", "Exp
 
 def interpret(result: Result, labels: np.ndarray, custom_preprocess: bool) -> list[Finding]:
     """Advice from one graded (or failed) run of the check; `labels` are those of the images run."""
-    findings: list[Finding] = []
-    for warning in result.run.warnings if result.run else []:
-        finding = _from_warning(warning, labels, custom_preprocess, result)
-        if finding:
-            findings.append(finding)
+    run = result.run
+    findings = [_from_warning(warning) for warning in (run.warnings if run else [])]
+    if run and run.diagnostics:
+        findings += diagnostic_findings(run.diagnostics, labels, custom_preprocess, result.error_kind == "forward")
     if result.confusion_matrix:
         findings += class_order_findings(np.asarray(result.confusion_matrix))
     shape_error = any(marker in (result.error or "") for marker in SHAPE_ERRORS)
@@ -43,9 +43,8 @@ def interpret(result: Result, labels: np.ndarray, custom_preprocess: bool) -> li
     return findings
 
 
-def _from_warning(warning: str, labels: np.ndarray, custom: bool, result: Result) -> Finding | None:
+def _from_warning(warning: str) -> Finding:
     topic, _, detail = warning.partition(":")
-    detail = detail.strip()
     if topic == "whole-model":
         return Finding(
             level="warning",
@@ -56,27 +55,35 @@ def _from_warning(warning: str, labels: np.ndarray, custom: bool, result: Result
             "and keep the class (Net or build_model) in model.py.",
         )
     if topic == "dataparallel":
-        return Finding(level="info", code="dataparallel", message=detail)
-    if topic == "diagnose-batchnorm-init":
-        return Finding(
+        return Finding(level="info", code="dataparallel", message=detail.strip())
+    return Finding(level="warning", code=topic.strip() or "sandbox", message=warning)
+
+
+def diagnostic_findings(
+    found: Diagnostics, labels: np.ndarray, custom: bool, forward_failed: bool
+) -> Iterator[Finding]:
+    """What each of the runner's findings means for the student, with the fix."""
+    if found.batchnorm_init:
+        yield Finding(
             level="warning",
             code="batchnorm-init",
-            message=f"BatchNorm {detail.removeprefix('running statistics never updated in ')} still hold their "
-            "initial running statistics (mean 0, variance 1). The grader calls model.eval(), which normalises "
-            "with these statistics, not your data's",
+            message=f"BatchNorm {', '.join(found.batchnorm_init)} still hold their initial running statistics "
+            "(mean 0, variance 1). The grader calls model.eval(), which normalises with these statistics, not your "
+            "data's",
             hint="Were the weights saved before training, or from a fresh model? Train with model.train(), then "
             f"save the trained model: {SAVE_STATE_DICT}",
         )
-    if topic == "diagnose-train-mode":
-        return Finding(
+    if found.train_mode:
+        yield Finding(
             level="warning",
             code="train-mode",
-            message=f"{detail}. The grader calls model.eval() once; something (self.train() in forward(), or an "
-            "override of eval()/train()) switches BatchNorm/Dropout back to training behaviour",
+            message=f"modules in training mode after model.eval(): {', '.join(found.train_mode)}. The grader calls "
+            "model.eval() once; something (self.train() in forward(), or an override of eval()/train()) switches "
+            "BatchNorm/Dropout back to training behaviour",
             hint="Remove self.train() from forward(); let the caller choose the mode.",
         )
-    if topic == "diagnose-random":
-        return Finding(
+    if found.random:
+        yield Finding(
             level="warning",
             code="dropout-active",
             message="two identical passes in eval mode gave different outputs: Dropout (or other randomness) stays "
@@ -84,8 +91,8 @@ def _from_warning(warning: str, labels: np.ndarray, custom: bool, result: Result
             hint="Use nn.Dropout modules, or F.dropout(x, p, training=self.training): plain F.dropout(x, p) "
             "drops units even after model.eval().",
         )
-    if topic == "diagnose-batch-stats":
-        return Finding(
+    if found.batch_stats:
+        yield Finding(
             level="warning",
             code="batchnorm-training",
             message="an image's output changes with the other images in its batch: BatchNorm normalises with "
@@ -93,23 +100,22 @@ def _from_warning(warning: str, labels: np.ndarray, custom: bool, result: Result
             hint="Use nn.BatchNorm2d modules and let model.eval() switch them; never pass training=True to "
             "F.batch_norm.",
         )
-    if topic == "diagnose-input-size" and result.error_kind == "forward":
-        return _input_size_finding([shape for shape in re.findall(r"\d+x\d+x\d+", detail)])
-    if topic == "diagnose-normalisation":
-        return normalisation_finding(detail, labels, custom)
-    if topic == "diagnose-skipped":
-        return Finding(level="info", code="diagnostics-skipped", message=f"the extra checks stopped early: {detail}")
-    if topic.startswith("diagnose"):
-        return None
-    return Finding(level="warning", code=topic.strip() or "sandbox", message=warning)
+    if found.input_shapes is not None and forward_failed:
+        yield _input_size_finding(found.input_shapes)
+    if found.normalisation and (hit := normalisation_finding(found.normalisation, labels, custom)):
+        yield hit
+    if found.skipped:
+        yield Finding(
+            level="info", code="diagnostics-skipped", message=f"the extra checks stopped early: {found.skipped}"
+        )
 
 
-def _input_size_finding(fits: list[str]) -> Finding:
+def _input_size_finding(fits: list[tuple[int, int, int]]) -> Finding:
     runs = ""
     if fits:
-        shapes = " and ".join("[N, " + shape.replace("x", ", ") + "]" for shape in fits)
+        shapes = " and ".join(f"[N, {c}, {h}, {w}]" for c, h, w in fits)
         runs = f" Your model does run on {shapes} input"
-        if any(s.endswith("28x28") for s in fits):
+        if any(shape[1:] == (28, 28) for shape in fits):
             runs += ": it was built for 28x28 MNIST images."
         else:
             runs += "."
@@ -122,30 +128,11 @@ def _input_size_finding(fits: list[str]) -> Finding:
     )
 
 
-def parse_normalisation_line(detail: str) -> tuple[int, dict[str, np.ndarray]] | None:
-    fields = dict(part.split("=", 1) for part in detail.split() if "=" in part)
-    try:
-        step = int(fields.pop("step"))
-    except (KeyError, ValueError):
-        return None
-    predictions = {}
-    for name, digits in fields.items():
-        if not re.fullmatch(r"\d*", digits):
-            return None
-        predictions[name] = np.frombuffer(digits.encode(), dtype=np.uint8) - ord("0")
-    lengths = {len(p) for p in predictions.values()}
-    if step < 1 or "used" not in predictions or len(lengths) != 1 or not lengths.pop():
-        return None
-    return step, predictions
-
-
-def normalisation_finding(detail: str, labels: np.ndarray, custom_preprocess: bool) -> Finding | None:
-    parsed = parse_normalisation_line(detail)
-    if parsed is None:
-        return None
-    step, predictions = parsed
-    sample = np.asarray(labels)[::step][: len(predictions["used"])]
-    if len(sample) != len(predictions["used"]):
+def normalisation_finding(probe: NormalisationProbe, labels: np.ndarray, custom_preprocess: bool) -> Finding | None:
+    sample = np.asarray(labels)[:: probe.step][: len(probe.used)]
+    digits = probe.model_dump(exclude={"step"})
+    predictions = {name: np.frombuffer(p.encode(), dtype=np.uint8) - ord("0") for name, p in digits.items()}
+    if not len(sample) or any(len(p) != len(sample) for p in predictions.values()):
         return None
     accuracy = {name: float((p == sample).mean()) for name, p in predictions.items()}
     used = accuracy.pop("used")

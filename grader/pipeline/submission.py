@@ -177,6 +177,7 @@ def _record_outcome(result: Result, outcome: SandboxOutcome, session: GradingSes
         weights_format=meta.weights_format if meta else None,
         image_digest=outcome.image_digest,
         warnings=meta.warnings if meta else [],
+        diagnostics=meta.diagnostics if meta else None,
         stdout_tail=outcome.stdout_tail,
         stderr_tail=outcome.stderr_tail,
     )

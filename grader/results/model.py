@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from grader.rubric.points import ItemPoints
+from grader.sandbox.protocol import Diagnostics
 
 SCHEMA_VERSION = 1
 
@@ -43,6 +44,7 @@ class RunInfo(BaseModel):
     weights_format: str | None = None
     image_digest: str | None = None
     warnings: list[str] = Field(default_factory=list)
+    diagnostics: Diagnostics | None = Field(default=None, description="The self-check's findings (grader check)")
     stdout_tail: str = ""
     stderr_tail: str = ""
 

@@ -1,1 +1,1 @@
-"""Sandboxes: the runner that executes student code, and the backends that isolate it."""
+"""Sandboxes: what runs inside (inside/, never imported here), and the host side that isolates it."""

@@ -26,7 +26,7 @@ from grader.sandbox.docker_cleanup import (
 )
 from grader.sandbox.gpus import host_has_nvidia_gpu
 from grader.sandbox.protocol import (
-    RUNNER_PATH,
+    INSIDE_DIR,
     SandboxJob,
     SandboxOutcome,
     cancelled_outcome,
@@ -59,8 +59,8 @@ class DockerBackend(SandboxBackend):
     ) -> None:
         """image: the sandbox image (default $GRADER_SANDBOX_IMAGE or lab8-grader-sandbox:latest).
         gpu_device_ids: the GPUs this backend's containers get ("0", "1", or UUIDs); None means all.
-        mount_runner: mount the grader's current runner.py over the image's copy, so that a changed
-        runner needs no rebuild of the image.
+        mount_runner: mount the grader's current inside/ folder (the runner and its diagnostics) over
+        the image's copy in /opt/grader, so that a changed runner needs no rebuild of the image.
         """
         self.image_name = image or os.environ.get(IMAGE_ENV) or DEFAULT_IMAGE
         self.gpu_device_ids = [str(device) for device in gpu_device_ids] if gpu_device_ids else None
@@ -241,7 +241,7 @@ class DockerBackend(SandboxBackend):
             docker.types.Mount("/output", str(output), type="bind", read_only=False),
         ]
         if self.mount_runner:
-            mounts.append(docker.types.Mount("/opt/grader/runner.py", str(RUNNER_PATH), type="bind", read_only=True))
+            mounts.append(docker.types.Mount("/opt/grader", str(INSIDE_DIR), type="bind", read_only=True))
         arguments = runner_arguments(job, "/submission", "/data/images.npy", "/output")
         deadline = int(limits.wall_clock_seconds + SELF_DESTRUCT_MARGIN_SECONDS)
         command = ["timeout", "-s", "KILL", str(deadline), "python3", "-I", "-B", "/opt/grader/runner.py", *arguments]

@@ -20,7 +20,7 @@ from pathlib import Path
 from grader.sandbox.base import SandboxBackend, run_folder
 from grader.sandbox.gpus import device_nodes, host_has_nvidia_gpu
 from grader.sandbox.protocol import (
-    RUNNER_PATH,
+    INSIDE_DIR,
     SandboxJob,
     SandboxLimits,
     SandboxOutcome,
@@ -193,13 +193,12 @@ class LocalBackend(SandboxBackend):
             output, scratch = folder / "output", folder / "scratch"
             output.mkdir()
             scratch.mkdir()
-            runner = folder / "runner.py"
-            shutil.copyfile(RUNNER_PATH, runner)
+            inside = shutil.copytree(INSIDE_DIR, folder / "inside", ignore=shutil.ignore_patterns("__pycache__"))
             use_gpu = job.device != "cpu" and host_has_nvidia_gpu()
             if self.use_bwrap:
-                command, watched = self._bwrap_command(job, runner, output, use_gpu), [output]
+                command, watched = self._bwrap_command(job, inside, output, use_gpu), [output]
             else:
-                command, watched = self._process_command(job, runner, output, scratch), [output, scratch]
+                command, watched = self._process_command(job, inside, output, scratch), [output, scratch]
             env = self._environment(Path("/scratch") if self.use_bwrap else scratch, use_gpu, job.gpu)
             return self._execute(job, command, env, folder, watched, use_gpu)
 
@@ -215,7 +214,7 @@ class LocalBackend(SandboxBackend):
             env["CUDA_VISIBLE_DEVICES"] = os.environ["CUDA_VISIBLE_DEVICES"]
         return env
 
-    def _bwrap_command(self, job: SandboxJob, runner: Path, output: Path, use_gpu: bool) -> list[str]:
+    def _bwrap_command(self, job: SandboxJob, inside: Path, output: Path, use_gpu: bool) -> list[str]:
         sizes = tmpfs_sizes_mb(job.limits)
         command = [shutil.which("bwrap") or "bwrap", "--unshare-all", "--unshare-user", "--uid", "65534"]
         command += ["--gid", "65534", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
@@ -234,7 +233,7 @@ class LocalBackend(SandboxBackend):
         command += [
             "--ro-bind", str(job.submission_dir.resolve()), "/submission",
             "--ro-bind", str(job.images_file.resolve()), "/data/images.npy",
-            "--ro-bind", str(runner), "/sandbox/runner.py",
+            "--ro-bind", str(inside), "/sandbox",
             "--bind", str(output), "/output",
             "--size", str(sizes["/scratch"] * 2**20), "--tmpfs", "/scratch",
             "--chdir", "/scratch",
@@ -242,8 +241,8 @@ class LocalBackend(SandboxBackend):
         command += [sys.executable, "-I", "-B", "/sandbox/runner.py"]
         return command + runner_arguments(job, "/submission", "/data/images.npy", "/output")
 
-    def _process_command(self, job: SandboxJob, runner: Path, output: Path, scratch: Path) -> list[str]:
-        command = [sys.executable, "-I", "-B", str(runner)]
+    def _process_command(self, job: SandboxJob, inside: Path, output: Path, scratch: Path) -> list[str]:
+        command = [sys.executable, "-I", "-B", str(inside / "runner.py")]
         command += runner_arguments(job, str(job.submission_dir.resolve()), str(job.images_file.resolve()), str(output))
         command += ["--guard", "--guard-write", str(scratch)]
         # The interpreter and its libraries stay readable even when they live under a hidden folder

@@ -1,8 +1,9 @@
 """What the host sends into a sandbox and what it reads back, shared by every backend.
 
-A backend starts the runner (runner.py) with the submission and the test images mounted
-read-only and an empty output folder; `read_outcome` then reads that folder through one
-narrow, size-capped channel and turns exits, signals and timeouts into reasons.
+A backend starts the runner (inside/runner.py, with the rest of inside/ beside it) with the
+submission and the test images mounted read-only and an empty output folder; `read_outcome` then
+reads that folder through one narrow, size-capped channel and turns exits, signals and timeouts
+into reasons.
 """
 
 from __future__ import annotations
@@ -10,15 +11,16 @@ from __future__ import annotations
 import json
 import signal
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 if TYPE_CHECKING:
     from grader.sandbox.supervisor import Verdict
 
-RUNNER_PATH = Path(__file__).with_name("runner.py")
+# Everything that runs inside: files only, copied or mounted whole; host code never imports them.
+INSIDE_DIR = Path(__file__).with_name("inside")
 META_MAX_BYTES = 64 * 1024
 LOG_TAIL_CHARS = 4000
 NUM_CLASSES = 10
@@ -55,6 +57,37 @@ class SandboxJob(BaseModel):
     )
 
 
+Name = Annotated[str, Field(max_length=500)]
+Digits = Annotated[str, Field(pattern=r"^[0-9]*$", max_length=1000)]
+
+
+class NormalisationProbe(BaseModel):
+    """Predicted classes, a digit per image, of every `step`-th test image: as graded (`used`) and under each
+    common normalisation (inside/diagnostics.py's NORMALISATIONS). Only the host, which holds the labels, scores them.
+    """
+
+    step: int = Field(ge=1)
+    used: Digits
+    unit: Digits
+    half: Digits
+    cifar: Digits
+    imagenet: Digits
+
+
+class Diagnostics(BaseModel):
+    """The self-check's findings (runner --diagnose), as meta.json carries them: untrusted, so bounded."""
+
+    batchnorm_init: list[Name] = Field(default_factory=list, max_length=5, description="BatchNorm never trained")
+    train_mode: list[Name] = Field(default_factory=list, max_length=5, description="Training mode after eval()")
+    random: bool = Field(default=False, description="Two identical passes in eval mode differed")
+    batch_stats: bool = Field(default=False, description="An image's output depends on the rest of its batch")
+    input_shapes: list[tuple[int, int, int]] | None = Field(
+        default=None, max_length=10, description="After a forward failure: the probed [C, H, W] that run"
+    )
+    normalisation: NormalisationProbe | None = None
+    skipped: str | None = Field(default=None, max_length=400, description="Why the probes stopped early")
+
+
 class RunnerMeta(BaseModel):
     """meta.json as the runner writes it. Untrusted: student code ran in the same process."""
 
@@ -70,6 +103,16 @@ class RunnerMeta(BaseModel):
     warnings: list[str] = Field(default_factory=list, max_length=50)
     error_kind: str | None = Field(default=None, max_length=50)
     error: str | None = Field(default=None, max_length=5000)
+    diagnostics: Diagnostics | None = None
+
+    @field_validator("diagnostics", mode="wrap")
+    @classmethod
+    def _advice_never_voids_the_run(cls, value, handler):
+        """Malformed diagnostics are dropped, not the graded figures beside them."""
+        try:
+            return handler(value)
+        except ValidationError:
+            return None
 
 
 class SandboxOutcome(BaseModel):
@@ -96,7 +139,10 @@ def tmpfs_sizes_mb(limits: SandboxLimits) -> dict[str, int]:
 
 def cancelled_outcome(backend: str, isolation: str) -> SandboxOutcome:
     return SandboxOutcome(
-        backend=backend, isolation=isolation, failure_kind="cancelled", failure="stopped: the grader was interrupted"
+        backend=backend,
+        isolation=isolation,
+        failure_kind="cancelled",
+        failure="stopped: the grader was interrupted",
     )
 
 

@@ -1,13 +1,14 @@
 """Runs one student's model inside the sandbox and writes its logits.
 
-This file is copied into the sandbox on its own: it imports only the standard library,
-numpy and torch, never the rest of the grader. It sees the student's files and the test
+This file is copied into the sandbox with diagnostics.py beside it: they import only the standard
+library, numpy and torch, never the rest of the grader. It sees the student's files and the test
 images; the labels never reach it. Everything it reports goes through two files in the
 output folder: logits.npy (float32 [N, 10]) and meta.json. The host treats both as
 untrusted, since student code runs in this same process and could overwrite them.
 """
 
 import argparse
+import importlib.util
 import json
 import os
 import sys
@@ -79,8 +80,6 @@ class Progress:
 
 
 def import_model_module(model_path, submission_dir):
-    import importlib.util
-
     sys.path.insert(0, submission_dir)
     spec = importlib.util.spec_from_file_location("student_model", model_path)
     module = importlib.util.module_from_spec(spec)
@@ -308,102 +307,23 @@ def run(args):
     write_meta(args.output, meta)
     if args.diagnose and model is not None:
         # The graded figures are already written: a crash here cannot change them.
-        diagnose(model, preprocess, images, device, meta, warnings)
+        add_diagnostics(model, preprocess, images, device, meta)
         write_meta(args.output, meta)
     return 0 if meta["ok"] else 1
 
 
-# --- self-check diagnostics (--diagnose, used by `grader check` only) -----------------------
-#
-# Each finding is one warning line "diagnose-<topic>: ...". The labels stay on the host, so the
-# normalisation probe reports predictions on a fixed sample (every `step`-th image) as digit
-# strings, and the host scores them.
-
-DIAGNOSE_SAMPLE = 200
-NORMALISATIONS = {
-    "unit": ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0)),  # ToTensor() without Normalize
-    "half": (DEFAULT_MEAN, DEFAULT_STD),  # Normalize((0.5,)*3, (0.5,)*3), the tutorial's
-    "cifar": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
-    "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
-}
-PROBE_SHAPES = ((1, 28, 28), (3, 28, 28), (1, 32, 32))
-
-
-def normalise(images, mean, std):
-    x = images.permute(0, 3, 1, 2).float().div_(255)
-    return ((x - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)).contiguous()
-
-
-def untrained_batchnorm(model):
-    """BatchNorm layers whose running statistics are still mean 0, variance 1: they never saw a batch."""
-    buffers = dict(model.named_buffers())
-    names = []
-    for key, mean in buffers.items():
-        if key.endswith("running_mean"):
-            var = buffers.get(key[: -len("running_mean")] + "running_var")
-            if var is not None and bool((mean == 0).all()) and bool((var == 1).all()):
-                names.append(key[: -len(".running_mean")] or "(model)")
-    return names
-
-
-def probe_input_shapes(model, device):
-    """The input shapes, other than CIFAR-10's, on which the model runs; for a model built for MNIST."""
-    fits = []
-    for shape in PROBE_SHAPES:
-        try:
-            out = model(torch.zeros((2, *shape), device=device))
-            if isinstance(out, torch.Tensor) and out.shape == (2, NUM_CLASSES):
-                fits.append("x".join(map(str, shape)))
-        except Exception:  # noqa: BLE001 - a probe that fails is the expected answer
-            pass
-    return fits
-
-
-def inference_mode_findings(model, preprocess, sample, device):
-    x = preprocess(sample).to(device)
-    first, second = model(x).float(), model(x).float()
-    scale = float(first.abs().max()) + 1e-6
-    training = [name or "(model)" for name, module in model.named_modules() if module.training]
-    found = []
-    if training:
-        found.append(f"diagnose-train-mode: modules in training mode after model.eval(): {', '.join(training[:5])}")
-    if float((first - second).abs().max()) > 1e-4 * scale:
-        found.append("diagnose-random: two identical passes in eval mode gave different outputs")
-    elif len(x) > 2 and float((model(x[:2]).float() - first[:2]).abs().max()) > 1e-3 * scale:
-        found.append("diagnose-batch-stats: an image's output depends on the other images in its batch")
-    return found
-
-
-def normalisation_predictions(model, preprocess, images, device):
-    step = max(1, len(images) // DIAGNOSE_SAMPLE)
-    sample = torch.from_numpy(np.array(images[::step][:DIAGNOSE_SAMPLE]))
-    line = [f"diagnose-normalisation: step={step}"]
-    used = model(preprocess(sample).to(device)).argmax(1)
-    line.append("used=" + "".join(str(int(p)) for p in used))
-    for name, (mean, std) in NORMALISATIONS.items():
-        predicted = model(normalise(sample, mean, std).to(device)).argmax(1)
-        line.append(f"{name}=" + "".join(str(int(p)) for p in predicted))
-    return " ".join(line)
-
-
-def diagnose(model, preprocess, images, device, meta, warnings):
-    """Adds what a student should know about their model to `warnings`; never fails the run."""
+def add_diagnostics(model, preprocess, images, device, meta):
+    """The self-check's findings (diagnostics.py) into meta["diagnostics"]; advice only, never a failure."""
+    found = meta["diagnostics"] = {}
     try:
-        model.eval()
-        names = untrained_batchnorm(model)
-        if names:
-            warnings.append(f"diagnose-batchnorm-init: running statistics never updated in {', '.join(names[:5])}")
-        with torch.inference_mode():
-            if not meta["ok"]:
-                if meta.get("error_kind") == "forward":
-                    fits = probe_input_shapes(model, device)
-                    warnings.append(f"diagnose-input-size: runs on {', '.join(fits) or 'none of the probed shapes'}")
-                return
-            sample = torch.from_numpy(np.array(images[:16]))
-            warnings.extend(inference_mode_findings(model, preprocess, sample, device))
-            warnings.append(normalisation_predictions(model, preprocess, images, device))
+        # Loaded under a name of its own, off sys.path: a submission's own diagnostics.py stays its own.
+        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "diagnostics.py")
+        spec = importlib.util.spec_from_file_location("grader_sandbox_diagnostics", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        module.diagnose(model, preprocess, images, device, meta, found)
     except BaseException as error:  # noqa: BLE001 - diagnostics are advice, never a failure
-        warnings.append(f"diagnose-skipped: {type(error).__name__}: {str(error)[:300]}")
+        found["skipped"] = f"{type(error).__name__}: {str(error)[:300]}"
 
 
 def install_guard(readable_roots, writable_roots, denied_roots, library_roots):

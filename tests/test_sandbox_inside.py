@@ -1,0 +1,95 @@
+"""What runs inside the sandbox (grader/sandbox/inside/) stays apart from the host's code."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import grader
+from grader.sandbox.local import LocalBackend
+from grader.sandbox.protocol import SandboxJob, SandboxLimits
+
+GRADER = Path(grader.__file__).parent
+IMPORT_EVERY_HOST_MODULE = """
+import importlib, sys
+for name in sys.argv[1:]:
+    importlib.import_module(name)
+inside = sorted(name for name in sys.modules if name.startswith("grader.sandbox.inside"))
+print("imported", len(sys.argv) - 1, "host modules;", "inside:", inside)
+sys.exit(1 if inside else 0)
+"""
+
+
+def host_modules() -> list[str]:
+    """Every module of the grader except those that run inside, and __main__ (which would run the CLI)."""
+    names = []
+    for path in sorted(GRADER.rglob("*.py")):
+        parts = path.relative_to(GRADER.parent).with_suffix("").parts
+        if "inside" not in parts and parts[-1] != "__main__":
+            names.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return names
+
+
+def test_no_host_module_imports_what_runs_inside():
+    modules = host_modules()
+    assert "grader.sandbox.local" in modules and not any(".inside" in name for name in modules)
+    # A fresh interpreter: this test process imports the runner itself (helpers.expected_logits).
+    run = subprocess.run([sys.executable, "-c", IMPORT_EVERY_HOST_MODULE, *modules], capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr[-3000:]
+
+
+def test_reference_training_preprocesses_as_the_runner_does():
+    from grader.reference.train import default_preprocess as on_the_host
+    from grader.sandbox.inside.runner import default_preprocess as inside
+
+    images = torch.randint(0, 256, (4, 32, 32, 3), dtype=torch.uint8)
+    assert torch.equal(on_the_host(images), inside(images))
+
+
+UNTRAINED_BATCHNORM = """
+import torch
+from torch import nn
+
+from diagnostics import CHANNELS  # the submission's own module of that name, not the runner's
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.bn = nn.BatchNorm2d(CHANNELS)
+        self.fc = nn.Linear(CHANNELS, 10)
+
+    def forward(self, x):
+        return self.fc(self.bn(x).mean(dim=(2, 3)))
+"""
+
+
+@pytest.mark.integration
+@pytest.mark.integration
+def test_diagnostics_arrive_as_typed_fields_beside_the_graded_run(tmp_path):
+    folder = tmp_path / "student"
+    folder.mkdir()
+    (folder / "model.py").write_text(UNTRAINED_BATCHNORM)
+    (folder / "diagnostics.py").write_text("CHANNELS = 3\n")
+    namespace: dict = {}
+    exec(UNTRAINED_BATCHNORM.replace("from diagnostics", "CHANNELS = 3  #"), namespace)
+    torch.save(namespace["Net"]().state_dict(), folder / "weights.pth")
+    images = tmp_path / "images.npy"
+    np.save(images, np.random.default_rng(0).integers(0, 256, size=(40, 32, 32, 3), dtype=np.uint8))
+    job = SandboxJob(
+        submission_dir=folder, model_file="model.py", weights_file="weights.pth", images_file=images,
+        device="cpu", diagnose=True, limits=SandboxLimits(wall_clock_seconds=120),
+    )  # fmt: skip
+
+    outcome = LocalBackend(force_plain_process=True).run(job)
+
+    assert outcome.failure is None and outcome.logits.shape == (40, 10), outcome.failure or outcome.stderr_tail
+    found = outcome.meta.diagnostics
+    assert found.batchnorm_init == ["bn"] and found.skipped is None, found
+    assert not (found.random or found.batch_stats or found.train_mode)
+    assert found.normalisation.step == 1 and len(found.normalisation.used) == len(found.normalisation.cifar) == 40
