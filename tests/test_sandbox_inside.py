@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +14,7 @@ import torch
 
 import grader
 from grader.sandbox.local import LocalBackend
-from grader.sandbox.protocol import SandboxJob, SandboxLimits
+from grader.sandbox.protocol import KNOWN_KINDS, ErrorKind, RunnerMeta, SandboxJob, SandboxLimits
 
 GRADER = Path(grader.__file__).parent
 IMPORT_EVERY_HOST_MODULE = """
@@ -49,6 +51,50 @@ def test_reference_training_preprocesses_as_the_runner_does():
 
     images = torch.randint(0, 256, (4, 32, 32, 3), dtype=torch.uint8)
     assert torch.equal(on_the_host(images), inside(images))
+
+
+def kinds_written_inside() -> set[str]:
+    """The error kinds in the in-sandbox code: SubmissionError(kind, ...) and comparisons with meta's error_kind."""
+    kinds = set()
+    for path in (GRADER / "sandbox" / "inside").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "SubmissionError":
+                kinds.add(node.args[0].value)
+            if isinstance(node, ast.Compare) and "error_kind" in ast.unparse(node.left):
+                kinds.update(c.value for c in node.comparators if isinstance(c, ast.Constant))
+    return kinds
+
+
+def kinds_assigned_as_strings_on_the_host() -> set[str]:
+    """String literals the host assigns to an error_kind or failure_kind (`x.error_kind, x.error = "intake", ...`)."""
+    kinds, fields = set(), ("error_kind", "failure_kind")
+    for path in GRADER.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            for target in node.targets if isinstance(node, ast.Assign) else []:
+                tuples = isinstance(target, ast.Tuple) and isinstance(node.value, ast.Tuple)
+                for name, value in zip(target.elts, node.value.elts) if tuples else [(target, node.value)]:
+                    if getattr(name, "attr", None) in fields and isinstance(value, ast.Constant):
+                        kinds.add(value.value)
+    return kinds
+
+
+def test_every_error_kind_written_as_a_string_is_one_of_the_host_enum():
+    inside = kinds_written_inside()
+    assert {"syntax", "import", "contract", "build", "weights", "forward", "output"} <= inside
+    assert inside <= KNOWN_KINDS
+    assert kinds_assigned_as_strings_on_the_host() <= KNOWN_KINDS
+
+
+def test_a_forged_meta_json_neither_crashes_the_host_nor_voids_the_graded_figures():
+    def meta(**fields) -> RunnerMeta:
+        return RunnerMeta.model_validate_json(json.dumps(fields))
+
+    assert meta(ok=False, error_kind="forward", error="x").error_kind is ErrorKind.FORWARD
+    assert meta(ok=False, error_kind="rm -rf /", error="x").error_kind is ErrorKind.ERROR
+    assert meta(ok=False, error_kind=["forward"], error="x").error_kind is ErrorKind.ERROR
+    flooded = meta(ok=True, parameter_count=3, diagnostics={"train_mode": ["layer"] * 10_000})
+    assert flooded.ok and flooded.parameter_count == 3 and flooded.diagnostics is None
+    assert meta(ok=True, diagnostics={"normalisation": {"step": 1, "used": "12x"}}).diagnostics is None
 
 
 UNTRAINED_BATCHNORM = """

@@ -15,7 +15,7 @@ from grader.intake.submission import IntakeError, SubmissionFiles, find_submissi
 from grader.pipeline.items import GradedItem, ItemInput, ItemScore, graded_items
 from grader.pipeline.session import GradingSession
 from grader.results.model import BaselineComparison, InputHashes, Points, Result, RunInfo, Timings
-from grader.sandbox.protocol import SandboxJob, SandboxOutcome
+from grader.sandbox.protocol import ErrorKind, SandboxJob, SandboxOutcome
 from grader.scoring.accuracy import InvalidOutput, score
 
 
@@ -187,12 +187,12 @@ def _record_outcome(result: Result, outcome: SandboxOutcome, session: GradingSes
         sandbox_seconds=outcome.wall_seconds,
     )
     if outcome.failure:
-        result.error_kind, result.error = outcome.failure_kind, outcome.failure
+        result.error_kind, result.error = (outcome.failure_kind or ErrorKind.ERROR).value, outcome.failure
         return
     try:
         scores = score(outcome.logits, session.split.labels)
     except InvalidOutput as error:
-        result.error_kind, result.error = "output", str(error)
+        result.error_kind, result.error = ErrorKind.OUTPUT.value, str(error)
         return
     result.status = "graded"
     result.accuracy = scores.accuracy

@@ -27,6 +27,7 @@ from grader.sandbox.docker_cleanup import (
 from grader.sandbox.gpus import host_has_nvidia_gpu
 from grader.sandbox.protocol import (
     INSIDE_DIR,
+    ErrorKind,
     SandboxJob,
     SandboxOutcome,
     cancelled_outcome,
@@ -122,7 +123,7 @@ class DockerBackend(SandboxBackend):
             return SandboxOutcome(
                 backend=self.name,
                 isolation=self.isolation,
-                failure_kind="device",
+                failure_kind=ErrorKind.DEVICE,
                 failure="CUDA was requested but this host has no NVIDIA GPU; grade with device 'cpu' or 'auto'",
                 image_digest=self.image_digest,
             )
@@ -207,13 +208,14 @@ class DockerBackend(SandboxBackend):
     @staticmethod
     def _explain(outcome: SandboxOutcome, state: dict[str, Any], job: SandboxJob) -> SandboxOutcome:
         """What only the engine knows: the memory cgroup's kill, and full tmpfs or file-size limits."""
-        if outcome.logits is not None or outcome.failure_kind in ("timeout", "disk", "cancelled"):
+        host_verdicts = (ErrorKind.TIMEOUT, ErrorKind.DISK, ErrorKind.CANCELLED)
+        if outcome.logits is not None or outcome.failure_kind in host_verdicts:
             return outcome
         if state.get("OOMKilled"):
-            outcome.failure_kind = "memory"
+            outcome.failure_kind = ErrorKind.MEMORY
             outcome.failure = f"killed for using more than the {job.limits.memory_mb} MB memory limit"
         elif outcome.failure and any(marker in outcome.failure for marker in DISK_MARKERS):
-            outcome.failure_kind = "disk"
+            outcome.failure_kind = ErrorKind.DISK
             outcome.failure = (
                 f"ran out of disk (scratch {job.limits.disk_mb} MB, files up to {job.limits.file_size_mb} MB): "
                 f"{outcome.failure}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import signal
+from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
@@ -57,6 +58,32 @@ class SandboxJob(BaseModel):
     )
 
 
+class ErrorKind(str, Enum):
+    """Why a submission has no score. The values are stored in results and exports: never rename one."""
+
+    # Raised inside by the runner, which writes them as plain strings (tests/test_sandbox_inside.py checks).
+    SYNTAX = "syntax"
+    IMPORT = "import"
+    CONTRACT = "contract"
+    BUILD = "build"
+    WEIGHTS = "weights"
+    FORWARD = "forward"
+    OUTPUT = "output"  # the host's too: unreadable logits, NaN, a wrong shape
+    # The host's verdicts on a run.
+    TIMEOUT = "timeout"
+    MEMORY = "memory"
+    CPU = "cpu"
+    DISK = "disk"
+    KILLED = "killed"
+    CRASH = "crash"
+    DEVICE = "device"
+    CANCELLED = "cancelled"
+    # Before any run: the submission's files.
+    INTAKE = "intake"
+    ERROR = "error"  # a failure that names no kind, or one the host does not know
+
+
+KNOWN_KINDS = {kind.value for kind in ErrorKind}
 Name = Annotated[str, Field(max_length=500)]
 Digits = Annotated[str, Field(pattern=r"^[0-9]*$", max_length=1000)]
 
@@ -101,9 +128,15 @@ class RunnerMeta(BaseModel):
     load_seconds: float | None = None
     inference_seconds: float | None = None
     warnings: list[str] = Field(default_factory=list, max_length=50)
-    error_kind: str | None = Field(default=None, max_length=50)
+    error_kind: ErrorKind | None = None
     error: str | None = Field(default=None, max_length=5000)
     diagnostics: Diagnostics | None = None
+
+    @field_validator("error_kind", mode="before")
+    @classmethod
+    def _known_kind(cls, value):
+        """A kind the host does not know (a forged meta.json) becomes the generic one, not a rejected file."""
+        return value if value is None or (isinstance(value, str) and value in KNOWN_KINDS) else ErrorKind.ERROR
 
     @field_validator("diagnostics", mode="wrap")
     @classmethod
@@ -122,7 +155,7 @@ class SandboxOutcome(BaseModel):
     isolation: str
     logits: np.ndarray | None = Field(default=None, exclude=True)
     meta: RunnerMeta | None = None
-    failure_kind: str | None = None
+    failure_kind: ErrorKind | None = None
     failure: str | None = None
     exit_code: int | None = None
     wall_seconds: float = 0.0
@@ -141,7 +174,7 @@ def cancelled_outcome(backend: str, isolation: str) -> SandboxOutcome:
     return SandboxOutcome(
         backend=backend,
         isolation=isolation,
-        failure_kind="cancelled",
+        failure_kind=ErrorKind.CANCELLED,
         failure="stopped: the grader was interrupted",
     )
 
@@ -226,25 +259,25 @@ def read_logits(path: Path, max_bytes: int) -> np.ndarray:
     return array
 
 
-def _signal_reason(exit_code: int, limits: SandboxLimits) -> tuple[str, str]:
+def _signal_reason(exit_code: int, limits: SandboxLimits) -> tuple[ErrorKind, str]:
     number = -exit_code if exit_code < 0 else exit_code - 128
     # getattr: Windows has none of these signals (its large exit codes are not signals at all).
     if number == getattr(signal, "SIGKILL", None):
         # The memory cgroup's kill is recognised by the backend that knows it (Docker's OOMKilled); a plain
         # SIGKILL may also come from the submission itself.
-        return "killed", (
+        return ErrorKind.KILLED, (
             f"killed by SIGKILL: the machine may have run out of memory (limit {limits.memory_mb} MB), "
             "or the submission killed its own process"
         )
     if number == getattr(signal, "SIGXCPU", None):
-        return "cpu", f"used more than {limits.cpu_seconds} s of CPU time"
+        return ErrorKind.CPU, f"used more than {limits.cpu_seconds} s of CPU time"
     if number == getattr(signal, "SIGXFSZ", None):
-        return "disk", f"wrote a file larger than {limits.file_size_mb} MB"
+        return ErrorKind.DISK, f"wrote a file larger than {limits.file_size_mb} MB"
     try:
         name = signal.Signals(number).name
     except ValueError:
         name = f"signal {number}"
-    return "crash", f"the process died with {name}"
+    return ErrorKind.CRASH, f"the process died with {name}"
 
 
 MEMORY_MARKERS = ("MemoryError", "can't allocate memory", "Cannot allocate memory", "out of memory")
@@ -278,14 +311,14 @@ def read_outcome(
         image_digest=image_digest,
     )
     if verdict.cancelled:
-        outcome.failure_kind, outcome.failure = "cancelled", "stopped: the grader was interrupted"
+        outcome.failure_kind, outcome.failure = ErrorKind.CANCELLED, "stopped: the grader was interrupted"
         return outcome
     if verdict.overflow:
-        outcome.failure_kind, outcome.failure = "disk", verdict.overflow
+        outcome.failure_kind, outcome.failure = ErrorKind.DISK, verdict.overflow
         return outcome
     if verdict.timed_out:
         phase = _read_phase(output_dir)
-        outcome.failure_kind = "timeout"
+        outcome.failure_kind = ErrorKind.TIMEOUT
         outcome.failure = f"exceeded the wall-clock limit of {limits.wall_clock_seconds:g} s while {phase}"
         if phase.startswith("loading"):
             outcome.failure += (
@@ -299,25 +332,25 @@ def read_outcome(
     if outcome.meta and outcome.meta.ok:
         if exit_code != 0:
             outcome.meta.ok = False
-            outcome.failure_kind = "crash"
+            outcome.failure_kind = ErrorKind.CRASH
             outcome.failure = f"exited with code {exit_code} after reporting success; its results are not used"
             return outcome
         try:
             outcome.logits = read_logits(output_dir / "logits.npy", limits.output_mb * 2**20)
         except Exception as error:  # noqa: BLE001 - any malformed file is the submission's failure, not ours
-            outcome.failure_kind, outcome.failure = "output", f"unreadable logits: {error}"
+            outcome.failure_kind, outcome.failure = ErrorKind.OUTPUT, f"unreadable logits: {error}"
         return outcome
     if outcome.meta and outcome.meta.error:
-        outcome.failure_kind, outcome.failure = outcome.meta.error_kind or "error", outcome.meta.error
+        outcome.failure_kind, outcome.failure = outcome.meta.error_kind or ErrorKind.ERROR, outcome.meta.error
         if any(marker in outcome.meta.error for marker in MEMORY_MARKERS):
-            outcome.failure_kind = "memory"
+            outcome.failure_kind = ErrorKind.MEMORY
             outcome.failure = f"ran out of memory (limit {limits.memory_mb} MB): {outcome.meta.error}"
         return outcome
     if any(marker in outcome.stderr_tail for marker in MEMORY_MARKERS):
-        outcome.failure_kind = "memory"
+        outcome.failure_kind = ErrorKind.MEMORY
         outcome.failure = f"ran out of memory (limit {limits.memory_mb} MB)"
     else:
         last_line = outcome.stderr_tail.strip().splitlines()[-1:] or ["no output"]
-        outcome.failure_kind = "crash"
+        outcome.failure_kind = ErrorKind.CRASH
         outcome.failure = f"exited with code {exit_code} before writing results ({last_line[0][:300]})"
     return outcome
