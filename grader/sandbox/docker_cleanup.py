@@ -1,8 +1,5 @@
-"""Sandbox containers never outlive their run: removed on exit, Ctrl-C or SIGTERM, and as leftovers.
-
-Every container is labelled with its grader's pid and host. The backend registers a container's
-name before creating it, so an interruption at any moment still finds it; a grader killed outright
-(SIGKILL, a power cut) leaves its containers to `remove_leftover_containers` (`make sandbox-clean`).
+"""Sandbox containers never outlive their run: each is registered by name before it is created and removed on
+exit, Ctrl-C or SIGTERM; those of a grader killed outright are leftovers for `make sandbox-clean`.
 """
 
 from __future__ import annotations

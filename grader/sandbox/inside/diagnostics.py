@@ -1,9 +1,6 @@
-"""The self-check's probes (runner.py --diagnose, used by `grader check` only): common mistakes, as fields.
-
-Loaded by runner.py from beside it, after the graded figures are written; standard library, numpy and
-torch only. Each finding is a field of meta.json's "diagnostics", which the host validates
-(grader.sandbox.protocol.Diagnostics). The labels stay on the host, so the normalisation probe reports
-the predicted classes of a fixed sample (every `step`-th image) as digit strings, and the host scores them.
+"""The self-check's probes (runner.py --diagnose, for `grader check` only); each finding is a field of meta.json's
+"diagnostics", which the host validates (protocol.Diagnostics). The labels stay on the host, so the normalisation
+probe reports the predicted classes of every `step`-th image as digits, and the host scores them.
 """
 
 import numpy as np
