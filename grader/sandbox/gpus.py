@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
-
-GPU_NODE = re.compile(r"/dev/nvidia(\d+)")
 
 
 def device_nodes() -> list[str]:
@@ -22,14 +19,14 @@ def visible_gpus() -> list[str]:
     """The GPUs runs can be pinned to: CUDA_VISIBLE_DEVICES when set, else the numbered device nodes."""
     if "CUDA_VISIBLE_DEVICES" in os.environ:
         return [part.strip() for part in os.environ["CUDA_VISIBLE_DEVICES"].split(",") if part.strip()]
-    numbers = (GPU_NODE.fullmatch(node) for node in device_nodes())
-    return sorted((match.group(1) for match in numbers if match), key=int)
+    numbers = (node.removeprefix("/dev/nvidia") for node in device_nodes())
+    return sorted((number for number in numbers if number.isdigit()), key=int)
 
 
 @functools.cache
 def host_has_nvidia_gpu() -> bool:
     """A GPU's device node, else nvidia-smi listing a GPU (the nodes may appear only once the driver loads)."""
-    if any(GPU_NODE.fullmatch(node) for node in device_nodes()):
+    if any(node.removeprefix("/dev/nvidia").isdigit() for node in device_nodes()):
         return True
     if not shutil.which("nvidia-smi"):
         return False
