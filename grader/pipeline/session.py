@@ -57,7 +57,7 @@ def open_session(
     rubric_path: Path,
     *,
     data: Path | None = None,
-    backend: str | None = None,
+    backend: str | SandboxBackend | None = None,
     timeout_seconds: float | None = None,
     reference_dir: Path | None = None,
     extra_hidden: list[Path] | None = None,
@@ -65,7 +65,8 @@ def open_session(
     isolation: str | None = None,
 ) -> Iterator[GradingSession]:
     """isolation: 'sandbox' refuses to run student code without bwrap or Docker; 'process' accepts the
-    plain-process fallback. None: the rubric's sandbox.isolation."""
+    plain-process fallback. None: the rubric's sandbox.isolation. backend: a name, or a SandboxBackend object
+    (the fast tests' fake)."""
     from grader.reference.baselines import baseline_accuracies
 
     split_path = resolve_split_path(rubric, rubric_path, data)
@@ -75,7 +76,9 @@ def open_session(
     if resolve_anchors:
         check_anchors(rubric.exercise1, baselines)  # a baseline missing for this split stops grading before it starts
     reset_cancel()  # a new session starts with no interrupt pending from an earlier one in this process
-    sandbox = get_backend(backend or rubric.sandbox.backend)
+    sandbox = backend
+    if not isinstance(sandbox, SandboxBackend):
+        sandbox = get_backend(backend or rubric.sandbox.backend, rubric.sandbox.image)
     require_boundary(sandbox, isolation or rubric.sandbox.isolation)
     with run_folder("grader-images-") as folder:
         images_file = write_images_for_sandbox(split, folder)

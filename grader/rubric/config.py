@@ -46,7 +46,10 @@ class SandboxSettings(Strict):
     backend: Literal["auto", "local", "docker"] = Field(default="auto", description="auto: Docker when it answers")
     device: Literal["auto", "cpu", "cuda"] = Field(default="auto", description="auto: CUDA when visible")
     batch_size: int = Field(default=500, gt=0, description="Images per forward pass")
-    image: str = Field(default="lab8-grader-sandbox:latest", description="Docker image holding torch and the runner")
+    image: str = Field(
+        default="lab8-grader-sandbox:latest",
+        description="Docker image holding torch and the runner; $GRADER_SANDBOX_IMAGE overrides it on one machine",
+    )
     workers: int = Field(default=0, ge=0, description="Parallel submissions in grade --all; 0: one per GPU or CPU")
     isolation: Literal["sandbox", "process"] = Field(
         default="sandbox",

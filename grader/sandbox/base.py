@@ -22,6 +22,11 @@ class SandboxBackend(ABC):
     name: str
     isolation: str
 
+    @classmethod
+    def configured(cls, *, image: str | None = None) -> SandboxBackend:
+        """The backend as the rubric's sandbox settings configure it; most backends have nothing to set."""
+        return cls()
+
     @property
     def is_boundary(self) -> bool:
         """Whether this backend keeps a hostile submission away from the grader, the labels and other students."""
@@ -57,13 +62,15 @@ def backend_names() -> list[str]:
     return ["auto", *BACKENDS.names()]
 
 
-def get_backend(name: str) -> SandboxBackend:
-    """'auto' is the most preferred backend that answers: Docker when the engine and image do, else local."""
+def get_backend(name: str, image: str | None = None) -> SandboxBackend:
+    """'auto' is the most preferred backend that answers: Docker when the engine and image do, else local.
+
+    image: the rubric's sandbox.image, for the backends that run one (Docker)."""
     if name == "auto":
         *others, name = BACKENDS.preferred()
         for candidate in others:
             with suppress(SandboxUnavailable):
-                return get_backend(candidate)
-    backend = BACKENDS.get(name)()
+                return get_backend(candidate, image)
+    backend = BACKENDS.get(name).configured(image=image)
     backend.check_available()
     return backend

@@ -52,18 +52,22 @@ class DockerBackend(SandboxBackend):
     name = "docker"
     isolation = "docker"
 
+    @classmethod
+    def configured(cls, *, image: str | None = None) -> DockerBackend:
+        return cls(image=image)
+
     def __init__(
         self,
         image: str | None = None,
         gpu_device_ids: list[str] | None = None,
         mount_runner: bool = True,
     ) -> None:
-        """image: the sandbox image (default $GRADER_SANDBOX_IMAGE or lab8-grader-sandbox:latest).
+        """image: the sandbox image, the rubric's sandbox.image; $GRADER_SANDBOX_IMAGE overrides it on one machine.
         gpu_device_ids: the GPUs this backend's containers get ("0", "1", or UUIDs); None means all.
         mount_runner: mount the grader's current inside/ folder (the runner and its diagnostics) over
         the image's copy in /opt/grader, so that a changed runner needs no rebuild of the image.
         """
-        self.image_name = image or os.environ.get(IMAGE_ENV) or DEFAULT_IMAGE
+        self.image_name = os.environ.get(IMAGE_ENV) or image or DEFAULT_IMAGE
         self.gpu_device_ids = [str(device) for device in gpu_device_ids] if gpu_device_ids else None
         self.mount_runner = mount_runner
         self._client = None
