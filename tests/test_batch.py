@@ -1,6 +1,7 @@
 """The class workflow: import-bb, grade --all (parallel, incremental, resumable), late policy, overrides, export.
 
-The sandbox really runs, so the graded class is built once per module and copied into each test.
+The class is graded through the fake sandbox (helpers.FakeBackend), once per module, and copied into each
+test; the tests marked integration grade in the real local sandbox.
 """
 
 import csv
@@ -18,18 +19,22 @@ from types import SimpleNamespace
 import pytest
 import torch
 import yaml
-from conftest import (
+from helpers import (
     HOSTILE,
     TINY_MODEL,
+    BulkZip,
+    FakeBackend,
+    FakeFailure,
     assert_printed_literally,
+    edit_rubric,
     make_submission,
     terminal,
     tiny_model,
+    weights_bytes,
     write_npz,
     write_rubric,
 )
 from rich.console import Console
-from test_blackboard_import import BulkZip
 
 from grader.answers import Exercise2Rubric
 from grader.batch.display import BatchDisplay
@@ -48,24 +53,23 @@ LATE = {"due": "2022-11-01T23:59:00-06:00", "penalty_per_day": 0.1, "cap": 0.5}
 EXPORT = {"column_name": "Lab 8", "column_id": "123456", "points_possible": 104}
 
 
-def weights_bytes(seed: int) -> bytes:
-    buffer = io.BytesIO()
-    torch.save(tiny_model(seed).state_dict(), buffer)
-    return buffer.getvalue()
-
-
 def write_class_rubric(root: Path, tiny_split, **changes) -> Path:
     sections = {"late": LATE, "export": EXPORT, **changes}
     return write_rubric(root / "rubric.yaml", root / "split.npz", tiny_split, **sections)
 
 
-def edit_rubric(path: Path, edit) -> None:
-    data = yaml.safe_load(path.read_text())
-    edit(data)
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
+# carol's model.py has a syntax error: the fake sandbox reports it as the runner would.
+SYNTAX_ERROR = FakeFailure("syntax", "model.py line 16: SyntaxError: invalid syntax")
+
+
+def class_sandbox() -> FakeBackend:
+    """alice's and bob's logits follow from their weights (new weights, new predictions); carol's run fails."""
+    return FakeBackend({"carol": SYNTAX_ERROR})
 
 
 def run_batch(paths, **options) -> SimpleNamespace:
+    """grade --all, through the fake sandbox unless `sandbox` names a real one."""
+    options.setdefault("sandbox", class_sandbox())
     console = Console(file=io.StringIO(), width=200)
     batch = BatchOptions(rubric=paths.rubric, submissions=paths.submissions, results=paths.results, **options)
     report = grade_all(batch, console)
@@ -118,7 +122,22 @@ def test_grade_all_writes_one_result_per_student_and_a_broken_one_is_an_error_re
     assert result_of(paths, "alice").status == "graded" and result_of(paths, "bob").status == "graded"
     carol = result_of(paths, "carol")
     assert carol.status == "error" and carol.error_kind == "syntax"
-    assert "3 student(s): 3 to grade in the local sandbox" in graded_class.run.output
+    assert "3 student(s): 3 to grade in the fake sandbox" in graded_class.run.output
+
+
+@pytest.mark.integration
+def test_a_class_graded_in_the_local_sandbox_runs_each_model_and_a_broken_one_is_an_error_result(tmp_path, tiny_split):
+    write_npz(tiny_split, tmp_path / "split.npz")
+    paths = SimpleNamespace(rubric=write_class_rubric(tmp_path, tiny_split), submissions=tmp_path / "submissions",
+                            results=tmp_path / "results")  # fmt: skip
+    make_submission(paths.submissions, "alice")
+    make_submission(paths.submissions, "carol", TINY_MODEL + "\ndef broken(:\n    pass\n")
+    run = run_batch(paths, workers=2, sandbox="local")
+    assert run.report.sandbox_runs == 2 and not run.report.crashed
+    assert "2 student(s): 2 to grade in the local sandbox" in run.output
+    alice, carol = result_of(paths, "alice"), result_of(paths, "carol")
+    assert alice.status == "graded" and alice.run.backend == "local" and alice.run.parameter_count > 0
+    assert carol.status == "error" and carol.error_kind == "syntax" and "SyntaxError" in carol.error
 
 
 def test_late_penalty_comes_from_the_blackboard_submission_time(graded_class):
@@ -238,6 +257,7 @@ def test_export_after_grade_all_parses_back_with_non_submitters(graded_copy, cap
 
 
 @pytest.mark.slow
+@pytest.mark.integration
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill"])
 def test_interrupted_grade_all_loses_no_finished_result_and_resumes(tmp_path, tiny_split, stop):
     write_npz(tiny_split, tmp_path / "split.npz")
@@ -261,7 +281,7 @@ def test_interrupted_grade_all_loses_no_finished_result_and_resumes(tmp_path, ti
     assert len(finished) == 1, "stopped after the first result and before the second"
     assert all(load_result(paths.results / name) is not None for name in finished), "no half-written result"
     assert all(json.loads(data) for data in finished.values())
-    rerun = run_batch(paths)
+    rerun = run_batch(paths, sandbox="local")
     assert rerun.report.sandbox_runs == 2 - len(finished)
     after = snapshot(paths.results)
     assert sorted(after) == ["ann.json", "ben.json"]

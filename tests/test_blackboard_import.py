@@ -7,6 +7,7 @@ import zipfile
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from helpers import ASSIGNMENT, BulkZip
 
 from grader.intake.blackboard import (
     BulkDownloadError,
@@ -20,61 +21,10 @@ from grader.intake.recognise import classify
 from grader.intake.safe_zip import ExtractionLimits
 from grader.policy.late import AttemptPolicy
 
-ASSIGNMENT = "Lab 8"
 CENTRAL = timezone(timedelta(hours=-6))
 DUE = datetime(2022, 11, 1, 23, 59, tzinfo=CENTRAL)
 NEWEST = AttemptPolicy(keep="newest")
 BEFORE_DEADLINE = AttemptPolicy(keep="newest-before-deadline")
-
-
-def us_date(moment: datetime) -> str:
-    hour = moment.hour % 12 or 12
-    ampm = "PM" if moment.hour >= 12 else "AM"
-    return f"{moment:%A}, {moment:%B} {moment.day}, {moment.year} {hour}:{moment:%M:%S} {ampm} CST"
-
-
-class BulkZip:
-    """Members of a Grade Center bulk download: one receipt per attempt plus its files."""
-
-    def __init__(self):
-        self.members: list[tuple[zipfile.ZipInfo | str, bytes]] = []
-
-    def attempt(self, username, when: datetime, files: dict, display=None, receipt_date=None, header_extra=""):
-        stamp = f"{when:%Y-%m-%d-%H-%M-%S}"
-        stem = f"{ASSIGNMENT}_{username}_attempt_{stamp}"
-        lines = [
-            f"Name: {display or username.title()} ({username})",
-            f"Assignment: {ASSIGNMENT}",
-            f"Date Submitted: {receipt_date or us_date(when)}",
-            "Current Grade: Needs Grading",
-            *([header_extra] if header_extra else []),
-            "",
-            "Submission Field:",
-            "There is no student submission text data for this assignment.",
-            "",
-            "Comments:",
-            "There are no student comments for this assignment.",
-            "",
-            "Files:",
-        ]
-        if not files:
-            lines.append("No files were attached to this submission.")
-        for original, data in files.items():
-            stored = f"{stem}_{original}"
-            lines += [f"\tOriginal filename: {original}", f"\tFilename: {stored}", ""]
-            if data is not None:
-                self.members.append((stored, data))
-        self.members.append((f"{stem}.txt", "\n".join(lines).encode()))
-        return stem
-
-    def add(self, name_or_info, data: bytes):
-        self.members.append((name_or_info, data))
-
-    def write(self, path):
-        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
-            for name, data in self.members:
-                archive.writestr(name, data)
-        return path
 
 
 def zip_bytes(members: dict) -> bytes:

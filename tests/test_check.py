@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import HOSTILE, assert_printed_literally, terminal, write_npz, write_rubric
+from helpers import HOSTILE, assert_printed_literally, terminal, write_npz, write_rubric
 from rich.console import Console
 
 from grader.check import selfcheck
@@ -28,6 +28,8 @@ from grader.check.verbs import check_main, pack_main
 from grader.datasets import LabelledImages
 from grader.intake.submission import SubmissionFiles
 from grader.results.model import InputHashes, Result, RunInfo
+
+pytestmark = pytest.mark.integration  # nearly every check runs the submission in the local sandbox
 
 # Each class is one grey level: a model that reads the mean brightness classifies it perfectly,
 # and only if it sees the images normalised as it was "trained".
@@ -296,7 +298,7 @@ def test_pack_refuses_a_submission_that_fails_the_check(rubric, tmp_path):
 
 
 def test_packed_zip_goes_through_the_blackboard_import_and_grades_the_same(rubric, tmp_path):
-    from test_blackboard_import import BulkZip
+    from helpers import BulkZip
 
     from grader.intake.blackboard import import_bulk_download
     from grader.pipeline import grade_submission, open_session

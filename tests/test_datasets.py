@@ -2,7 +2,7 @@ import pickle
 
 import numpy as np
 import pytest
-from conftest import write_cifar_batches, write_npz
+from helpers import write_cifar_batches, write_npz
 from PIL import Image
 
 from grader.datasets import CIFAR10_CLASSES, DatasetError, SplitFormat, detect_format, load_split

@@ -8,10 +8,12 @@ import threading
 import numpy as np
 import pytest
 import torch
-from conftest import TINY_MODEL, bwrap_available, expected_logits, make_submission, require_tool, tiny_model
+from helpers import TINY_MODEL, bwrap_available, expected_logits, make_submission, require_tool, tiny_model
 
 from grader.pipeline import grade_submission, open_session
 from grader.rubric.config import load_rubric
+
+pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(params=["bwrap", "process"])

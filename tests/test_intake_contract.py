@@ -164,7 +164,7 @@ def test_ambiguous_weights_stop_grading_but_ambiguous_answers_only_leave_a_note(
 
 
 def test_an_imported_folder_carries_the_imports_notes_into_grading(tmp_path):
-    from test_blackboard_import import BulkZip
+    from helpers import BulkZip
 
     from grader.intake.blackboard import import_bulk_download
     from grader.policy.late import AttemptPolicy

@@ -5,12 +5,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import make_submission
+from helpers import FakeBackend, fake_submission, logits_with_accuracy, write_baselines
 
 from grader.datasets import LabelledImages
 from grader.pipeline import grade_submission, open_session
 from grader.reference import train as training
-from grader.reference.baselines import Baseline, BaselineFile, baseline_accuracies
+from grader.reference.baselines import baseline_accuracies
 from grader.reference.measure import multiply_accumulates
 from grader.reference.recipes import Recipe, WarmRestart
 from grader.rubric.config import RubricError, load_rubric
@@ -103,12 +103,6 @@ def test_each_warm_restart_starts_from_its_own_learning_rate_and_anneals_to_zero
     assert torch.load(tmp_path / "checkpoint.pt", weights_only=False)["state"]["phase"] == 2
 
 
-def write_baselines(reference_dir: Path, split_sha256: str, **accuracies: float) -> None:
-    reference_dir.mkdir(exist_ok=True)
-    entries = [Baseline(name=n, trained=True, accuracy=a, split_sha256=split_sha256) for n, a in accuracies.items()]
-    (reference_dir / "baselines.json").write_text(BaselineFile(baselines=entries).model_dump_json())
-
-
 def test_baselines_from_another_split_do_not_compare(tmp_path):
     write_baselines(tmp_path, "a" * 64, lenet5=0.6)
     assert baseline_accuracies(tmp_path, "a" * 64) == {"lenet5": 0.6}
@@ -118,9 +112,10 @@ def test_baselines_from_another_split_do_not_compare(tmp_path):
 def test_student_result_compares_with_each_baseline(tmp_path, rubric_file, submissions, tiny_split, monkeypatch):
     monkeypatch.chdir(tmp_path)
     write_baselines(tmp_path / "reference", tiny_split.content_sha256(), lenet5=0.0, resnet20=0.99)
-    rubric = load_rubric(rubric_file)
-    with open_session(rubric, rubric_file) as session:
-        result = grade_submission(make_submission(submissions, "alice"), session)
+    backend = FakeBackend({"alice": logits_with_accuracy(tiny_split.labels, 0.5)})
+    with open_session(load_rubric(rubric_file), rubric_file, backend=backend) as session:
+        result = grade_submission(fake_submission(submissions, "alice"), session)
+    assert result.accuracy == 0.5
     by_name = {entry.baseline: entry for entry in result.comparison}
     assert by_name["lenet5"].beats and not by_name["resnet20"].beats
     assert by_name["resnet20"].difference == pytest.approx(result.accuracy - 0.99)

@@ -1,6 +1,6 @@
 import io
 
-from conftest import HOSTILE, assert_printed_literally, terminal
+from helpers import HOSTILE, assert_printed_literally, terminal
 from rich.console import Console
 
 from grader.report.console import render_result

@@ -52,7 +52,7 @@ def test_validate_command_checks_without_grading(rubric_file, capsys):
 
 
 def test_pin_split_writes_the_pin_and_keeps_comments(tmp_path, tiny_split):
-    from conftest import write_npz
+    from helpers import write_npz
 
     rubric = tmp_path / "rubric.yaml"
     text = Path("rubric.yaml").read_text()
@@ -66,7 +66,7 @@ def test_pin_split_writes_the_pin_and_keeps_comments(tmp_path, tiny_split):
 
 
 def test_pin_split_changes_only_the_split_and_its_own_comment(tmp_path, tiny_split):
-    from conftest import write_npz
+    from helpers import write_npz
 
     original = (Path(__file__).resolve().parents[1] / "rubric.yaml").read_text()
     rubric = tmp_path / "rubric.yaml"

@@ -19,10 +19,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import sandbox_containers
 
 from grader.sandbox.base import SandboxUnavailable
 from grader.sandbox.docker import DockerBackend
-from grader.sandbox.docker_cleanup import LABEL, OWNER_PID_LABEL, remove_leftover_containers
+from grader.sandbox.docker_cleanup import OWNER_PID_LABEL, remove_leftover_containers
 from grader.sandbox.gpus import host_has_nvidia_gpu
 from grader.sandbox.local import LocalBackend
 from grader.sandbox.protocol import SandboxJob, SandboxLimits
@@ -113,13 +114,6 @@ def make_job(submission: Path, images: Path, **limits) -> SandboxJob:
         device="auto",
         limits=SandboxLimits(**{"wall_clock_seconds": 120, **limits}),
     )
-
-
-def sandbox_containers(**labels: str) -> list[str]:
-    """What `docker ps -a` shows of the sandbox's containers, optionally narrowed by more labels."""
-    filters = [f"--filter=label={LABEL}"] + [f"--filter=label={key}={value}" for key, value in labels.items()]
-    listing = subprocess.run(["docker", "ps", "-a", "-q", *filters], capture_output=True, text=True, check=True)
-    return listing.stdout.split()
 
 
 @pytest.fixture(autouse=True)

@@ -13,24 +13,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import TINY_MODEL, bwrap_available, make_submission, require_tool
+from helpers import TINY_MODEL, bwrap_available, docker_backend, make_submission, require_tool
 
 from grader.sandbox.protocol import SandboxJob, SandboxLimits
 
+pytestmark = pytest.mark.integration
+
 # Where the runner writes its results, as model.py can find it whatever the backend mounts.
 OUTPUT_DIR = 'OUTPUT = sys.argv[sys.argv.index("--output") + 1]\n'
-
-
-def docker_backend():
-    from grader.sandbox.base import SandboxUnavailable
-    from grader.sandbox.docker import DockerBackend
-
-    backend = DockerBackend()
-    try:
-        backend.check_available()
-    except SandboxUnavailable as error:
-        require_tool(False, str(error))
-    return backend
 
 
 @pytest.fixture(

@@ -14,7 +14,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import TINY_MODEL, bwrap_available, make_submission, require_tool
+from helpers import (
+    TINY_MODEL,
+    FakeBackend,
+    bwrap_available,
+    docker_backend,
+    make_submission,
+    require_tool,
+    sandbox_containers,
+)
 
 from grader.pipeline import GradedItem, grade_submission, open_session
 from grader.rubric.config import load_rubric
@@ -29,6 +37,7 @@ ANSWERS = (
 SLEEPER = "import time\ntime.sleep(600)\n"
 
 
+@pytest.mark.integration
 def test_sandboxes_start_while_another_thread_runs_blas(rubric_file, submissions):
     """The first round's stall: a fork from one thread while another spins in OpenBLAS."""
     stop = threading.Event()
@@ -81,7 +90,7 @@ def test_an_item_scored_past_its_deadline_costs_only_that_item(rubric_file, subm
     from grader.results.model import InputHashes, Result
 
     item = Hanging()
-    with open_session(load_rubric(rubric_file), rubric_file, isolation="process") as session:
+    with open_session(load_rubric(rubric_file), rubric_file, backend=FakeBackend()) as session:
         given = ItemInput(
             session, submissions, None, Result(student="x", status="error", inputs=InputHashes(grader_version="1"))
         )
@@ -96,7 +105,7 @@ def test_an_item_scored_past_its_deadline_costs_only_that_item(rubric_file, subm
 def test_answers_scored_within_the_deadline_are_kept(rubric_file, submissions):
     folder = make_submission(submissions, "writer")
     (folder / "answers.md").write_text(ANSWERS)
-    with open_session(load_rubric(rubric_file), rubric_file, isolation="process") as session:
+    with open_session(load_rubric(rubric_file), rubric_file, backend=FakeBackend()) as session:
         result = grade_submission(folder, session)
     exercise2 = next(item for item in result.items if item.item == "exercise2")
     assert exercise2.points > 0 and "took longer" not in exercise2.reason
@@ -112,6 +121,7 @@ def run_grader(*arguments: str, env: dict | None = None, cwd: Path = REPO) -> su
     )
 
 
+@pytest.mark.integration
 def test_ta_grading_refuses_a_plain_process_unless_asked_in_so_many_words(rubric_file, submissions, tmp_path):
     make_submission(submissions, "alice")
     common = ["grade", "alice", "--rubric", str(rubric_file), "--submissions", str(submissions)]
@@ -157,6 +167,7 @@ def sandbox_processes(marker: str) -> list[int]:
     return found
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 @pytest.mark.parametrize("sandbox", ["local", pytest.param("docker", marks=pytest.mark.docker)])
 def test_one_interrupt_stops_every_sandbox_and_keeps_finished_results(
@@ -165,8 +176,6 @@ def test_one_interrupt_stops_every_sandbox_and_keeps_finished_results(
     if sandbox == "local":
         require_tool(bwrap_available(), "bubblewrap is not installed or cannot create namespaces here")
     else:
-        from test_sandbox_hostile import docker_backend
-
         docker_backend().close()
     class_with_sleepers(submissions)
     results = tmp_path / "results"
@@ -193,6 +202,4 @@ def test_one_interrupt_stops_every_sandbox_and_keeps_finished_results(
     assert sorted(p.name for p in results.glob("*.json")) == ["a-quick.json"]
     assert sandbox_processes(str(submissions)) == []
     if sandbox == "docker":
-        from test_sandbox_docker import sandbox_containers
-
         assert sandbox_containers() == []
