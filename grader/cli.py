@@ -264,5 +264,24 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def run() -> None:
+    """The `grader` command: main(), then an exit that no abandoned thread can turn into a crash.
+
+    A daemon thread left behind (an item scored past its deadline, the answer model loading at Ctrl-C)
+    may be inside torch's C++ code, and the interpreter's shutdown would then abort the process
+    ("terminate called without an active exception") instead of exiting with the code. With such a
+    thread alive the grader does its own cleanup and leaves without that shutdown.
+    """
+    code = main()
+    if not any(thread.daemon and thread.is_alive() for thread in threading.enumerate()):
+        sys.exit(code)
+    if "grader.sandbox.docker_cleanup" in sys.modules:
+        sys.modules["grader.sandbox.docker_cleanup"].remove_live_containers()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

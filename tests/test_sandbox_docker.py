@@ -393,3 +393,11 @@ def test_containers_of_a_killed_grader_are_removed_as_leftovers(backend, test_da
 def test_missing_image_says_how_to_build_it(engine):
     with pytest.raises(SandboxUnavailable, match=r"make sandbox-image"):
         DockerBackend(image="lab8-grader-sandbox:no-such-tag").check_available()
+
+
+def test_the_rubrics_image_is_the_one_run(engine, monkeypatch):
+    from grader.sandbox.base import get_backend
+
+    monkeypatch.delenv("GRADER_SANDBOX_IMAGE", raising=False)
+    with pytest.raises(SandboxUnavailable, match="lab8-grader-sandbox:named-in-the-rubric is missing"):
+        get_backend("docker", image="lab8-grader-sandbox:named-in-the-rubric")
