@@ -28,6 +28,7 @@ from grader.report.text import line
 from grader.results.model import Result
 from grader.results.store import load_results, results_lock, save_result
 from grader.rubric.config import Rubric, load_rubric
+from grader.sandbox.base import SandboxBackend
 from grader.sandbox.gpus import visible_gpus
 from grader.sandbox.supervisor import cancel_all
 
@@ -43,7 +44,7 @@ class BatchOptions:
     results: Path = Path("results")
     overrides: Path | None = None
     data: Path | None = None
-    sandbox: str | None = None
+    sandbox: str | SandboxBackend | None = None  # a name, or a backend object (the fast tests use a fake)
     isolation: str | None = None
     timeout: float | None = None
     workers: int | None = None
