@@ -94,3 +94,14 @@ def test_each_export_format_writes_the_golden_files(golden_class, golden, format
         out=tmp_path, roster=paths.roster, console=Console(file=io.StringIO()),
     )  # fmt: skip
     golden.folder(f"export/{format_name}", {path.name: path.read_bytes() for path in written})
+
+
+def test_a_result_written_before_the_redesign_still_loads_and_exports():
+    """results/<student>.json from the grader as it was before graded items became a registry (ddc4883)."""
+    from grader.results.store import load_result
+
+    old = load_result(Path(__file__).parent / "golden" / "legacy" / "result-before-the-redesign.json")
+    assert old is not None and old.schema_version == 1
+    assert old.points.by_item == {"exercise1": 64.24, "exercise2": 4.0} and old.points.total == 68.24
+    assert [item.item for item in old.items] == ["exercise1", "exercise2"]
+    assert old.notes == [] and old.run.sandboxed
