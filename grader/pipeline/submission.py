@@ -102,14 +102,16 @@ def rescore(
     kept = {entry.item: entry for entry in result.items}
     scores = {}
     for item in graded_items():
-        if item.rubric_section in sections or item.needs_sandbox or item.name not in kept:
+        if item.needs_sandbox:
             scores[item.name] = item.score(given)
+        elif item.rubric_section in sections or item.name not in kept:
+            scores[item.name] = BackgroundScore(item, given).result()  # the same deadline as in grading
         else:
             scores[item.name] = ItemScore(kept[item.name])
     _set_items(result, scores, session.baselines, keep_details=True)
-    current = _inputs(folder, session)
+    rubric = session.rubric
     result.inputs = result.inputs.model_copy(
-        update={"submission": submission, "rubric": current.rubric, "rubric_sections": current.rubric_sections}
+        update={"submission": submission, "rubric": rubric.content_hash(), "rubric_sections": rubric.section_hashes()}
     )
     return result
 
