@@ -109,7 +109,10 @@ def write_npz(split: LabelledImages, path: Path) -> Path:
 
 
 def write_rubric(path: Path, split_path: Path, split: LabelledImages, **sections) -> Path:
-    """A relative split_path is kept relative: it is read beside the rubric, and the rubric's hashes stay put."""
+    """A relative split_path is kept relative: it is read beside the rubric, and the rubric's hashes stay put.
+
+    The integrity checks are off unless a test turns them on (INTEGRITY_ON): the fake backend answers in the
+    split's order, and most tests are about something else."""
     rubric = {
         "course": "Lab 8",
         "split": {
@@ -125,10 +128,15 @@ def write_rubric(path: Path, split_path: Path, split: LabelledImages, **sections
             "limits": {"wall_clock_seconds": 60, "memory_mb": 3072},
         },  # fmt: skip
         "exercise1": {"points": 100, "anchors": [{"accuracy": 0.1, "points": 0}, {"accuracy": 0.9, "points": 100}]},
+        "integrity": INTEGRITY_OFF,
     }
     rubric.update(sections)
     path.write_text(yaml.safe_dump(rubric, sort_keys=False))
     return path
+
+
+INTEGRITY_OFF = {"permute_order": False, "perturbation_sample": 0, "train_sample": 0}
+INTEGRITY_ON = {"permute_order": True, "perturbation_sample": 1000, "train_sample": 1000}
 
 
 def edit_rubric(path: Path, edit: Callable[[dict], Any]) -> None:

@@ -23,7 +23,8 @@ Action = Literal["grade", "rescore", "keep"]
 
 # The import's own record: its submission time feeds the late policy, never the model's predictions.
 NOT_GRADED_FILES = frozenset({MANIFEST})
-SANDBOX_SECTIONS = ("split", "sandbox")
+# What the sandbox is shown, or what is read from its logits: a change reruns it.
+SANDBOX_SECTIONS = ("split", "sandbox", "integrity", "train_split")
 
 
 @dataclass(frozen=True)

@@ -78,7 +78,13 @@ def check_submission(
     with (
         # The student runs their own code: the plain-process fallback is acceptable here, and the report says so.
         open_session(
-            rubric, rubric_path, data=data, backend=backend, timeout_seconds=timeout_seconds, isolation="process"
+            rubric,
+            rubric_path,
+            data=data,
+            backend=backend,
+            timeout_seconds=timeout_seconds,
+            isolation="process",
+            integrity=False,  # the TA's checks: no course secret on a student's laptop
         ) as session,
         run_folder("grader-check-") as scratch,
     ):

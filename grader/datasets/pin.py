@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from grader.datasets.base import DatasetError, LabelledImages, SplitFormat, detect_format, load_split
+from grader.datasets.base import DatasetError, LabelledImages, Part, SplitFormat, detect_format, load_split
 from grader.datasets.cifar_batches import FOLDER, batch_folder, file_md5
 
 DOWNLOAD_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
@@ -33,10 +33,12 @@ def ensure_cifar_batches(root: Path) -> None:
         ) from error
 
 
-def load_pinned_split(path: Path, split_format: SplitFormat, sha256: str | None, md5: str | None) -> LabelledImages:
+def load_pinned_split(
+    path: Path, split_format: SplitFormat, sha256: str | None, md5: str | None, part: Part = "test"
+) -> LabelledImages:
     """Loads the split and refuses it, printing expected versus found, unless it matches the pin."""
     path = Path(path)
-    if split_format == SplitFormat.cifar_batches and path.suffix != ".npz":
+    if split_format == SplitFormat.cifar_batches and path.suffix != ".npz" and part == "test":
         ensure_cifar_batches(path)
     if not path.exists():
         raise DatasetError(f"{path}: the split named by the rubric does not exist")
@@ -51,7 +53,7 @@ def load_pinned_split(path: Path, split_format: SplitFormat, sha256: str | None,
                 f"{test_batch}: not the pinned split: md5 expected {md5}, found {found}.\n"
                 "Grade on the pinned data, or adopt this split with `grader pin-split PATH`."
             )
-    split = load_split(path, split_format)
+    split = load_split(path, split_format, part)
     if sha256:
         found = split.content_sha256()
         if found != sha256:

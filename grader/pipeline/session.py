@@ -8,8 +8,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from grader.datasets import LabelledImages
 from grader.datasets.pin import load_pinned_split, write_images_for_sandbox
+from grader.integrity.probes import course_secret
 from grader.rubric.config import Rubric, split_root
 from grader.rubric.points import resolve_anchors as check_anchors
 from grader.sandbox.base import SandboxBackend, SandboxUnavailable, get_backend, run_folder
@@ -31,6 +34,10 @@ class GradingSession:
     hidden_paths: list[Path] = field(default_factory=list)
     timeout_seconds: float | None = None
     diagnose: bool = False
+    # Integrity checks (None: off, as in a student's self-check): the course secret and the training sample.
+    secret: bytes | None = None
+    train_sample: LabelledImages | None = None
+    integrity_not_measured: list[str] = field(default_factory=list)
 
     @property
     def isolation_warning(self) -> str | None:
@@ -63,10 +70,11 @@ def open_session(
     extra_hidden: list[Path] | None = None,
     resolve_anchors: bool = True,
     isolation: str | None = None,
+    integrity: bool = True,
 ) -> Iterator[GradingSession]:
     """isolation: 'sandbox' refuses to run student code without bwrap or Docker; 'process' accepts the
     plain-process fallback. None: the rubric's sandbox.isolation. backend: a name, or a SandboxBackend object
-    (the fast tests' fake)."""
+    (the fast tests' fake). integrity: run the integrity checks (off in a student's self-check)."""
     from grader.reference.baselines import baseline_accuracies
 
     split_path = resolve_split_path(rubric, rubric_path, data)
@@ -75,6 +83,7 @@ def open_session(
     baselines = baseline_accuracies(reference_dir or Path("reference"), split_sha256)
     if resolve_anchors:
         check_anchors(rubric.exercise1, baselines)  # a baseline missing for this split stops grading before it starts
+    secret, train_sample, not_measured = _integrity_inputs(rubric, rubric_path) if integrity else (None, None, [])
     reset_cancel()  # a new session starts with no interrupt pending from an earlier one in this process
     sandbox = backend
     if not isinstance(sandbox, SandboxBackend):
@@ -93,9 +102,25 @@ def open_session(
                 baselines=baselines,
                 hidden_paths=[split_path.resolve(), Path(rubric_path).resolve().parent, *(extra_hidden or [])],
                 timeout_seconds=timeout_seconds,
+                secret=secret,
+                train_sample=train_sample,
+                integrity_not_measured=not_measured,
             )
         finally:
             sandbox.close()
+
+
+def _integrity_inputs(rubric: Rubric, rubric_path: Path) -> tuple[bytes, LabelledImages | None, list[str]]:
+    """The course secret (beside the rubric, where no sandbox looks) and every k-th image of the pinned training
+    split; a pinned training split that cannot be read stops grading, as the test split's does."""
+    secret = course_secret(Path(rubric_path).resolve().parent)
+    pin, wanted = rubric.train_split, rubric.integrity.train_sample
+    if pin is None or not wanted:
+        return secret, None, ["generalisation gap: no train_split pinned in the rubric (grader pin-split PATH --train)"]
+    train = load_pinned_split(split_root(rubric_path, pin), pin.format, pin.sha256, None, part="train")
+    chosen = np.arange(0, len(train), max(1, len(train) // wanted))[:wanted]
+    sample = LabelledImages(images=train.images[chosen], labels=train.labels[chosen], source=f"{train.source} (sample)")
+    return secret, sample, []
 
 
 def require_boundary(backend: SandboxBackend, isolation: str) -> None:

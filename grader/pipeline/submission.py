@@ -8,15 +8,22 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+import numpy as np
 
 from grader import __version__
 from grader.intake.submission import IntakeError, SubmissionFiles, find_submission_files, submission_hashes
+from grader.integrity.checks import check_integrity
+from grader.integrity.probes import ProbeSet, build_probes, submission_key
 from grader.pipeline.items import GradedItem, ItemInput, ItemScore, graded_items
 from grader.pipeline.session import GradingSession
 from grader.results.model import BaselineComparison, InputHashes, Points, Result, RunInfo, Timings
+from grader.sandbox.base import run_folder
 from grader.sandbox.protocol import ErrorKind, SandboxJob, SandboxOutcome
-from grader.scoring.accuracy import InvalidOutput, score
+from grader.scoring.accuracy import InvalidOutput, score, validate_logits
 
 
 class BackgroundScore:
@@ -75,7 +82,9 @@ def grade_submission(
     items = graded_items()
     beside = {item.name: BackgroundScore(item, given) for item in items if not item.needs_sandbox}
     if files:
-        _record_outcome(result, session.backend.run(_job(session, files, gpu)), session)
+        with shown_images(session, inputs.submission) as (images_file, probes):
+            outcome = session.backend.run(_job(session, files, gpu, images_file))
+        _record_outcome(result, outcome, session, probes)
     scores = {item.name: beside[item.name].result() if item.name in beside else item.score(given) for item in items}
     _set_items(result, scores, session.baselines)
     result.final_points = result.points.model_copy()
@@ -148,7 +157,27 @@ def compare_with_baselines(accuracy: float, baselines: dict[str, float]) -> list
     ]
 
 
-def _job(session: GradingSession, files: SubmissionFiles, gpu: str | None) -> SandboxJob:
+@contextmanager
+def shown_images(session: GradingSession, submission: dict[str, str]) -> Iterator[tuple[Path, ProbeSet | None]]:
+    """The .npy the sandbox reads: the split as it is, or, with integrity checks on, the submission's own
+    mix of test images in a secret order, perturbed copies and training images."""
+    if session.secret is None:
+        yield session.images_file, None
+        return
+    integrity = session.rubric.integrity
+    train = session.train_sample.images if session.train_sample is not None else None
+    key = submission_key(session.secret, submission, session.split_sha256)
+    probes = build_probes(
+        session.split.images, train, key=key, permute=integrity.permute_order, sample_size=integrity.perturbation_sample
+    )
+    with run_folder("grader-shown-") as folder:
+        path = folder / "images.npy"
+        np.save(path, probes.images, allow_pickle=False)
+        path.chmod(0o644)
+        yield path, probes
+
+
+def _job(session: GradingSession, files: SubmissionFiles, gpu: str | None, images_file: Path) -> SandboxJob:
     settings = session.rubric.sandbox
     limits = settings.limits
     if session.timeout_seconds:
@@ -157,7 +186,7 @@ def _job(session: GradingSession, files: SubmissionFiles, gpu: str | None) -> Sa
         submission_dir=files.folder,
         model_file=files.model_file,
         weights_file=files.weights_file,
-        images_file=session.images_file,
+        images_file=images_file,
         batch_size=settings.batch_size,
         device=settings.device,
         gpu=gpu,
@@ -167,7 +196,9 @@ def _job(session: GradingSession, files: SubmissionFiles, gpu: str | None) -> Sa
     )
 
 
-def _record_outcome(result: Result, outcome: SandboxOutcome, session: GradingSession) -> None:
+def _record_outcome(
+    result: Result, outcome: SandboxOutcome, session: GradingSession, probes: ProbeSet | None = None
+) -> None:
     """The sandbox's run into the result: its figures, then the scores, or the reason there are none."""
     meta = outcome.meta
     result.run = RunInfo(
@@ -191,8 +222,12 @@ def _record_outcome(result: Result, outcome: SandboxOutcome, session: GradingSes
     if outcome.failure:
         result.error_kind, result.error = (outcome.failure_kind or ErrorKind.ERROR).value, outcome.failure
         return
+    labels, logits = session.split.labels, outcome.logits
     try:
-        scores = score(outcome.logits, session.split.labels)
+        if probes is not None:
+            validate_logits(logits, len(probes.order))
+            logits = probes.split_logits(logits)["test"]
+        scores = score(logits, labels)
     except InvalidOutput as error:
         result.error_kind, result.error = ErrorKind.OUTPUT.value, str(error)
         return
@@ -201,3 +236,9 @@ def _record_outcome(result: Result, outcome: SandboxOutcome, session: GradingSes
     result.per_class_accuracy = scores.per_class_accuracy
     result.confusion_matrix = scores.confusion_matrix
     result.predictions_sha256 = scores.predictions_sha256
+    result.predictions = scores.predictions
+    if probes is not None:
+        train_labels = session.train_sample.labels if session.train_sample is not None else None
+        result.integrity = check_integrity(
+            probes, outcome.logits, labels, train_labels, session.rubric.integrity, session.integrity_not_measured
+        )

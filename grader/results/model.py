@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from grader.integrity.model import IntegrityReport
 from grader.rubric.points import ItemPoints
 from grader.sandbox.protocol import Diagnostics
 
@@ -93,6 +94,9 @@ class Result(BaseModel):
     per_class_accuracy: list[float] | None = None
     confusion_matrix: list[list[int]] | None = None
     predictions_sha256: str | None = None
+    predictions: str | None = Field(
+        default=None, description="The predicted class of each test image, one digit each, in the split's order"
+    )
     points: Points = Field(default_factory=Points, description="The machine's figures, never overwritten")
     final_points: Points = Field(default_factory=Points, description="After the late penalty, then TA overrides")
     items: list[ItemPoints] = Field(default_factory=list)
@@ -105,6 +109,7 @@ class Result(BaseModel):
     notes: list[str] = Field(default_factory=list, description="How the submission's files were recognised")
     answers: dict[str, Any] | None = Field(default=None, description="Exercise 2 details")
     comparison: list[BaselineComparison] = Field(default_factory=list)
+    integrity: IntegrityReport | None = Field(default=None, description="Replay, test-training, copy checks")
     run: RunInfo | None = None
     inputs: InputHashes
     timings: Timings = Timings()

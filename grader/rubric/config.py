@@ -14,6 +14,7 @@ from grader.answers import Exercise2Rubric
 from grader.datasets import SplitFormat
 from grader.errors import GraderError
 from grader.export.base import ExportSettings
+from grader.integrity.model import IntegritySettings
 from grader.policy.late import AttemptPolicy, LatePolicy
 from grader.sandbox.protocol import SandboxLimits
 
@@ -39,6 +40,18 @@ class SplitPin(Strict):
             raise ValueError("pin the split with sha256 (any format) or md5 (cifar-batches); run `grader pin-split`")
         if self.md5 and self.format != SplitFormat.cifar_batches:
             raise ValueError("md5 pins only the cifar-batches format; use sha256")
+        return self
+
+
+class TrainSplitPin(SplitPin):
+    """The training split, for the generalisation-gap check: pinned by sha256 like a test split."""
+
+    name: str = Field(default="cifar10-train", description="A label for reports")
+
+    @model_validator(mode="after")
+    def needs_sha256(self) -> TrainSplitPin:
+        if not self.sha256:
+            raise ValueError("pin the training split by sha256: run `grader pin-split PATH --train`")
         return self
 
 
@@ -99,6 +112,12 @@ class Rubric(Strict):
     exercise1: Exercise1
     exercise2: Exercise2Rubric = Field(
         default_factory=Exercise2Rubric.default, description="The written questions: references and key concepts"
+    )
+    integrity: IntegritySettings = Field(
+        default_factory=IntegritySettings, description="Checks for replayed, test-trained and copied models"
+    )
+    train_split: TrainSplitPin | None = Field(
+        default=None, description="The training split, for the generalisation gap; none: the gap is not measured"
     )
     late: LatePolicy | None = Field(default=None, description="Due date, grace period and penalty; none: no penalty")
     attempts: AttemptPolicy = Field(default_factory=AttemptPolicy, description="Which Blackboard attempt is graded")

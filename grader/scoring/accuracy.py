@@ -17,6 +17,7 @@ class Scores(BaseModel):
     per_class_accuracy: list[float]
     confusion_matrix: list[list[int]]
     predictions_sha256: str
+    predictions: str  # one digit per image, the predicted class, in the split's order
 
 
 def validate_logits(logits: np.ndarray, expected_rows: int) -> None:
@@ -43,4 +44,5 @@ def score(logits: np.ndarray, labels: np.ndarray) -> Scores:
         per_class_accuracy=[round(float(value), 6) for value in per_class],
         confusion_matrix=confusion.tolist(),
         predictions_sha256=hashlib.sha256(predictions.astype("<i8").tobytes()).hexdigest(),
+        predictions="".join(map(str, predictions.tolist())),
     )
