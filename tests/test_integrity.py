@@ -219,3 +219,27 @@ def test_each_cheat_is_flagged_for_its_reason_in_the_real_sandbox(tmp_path, tiny
         assert result.accuracy == 1.0  # full marks on the exact images, yet flagged
     if cheat == "order-replay":
         assert result.accuracy < 0.5  # the secret order alone takes its points away
+
+
+def test_flags_reach_the_report_and_the_class_summary_in_plain_words(tmp_path):
+    import io
+
+    from rich.console import Console
+
+    from grader.batch.summary import render_summary, summarise
+    from grader.integrity.model import IntegrityFlag, IntegrityReport
+    from grader.report.console import render_result
+    from grader.results.model import InputHashes, Result
+
+    flag = IntegrityFlag(code="perturbation-collapse", message="Accuracy falls from 100% to flip 9% [/]")
+    flagged = Result(student="mallory [/]", status="graded", accuracy=1.0, inputs=InputHashes(grader_version="1"),
+                     integrity=IntegrityReport(flags=[flag], order_permuted=True))  # fmt: skip
+    honest = Result(student="alice", status="graded", accuracy=0.7, inputs=InputHashes(grader_version="1"),
+                    integrity=IntegrityReport(order_permuted=True, perturbed_accuracy={"flip": 0.69}))  # fmt: skip
+    console = Console(file=io.StringIO(), width=200)
+    render_result(flagged, console)
+    render_result(honest, console)
+    render_summary(summarise([flagged, honest]), console)
+    output = console.file.getvalue()
+    assert output.count("Accuracy falls from 100% to flip 9% [/]") == 2  # the report's line, then the summary's
+    assert "mallory [/]" in output and "no flags" in output and "flip 69.0%" in output

@@ -7,6 +7,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from grader.datasets import CIFAR10_CLASSES
+from grader.integrity.model import IntegrityReport
 from grader.report.text import line, literal
 from grader.results.model import Result
 
@@ -47,6 +48,8 @@ def render_result(result: Result, console: Console | None = None) -> None:
                             literal("not a security boundary: graded with --isolation process"))  # fmt: skip
         for warning in run.warnings:
             summary.add_row(literal("Warning", "yellow"), literal(""), literal(warning))
+    if result.integrity:
+        _integrity_rows(summary, result.integrity)
     timings = result.timings
     if timings.total_seconds is not None:
         parts = [f"total {timings.total_seconds:.1f} s"]
@@ -64,6 +67,19 @@ def render_result(result: Result, console: Console | None = None) -> None:
         )
     if result.per_class_accuracy:
         _render_per_class(result, console)
+
+
+def _integrity_rows(summary: Table, integrity: IntegrityReport) -> None:
+    """One plain line per flag (never a change of points: the TA decides); else what was checked."""
+    for flag in integrity.flags:
+        summary.add_row(literal("Integrity", "bold yellow"), literal(flag.code, "yellow"), literal(flag.message))
+    if integrity.flags:
+        return
+    checked = ["order shuffled"] if integrity.order_permuted else []
+    checked += [f"{name} {accuracy:.1%}" for name, accuracy in integrity.perturbed_accuracy.items()]
+    if integrity.generalisation_gap is not None:
+        checked.append(f"train - test {integrity.generalisation_gap:+.1%}")
+    summary.add_row(literal("Integrity"), literal("no flags"), literal(", ".join(checked + integrity.not_measured)))
 
 
 def _render_comparison(result: Result, console: Console) -> None:
