@@ -118,11 +118,12 @@ def validate(rubric_file: Path) -> int:
 @click.argument("path", type=ExistingPath)
 @rubric_option
 @click.option("--name", help="A label for the split (default: the file or folder name).")
-def pin_split(path: Path, rubric: Path, name: str | None) -> int:
+@click.option("--train", is_flag=True, help="Pin the training split (integrity's generalisation gap) instead.")
+def pin_split(path: Path, rubric: Path, name: str | None, train: bool) -> int:
     """Pin a test split (npz, image folder, CIFAR batches) in the rubric: its format, path and sha256."""
     from grader.rubric.pin import pin_split as pin
 
-    section = pin(path, rubric, name)
+    section = pin(path, rubric, name, train=train)
     console.print(
         line(
             f"pinned {section['images']} images ({section['format']}) from {section['path']} into {rubric}: "

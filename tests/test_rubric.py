@@ -86,3 +86,20 @@ def test_pin_split_changes_only_the_split_and_its_own_comment(tmp_path, tiny_spl
     moved = rubric.rename(elsewhere / "rubric.yaml")
     assert main(["pin-split", str(inside), "--rubric", str(moved)]) == 0
     assert load_rubric(moved).split.path == str(inside.resolve())  # outside it: absolute, no ../..
+
+
+def test_pinning_the_training_split_too_and_again_changes_nothing_else(tmp_path, tiny_split):
+    from helpers import write_npz
+
+    rubric = tmp_path / "rubric.yaml"
+    rubric.write_text((Path(__file__).resolve().parents[1] / "rubric.yaml").read_text())
+    data = write_npz(tiny_split, tmp_path / "data.npz")
+    assert main(["pin-split", str(data), "--train", "--rubric", str(rubric)]) == 0
+    assert main(["pin-split", str(data), "--rubric", str(rubric)]) == 0
+    once = rubric.read_text()
+    assert main(["pin-split", str(data), "--train", "--rubric", str(rubric)]) == 0
+    assert main(["pin-split", str(data), "--rubric", str(rubric)]) == 0
+    assert rubric.read_text() == once, "pinning the same splits again must leave the file as it was"
+    pinned = load_rubric(rubric)
+    assert pinned.train_split.sha256 == pinned.split.sha256 == tiny_split.content_sha256()
+    assert once.count("# Pinned by `grader pin-split --train`") == 1

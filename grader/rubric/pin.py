@@ -7,12 +7,13 @@ from pathlib import Path
 
 from grader.atomic_write import write_atomic
 from grader.datasets import SplitFormat, detect_format, load_split
+from grader.datasets.base import Part
 from grader.rubric.config import RubricError, load_rubric
 
 
-def split_section(path: Path, rubric_path: Path, name: str) -> tuple[dict, int]:
+def split_section(path: Path, rubric_path: Path, name: str, part: Part = "test") -> tuple[dict, int]:
     split_format = detect_format(path)
-    split = load_split(path, split_format)
+    split = load_split(path, split_format, part)
     # Relative when the split lies under the rubric's folder (the project moves with it), else absolute.
     folder, target = rubric_path.resolve().parent, path.resolve()
     shown = str(target.relative_to(folder)) if target.is_relative_to(folder) else str(target)
@@ -25,15 +26,28 @@ def split_section(path: Path, rubric_path: Path, name: str) -> tuple[dict, int]:
     return section, len(split)
 
 
-def _comment_above(split_format: str, count: int, shown: str) -> str:
+COMMENTS = {
+    "split": "The fixed test split: every student is graded on exactly these images and labels.",
+    "train_split": "The training split: a sample of it measures each model's generalisation gap (integrity).",
+}
+
+
+def _own_lines(key: str) -> tuple[str, str, str]:
+    """How each line of the comment `pin-split` writes above `key` begins: it recognises and replaces its own."""
+    flag = " --train" if key == "train_split" else ""
+    command = f"grader pin-split PATH{flag} --rubric"
+    return f"# {COMMENTS[key]}", f"# Pinned by `grader pin-split{flag}`:", f"# To pin another: `{command}"
+
+
+def _comment_above(key: str, split_format: str, count: int, shown: str) -> str:
+    first, second, third = _own_lines(key)
     return (
-        "\n# The fixed test split: every student is graded on exactly these images and labels.\n"
-        f"# Pinned by `grader pin-split`: {count} images ({split_format}) from {shown}, by the sha256 of the decoded\n"
-        "# images and labels. To grade on another split: `grader pin-split PATH --rubric <this file>`.\n"
+        f"\n{first}\n{second} {count} images ({split_format}) from {shown}, by the sha256 of their pixels and labels.\n"
+        f"{third} <this file>`.\n"
     )
 
 
-def replace_split_section(text: str, section: dict, count: int) -> str:
+def replace_split_section(text: str, section: dict, count: int, key: str = "split") -> str:
     """The rubric with its split section replaced; every other key, comment and quote kept as it was.
 
     The comment block above `split:` describes the split, so it is rewritten with it (a comment about
@@ -53,27 +67,43 @@ def replace_split_section(text: str, section: dict, count: int) -> str:
     data = yaml.load(text) if text.strip() else CommentedMap()
     if not isinstance(data, CommentedMap):
         raise RubricError("the rubric must be a mapping of sections (split, sandbox, exercise1, ...)")
+    _forget_own_comment(data, key)
     keys = list(data)
-    data["split"] = CommentedMap(section)
-    data["split"].ca.items[list(section)[-1]] = [None, None, CommentToken("\n\n", CommentMark(0), None), None]
-    comment = _comment_above(section["format"], count, section["path"])
-    position = keys.index("split") if "split" in keys else len(keys)
-    if position > 0:
-        previous = keys[position - 1]
+    data[key] = CommentedMap(section)
+    data[key].ca.items[list(section)[-1]] = [None, None, CommentToken("\n\n", CommentMark(0), None), None]
+    comment = _comment_above(key, section["format"], count, section["path"])
+    position = keys.index(key) if key in keys else len(keys)
+    previous = keys[position - 1] if position > 0 else None
+    if previous is not None and not isinstance(data[previous], dict):
+        # The comment block above a key hangs on the scalar before it: replace it, stale lines and all.
         entry = data.ca.items.setdefault(previous, [None, None, None, None])
         entry[2] = CommentToken("\n" + comment, CommentMark(0), None)
     else:
-        data.yaml_set_start_comment(comment.strip("\n").replace("# ", "", 1))
+        data.yaml_set_comment_before_after_key(key, before="\n" + comment.strip("\n").replace("# ", ""))
     stream = io.StringIO()
     yaml.dump(data, stream)
     return stream.getvalue()
 
 
-def pin_split(path: Path, rubric_path: Path, name: str | None = None) -> dict:
+def _forget_own_comment(node, key: str) -> None:
+    """Removes the lines an earlier pin of `key` wrote, wherever the round trip has attached them."""
+    own = _own_lines(key)
+    for entry in getattr(getattr(node, "ca", None), "items", {}).values():
+        for token in (t for item in entry if item for t in (item if isinstance(item, list) else [item])):
+            if hasattr(token, "value") and any(mark in token.value for mark in own):
+                kept = "\n".join(line for line in token.value.split("\n") if not line.startswith(own))
+                token.value = kept.rstrip("\n") + "\n"  # the blank line before the block goes with it
+    for child in node.values() if isinstance(node, dict) else []:
+        if isinstance(child, dict):
+            _forget_own_comment(child, key)
+
+
+def pin_split(path: Path, rubric_path: Path, name: str | None = None, train: bool = False) -> dict:
+    """Pins the test split, or with `train` the training split the generalisation-gap check samples."""
     path, rubric_path = Path(path), Path(rubric_path)
-    section, count = split_section(path, rubric_path, name or path.stem)
+    section, count = split_section(path, rubric_path, name or path.stem, "train" if train else "test")
     text = rubric_path.read_text(encoding="utf-8") if rubric_path.exists() else ""
-    updated = replace_split_section(text, section, count)
+    updated = replace_split_section(text, section, count, "train_split" if train else "split")
     write_atomic(rubric_path, updated)
     try:
         load_rubric(rubric_path)
