@@ -1,8 +1,9 @@
 """`make bench`: the tutorial's LeNet-5 graded three ways, each as a whole process, timed side by side.
 
 1. the harness end to end (`grader grade`, local sandbox, pinned split, result written), on the model and
-   weights alone (Exercise 1, the work the other two do), and again with the answers file (Exercise 2
-   loads its sentence-embedding model once per process, which a class amortises);
+   weights alone (Exercise 1, the work the other two do), again with the integrity passes off (what the
+   secret order, the perturbed copies and, with --train, the training sample cost), and again with the
+   answers file (Exercise 2 loads its sentence-embedding model once per process, which a class amortises);
 2. a bare PyTorch script: load the weights, one batched pass over the uint8 array;
 3. the tutorial's own evaluation loop: PIL images through ToTensor/Normalize, a DataLoader of batch 64;
 4. the harness with the Docker sandbox, when the engine and image answer.
@@ -91,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=Path(os.environ.get("CIFAR10_ROOT", "data")))
     parser.add_argument("--submission", type=Path, default=Path("submissions/example"))
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--train", type=Path, help="training split, pinned so that the integrity checks run in full")
     args = parser.parse_args(argv)
 
     from grader.rubric.pin import pin_split
@@ -100,6 +102,13 @@ def main(argv: list[str] | None = None) -> int:
         rubric = Path(folder) / "rubric.yaml"
         rubric.write_text(Path("rubric.yaml").read_text())
         pin_split(args.data, rubric, "bench")
+        if args.train:
+            pin_split(args.train, rubric, "bench-train", train=True)
+        # The same grading with the integrity passes (secret order, perturbed copies, training sample) off.
+        plain = Path(folder) / "rubric-no-integrity.yaml"
+        plain.write_text(rubric.read_text().replace("permute_order: true", "permute_order: false")
+                         .replace("perturbation_sample: 1000", "perturbation_sample: 0")
+                         .replace("train_sample: 1000", "train_sample: 0"))  # fmt: skip
         bare = Path(folder) / "bare.py"
         bare.write_text(textwrap.dedent(BARE_SCRIPT))
         tutorial = Path(folder) / "tutorial.py"
@@ -110,8 +119,10 @@ def main(argv: list[str] | None = None) -> int:
             shutil.copy(args.submission / name, model_only / name)
         grade = [sys.executable, "-m", "grader", "grade", "--rubric", str(rubric), "--data", str(args.data),
                  "--results", str(Path(folder) / "results")]  # fmt: skip
+        no_integrity = [arg if arg != str(rubric) else str(plain) for arg in grade]
         runs = {
             "harness": grade + [str(model_only), "--sandbox", "local"],
+            "no-integrity": no_integrity + [str(model_only), "--sandbox", "local"],
             "harness+answers": grade + [str(args.submission.resolve()), "--sandbox", "local"],
             "bare": [sys.executable, str(bare), str(args.submission), str(args.data)],
             "tutorial": [sys.executable, str(tutorial), str(args.submission), str(args.data)],
@@ -124,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
             accuracy = next((line for line in output.splitlines() if "ccuracy" in line), "").strip()
             print(f"{name:>15}: {seconds[name]:6.2f} s (median of {args.repeats})  {accuracy[:60]}")
     print("ratio harness/bare", round(seconds["harness"] / seconds["bare"], 3))
+    print("ratio harness/no-integrity", round(seconds["harness"] / seconds["no-integrity"], 3))
     print("ratio harness+answers/bare", round(seconds["harness+answers"] / seconds["bare"], 3))
     print("ratio harness/tutorial", round(seconds["harness"] / seconds["tutorial"], 3))
     if "docker" in seconds:
