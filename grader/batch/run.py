@@ -23,6 +23,7 @@ from rich.console import Console
 from grader.batch.display import BatchDisplay
 from grader.batch.plan import CurrentInputs, StudentPlan, plan_class, student_folders
 from grader.batch.summary import render_summary, summarise
+from grader.integrity.copies import compare_class, read_copy_report
 from grader.pipeline import CoursePolicy, GradingSession, apply_policy, grade_submission, open_session, rescore
 from grader.report.text import line
 from grader.results.model import Result
@@ -247,6 +248,8 @@ def grade_all(options: BatchOptions, console: Console) -> BatchReport:
         )
         if to_grade:
             _grade_in_parallel(to_grade, session, policy, options, report, console)
+        if not report.interrupted:  # copied models: every stored pair of students (flags never change points)
+            compare_class(options.results, session.split.labels, rubric.integrity, session.split_sha256)
     return report
 
 
@@ -304,5 +307,5 @@ def main(*, console: Console | None = None, **options) -> int:
     if report.interrupted:
         return 130
     results, unreadable = load_results(batch.results)
-    render_summary(summarise(results, unreadable), console)
+    render_summary(summarise(results, unreadable, read_copy_report(batch.results)), console)
     return 1 if report.crashed else 0

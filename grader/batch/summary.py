@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from grader.answers import AnswersResult, DuplicatePair, class_duplicate_report
+from grader.integrity.copies import CopyReport, read_copy_report
 from grader.report.text import line, literal
 from grader.results.model import Result
 from grader.results.store import load_results
@@ -35,6 +36,7 @@ class ClassSummary:
     unreadable: list[str] = field(default_factory=list)
     duplicates: list[DuplicatePair] = field(default_factory=list)
     unsandboxed: list[str] = field(default_factory=list)
+    copies: CopyReport | None = None  # results/integrity/copies.json, written by grade --all
 
 
 def _describe(values: list[float]) -> dict[str, float]:
@@ -53,7 +55,9 @@ def answer_duplicates(results: list[Result]) -> list[DuplicatePair]:
     return class_duplicate_report(answers)
 
 
-def summarise(results: list[Result], unreadable: list[str] | None = None) -> ClassSummary:
+def summarise(
+    results: list[Result], unreadable: list[str] | None = None, copies: CopyReport | None = None
+) -> ClassSummary:
     errors: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for result in results:
         if result.status != "graded":
@@ -68,6 +72,7 @@ def summarise(results: list[Result], unreadable: list[str] | None = None) -> Cla
         unreadable=list(unreadable or []),
         duplicates=answer_duplicates(results),
         unsandboxed=[result.student for result in results if result.run and not result.run.sandboxed],
+        copies=copies,
     )
 
 
@@ -107,8 +112,30 @@ def render_summary(summary: ClassSummary, console: Console) -> None:
         for pair in summary.duplicates:
             table.add_row(*map(literal, (pair.question, pair.student_a, pair.student_b, f"{pair.similarity:.0%}")))
         console.print(table)
+    if summary.copies and summary.copies.pairs:
+        render_copies(summary.copies, console)
     for name in summary.unreadable:
         console.print(line(("unreadable result", "yellow"), f" {name}: it will be graded again"))
+
+
+def render_copies(report: CopyReport, console: Console) -> None:
+    """The pairs first (the evidence), then who is in them; each pair's message is in copies.json for the TA."""
+    table = Table(
+        "Student", "Student", "Why", "Same class", "Kappa", "Same wrong class", title="Possibly copied models"
+    )  # fmt: skip
+    for pair in report.pairs:
+        kappa = "-" if pair.kappa is None else f"{pair.kappa:.2f}"
+        mistakes = "-" if pair.shared_mistake_agreement is None else f"{pair.shared_mistake_agreement:.0%}"
+        cells = (pair.student_a, pair.student_b, ", ".join(pair.reasons), f"{pair.agreement:.1%}", kappa, mistakes)
+        table.add_row(*map(literal, cells))
+    console.print(table)
+    flagged = report.flagged_students
+    console.print(
+        line(
+            (f"{len(flagged)} student(s) flagged as possible copies", "yellow"),
+            f": {', '.join(flagged)}. Points are unchanged; the evidence for the TA is in integrity/copies.json",
+        )
+    )
 
 
 def _row(name: str, stats: dict[str, float], show) -> list[Text]:
@@ -127,5 +154,5 @@ def main(*, results: Path = Path("results"), console: Console | None = None) -> 
     if not found and not unreadable:
         console.print(literal(f"no results in {results}; run `grader grade --all` first"))
         return 1
-    render_summary(summarise(found, unreadable), console)
+    render_summary(summarise(found, unreadable, read_copy_report(results)), console)
     return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class IntegrityFlag(BaseModel):
@@ -48,15 +48,38 @@ class IntegritySettings(BaseModel):
     gap_from_accuracy: float = Field(
         default=0.5, ge=0, le=1, description="The gap rule applies only to models at least this accurate on test"
     )
+    # The copy rule, calibrated with `python -m grader.integrity.calibrate` on CIFAR-10's test set: 30 published
+    # models (82-97%, every pair clean) and 5 tutorial LeNets with different seeds (62-63%), plus copies of two of
+    # those LeNets fine-tuned for one epoch (lr 0.01), which must be flagged.
     copy_kappa: float = Field(
-        default=0.9, gt=0, le=1,
-        description="Flag two students whose error consistency (Cohen's kappa on which images each gets wrong) "
-        "is above this; calibrated on published models and on honest LeNets trained with different seeds",
+        default=0.52, gt=0, le=1,
+        description="Flag two students whose error consistency (Cohen's kappa on which test images each gets wrong) "
+        "reaches this, for a pair of LeNet-level accuracy (mean at most copy_kappa_accuracy[0]), and who also pass "
+        "copy_mistake_agreement. Honest LeNets with different seeds reach at most 0.451; their copies fine-tuned "
+        "for one epoch 0.559 and 0.645",
     )  # fmt: skip
+    copy_kappa_high: float = Field(
+        default=0.80, gt=0, le=1,
+        description="The kappa bar for a pair whose mean accuracy is copy_kappa_accuracy[1] or more; linear in "
+        "between. Independent accurate models share their mistakes more: the 435 pairs of published models "
+        "(82-97%) reach at most 0.735 (random features 256k vs 32k, 84%); 0.663 at 97%",
+    )  # fmt: skip
+    copy_kappa_accuracy: tuple[float, float] = Field(
+        default=(0.62, 0.84), description="The mean accuracies where the kappa bar is copy_kappa and copy_kappa_high"
+    )
     copy_mistake_agreement: float = Field(
-        default=0.9, gt=0, le=1,
-        description="... and who pick the same wrong class on at least this share of the images both get wrong",
+        default=0.60, gt=0, le=1,
+        description="... and who pick the same wrong class on at least this share of the images both get wrong: "
+        "honest LeNets at most 51.8%, their fine-tuned copies 65.3% and 69.9%. Alone it cannot decide: published "
+        "pairs reach 88.3%, as accurate models' mistakes are the few truly ambiguous images",
     )  # fmt: skip
     copy_min_shared_mistakes: int = Field(
         default=20, ge=1, description="... among at least this many shared mistakes (fewer say too little)"
     )
+
+    @field_validator("copy_kappa_accuracy")
+    @classmethod
+    def ascending(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if not 0 <= value[0] < value[1] <= 1:
+            raise ValueError("two accuracies between 0 and 1, the lower first")
+        return value
