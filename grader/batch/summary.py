@@ -37,6 +37,7 @@ class ClassSummary:
     duplicates: list[DuplicatePair] = field(default_factory=list)
     unsandboxed: list[str] = field(default_factory=list)
     copies: CopyReport | None = None  # results/integrity/copies.json, written by grade --all
+    integrity_flags: list[tuple[str, str, str]] = field(default_factory=list)  # (student, code, message)
 
 
 def _describe(values: list[float]) -> dict[str, float]:
@@ -73,6 +74,12 @@ def summarise(
         duplicates=answer_duplicates(results),
         unsandboxed=[result.student for result in results if result.run and not result.run.sandboxed],
         copies=copies,
+        integrity_flags=[
+            (result.student, flag.code, flag.message)
+            for result in results
+            if result.integrity
+            for flag in result.integrity.flags
+        ],
     )
 
 
@@ -111,6 +118,11 @@ def render_summary(summary: ClassSummary, console: Console) -> None:
         table = Table("Question", "Student", "Student", "Overlap", title="Near-duplicate answers to review")
         for pair in summary.duplicates:
             table.add_row(*map(literal, (pair.question, pair.student_a, pair.student_b, f"{pair.similarity:.0%}")))
+        console.print(table)
+    if summary.integrity_flags:
+        table = Table("Student", "Flag", "What was seen", title="Integrity flags for the TA (points unchanged)")
+        for entry in summary.integrity_flags:
+            table.add_row(*map(literal, entry))
         console.print(table)
     if summary.copies and summary.copies.pairs:
         render_copies(summary.copies, console)

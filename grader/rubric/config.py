@@ -130,6 +130,9 @@ class Rubric(Strict):
         # neither must trigger regrading.
         data["sandbox"].pop("workers", None)
         data["sandbox"].pop("isolation", None)
+        # The copy rules are applied to the stored predictions of the whole class: no student reruns for them.
+        for key in [key for key in data["integrity"] if key.startswith("copy_")]:
+            data["integrity"].pop(key)
         return {key: _hash_json(value) for key, value in data.items()}
 
     def content_hash(self) -> str:
