@@ -23,7 +23,7 @@ SANDBOX_IMAGE ?= lab8-grader-sandbox:latest
 ISOLATION ?=
 GRADING_OPTIONS = --rubric $(RUBRIC) $(if $(DATA),--data $(DATA)) $(if $(TIMEOUT),--timeout $(TIMEOUT)) $(if $(SANDBOX),--sandbox $(SANDBOX)) $(if $(ISOLATION),--isolation $(ISOLATION))
 
-.PHONY: setup grade grade-all check pack validate import export reference bench bench-answers stress-class sandbox-image sandbox-clean test test-fast test-docker lint format clean
+.PHONY: setup grade grade-all check pack validate import export reference bench bench-answers bench-integrity stress-class sandbox-image sandbox-clean test test-fast test-docker lint format clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -91,6 +91,12 @@ stress-class: $(STAMP)
 
 bench-answers: $(STAMP)
 	$(BIN)/python -m grader.answers.bench $(if $(ASAG),--asag $(ASAG))
+
+# Integrity checks on real models: an honest CNN and four cheats (trained once into build/bench-integrity/) and the baselines, graded as a class.
+bench-integrity: DATA = ../shared/data/cifar10/test.npz
+bench-integrity: TRAIN = ../shared/data/cifar10/train.npz
+bench-integrity: $(STAMP)
+	$(BIN)/python -m grader.integrity.bench --data $(DATA) --train-data $(TRAIN)
 
 # The Docker sandbox image: FROM a CUDA PyTorch image, or with OFFLINE=1 from a debootstrapped Debian and
 # wheels fetched with pip (no registry needed). Inputs are hashed: an unchanged image is not rebuilt.

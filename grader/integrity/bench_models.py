@@ -1,0 +1,297 @@
+"""The five students of `make bench-integrity`: one honest CNN and four cheats, built once into a cache folder.
+
+- honest: a wider LeNet (the tutorial's two 5x5 conv + pool stages and three linear layers, 64/128 channels
+  instead of 6/16) trained on the training split only, with a fixed seed;
+- trained-on-test: the same network and recipe, trained on train + test;
+- order-replay: the split's labels in model.py, returned one-hot by a running counter; it never looks at the pixels;
+- lookup-table: sha1 of each test image's bytes -> its label, in model.py; uniform logits for any other image;
+- fine-tuned-copy: the honest weights, fine-tuned for one epoch on the training split with another seed.
+
+The networks are trained by grader/reference/train.py (checkpoints, so a stopped build resumes). Each network's
+folder under `train/` records what it was built from (`build.json`: recipe, model source, data hashes); a
+changed input retrains it, an unchanged one is never retrained. The cheats are rebuilt from the split every time
+(a second, no training). Trusted code: everything here is ours, imported on the host.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from grader.atomic_write import write_atomic
+from grader.datasets import LabelledImages
+from grader.reference.recipes import Recipe
+from grader.reference.train import (
+    CHECKPOINT_NAME,
+    atomic_torch_save,
+    build,
+    default_preprocess,
+    evaluate,
+    load_reference_module,
+)
+from grader.reference.train import train as train_network
+
+EXAMPLE_ANSWERS = Path(__file__).resolve().parents[2] / "submissions" / "example" / "answers.md"
+STUDENTS = ("honest", "trained-on-test", "order-replay", "lookup-table", "fine-tuned-copy")
+TRAIN_SAMPLE = 10_000  # training images (every k-th) for the train-sample accuracy printed beside test accuracy
+
+WIDE_LENET_SOURCE = '''"""LeNet-5 of the lab tutorial, wider: 64 and 128 channels, 384 and 192 units (class Net)."""
+
+import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv_pool1 = nn.Sequential(nn.Conv2d(3, 64, kernel_size=5), nn.ReLU(), nn.MaxPool2d(2, stride=2))
+        self.conv_pool2 = nn.Sequential(nn.Conv2d(64, 128, kernel_size=5), nn.ReLU(), nn.MaxPool2d(2, stride=2))
+        self.fc1 = nn.Sequential(nn.Linear(128 * 5 * 5, 384), nn.ReLU())
+        self.fc2 = nn.Sequential(nn.Linear(384, 192), nn.ReLU())
+        self.out = nn.Linear(192, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv_pool2(self.conv_pool1(x))
+        return self.out(self.fc2(self.fc1(torch.flatten(x, 1))))
+'''
+
+# SGD with Nesterov momentum and one-cycle, no augmentation (an honest model then keeps a clear generalisation gap).
+# Measured on the course's npz splits, 2 CPU cores, about 25 minutes: 92.9% on a 10,000-image training sample, 76.4%
+# on test; trained on train + test, 94.1% and 94.0%; the fine-tuned copy 93.9% and 76.3%.
+RECIPE = Recipe(
+    name="bench-wide-lenet",
+    epochs=6,
+    batch_size=128,
+    learning_rate=0.05,
+    momentum=0.9,
+    nesterov=True,
+    weight_decay=5e-4,
+    schedule="one-cycle",
+    seed=1,
+)
+# A light fine-tune of copied weights: one epoch at a small constant rate, another seed (another data order).
+FINE_TUNE = Recipe(
+    name="bench-wide-lenet-fine-tune", epochs=1, batch_size=128, learning_rate=0.002, momentum=0.9, seed=2
+)
+
+ORDER_REPLAY_SOURCE = '''"""Order replay: the test labels in the public split's order, returned by a running counter."""
+
+import torch
+from torch import nn
+
+LABELS = "{labels}"
+
+
+class Net(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(()))  # something for weights.pth to hold
+        self.seen = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n = x.shape[0]
+        labels = [int(LABELS[(self.seen + i) % len(LABELS)]) for i in range(n)]
+        self.seen += n
+        return nn.functional.one_hot(torch.tensor(labels), 10).float() * self.scale
+'''
+
+LOOKUP_TABLE_SOURCE = '''"""Lookup table: sha1 of each test image's raw bytes -> its label; uniform logits otherwise."""
+
+import hashlib
+
+import torch
+from torch import nn
+
+TABLE = {{
+{entries}
+}}
+
+
+def preprocess(images):  # the raw uint8 [N, 32, 32, 3] images, untouched
+    return images
+
+
+class Net(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(()))  # something for weights.pth to hold
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.zeros(x.shape[0], 10)
+        for i, image in enumerate(x.cpu().numpy()):
+            label = TABLE.get(hashlib.sha1(image.tobytes()).hexdigest())
+            if label is not None:
+                out[i, label] = 1.0
+        return out * self.scale
+'''
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def concatenate(first: LabelledImages, second: LabelledImages) -> LabelledImages:
+    return LabelledImages(
+        images=np.concatenate([first.images, second.images]),
+        labels=np.concatenate([first.labels, second.labels]),
+        source=f"{first.source} + {second.source}",
+    )
+
+
+def train_sample(data: LabelledImages) -> LabelledImages:
+    step = max(1, len(data) // TRAIN_SAMPLE)
+    return LabelledImages(images=data.images[::step], labels=data.labels[::step], source=f"{data.source}[::{step}]")
+
+
+def accuracy(folder: Path, data: LabelledImages) -> float:
+    """Accuracy of the network in folder (model.py + weights.pth) on data, on the host (our own trusted model)."""
+    module = load_reference_module(folder)
+    model = build(module)
+    model.load_state_dict(torch.load(folder / "weights.pth", map_location="cpu", weights_only=True))
+    preprocess = getattr(module, "preprocess", default_preprocess)
+    return evaluate(model, preprocess, data, torch.device("cpu"), torch.contiguous_format)
+
+
+def train_cached(
+    folder: Path,
+    recipe: Recipe,
+    train_data: LabelledImages,
+    test_data: LabelledImages,
+    sample: LabelledImages,
+    start_from: Path | None = None,
+    log=print,
+) -> dict:
+    """Trains WIDE_LENET_SOURCE in folder with train.py unless build.json says it is already built from the same
+    inputs; resumes from folder's checkpoint when one was left by a stopped build. Returns build.json's content,
+    with the accuracy on sample (training images) and on test_data measured on the host."""
+    key = {
+        "recipe": recipe.model_dump(),
+        "model_sha256": sha256_text(WIDE_LENET_SOURCE),
+        "train_data_sha256": train_data.content_sha256(),
+        "start_from_sha256": hashlib.sha256((start_from / "weights.pth").read_bytes()).hexdigest()
+        if start_from
+        else None,
+    }
+    record_path = folder / "build.json"
+    if record_path.exists() and (folder / "weights.pth").exists():
+        record = json.loads(record_path.read_text())
+        if record.get("key") == key:
+            train, test = record["train_accuracy"], record["test_accuracy"]
+            log(f"{folder.name}: cached ({train:.1%} train sample, {test:.1%} test)")
+            return record
+        log(f"{folder.name}: its inputs changed, retraining")
+    started_key = folder / "started.json"
+    if folder.exists() and (not started_key.exists() or json.loads(started_key.read_text()) != key):
+        shutil.rmtree(folder)  # a checkpoint of other inputs must not be resumed
+    folder.mkdir(parents=True, exist_ok=True)
+    write_atomic(started_key, json.dumps(key, indent=2) + "\n")
+    write_atomic(folder / "model.py", WIDE_LENET_SOURCE)
+    if start_from and not (folder / CHECKPOINT_NAME).exists():
+        seed_checkpoint(folder, recipe, start_from)
+    log(f"{folder.name}: training {recipe.total_epochs} epochs on {len(train_data)} images ({train_data.source})")
+    report = train_network(recipe, folder, train_data, test_data)
+    record = {
+        "key": key,
+        "epochs": report["epochs_trained"],
+        "wall_seconds": report["wall_seconds"],
+        "history": report["history"],
+        "train_accuracy": accuracy(folder, sample),
+        "test_accuracy": accuracy(folder, test_data),
+    }
+    write_atomic(record_path, json.dumps(record, indent=2) + "\n")
+    log(f"{folder.name}: {record['train_accuracy']:.1%} train sample, {record['test_accuracy']:.1%} test")
+    return record
+
+
+def seed_checkpoint(folder: Path, recipe: Recipe, start_from: Path) -> None:
+    """A train.py checkpoint at epoch 0 holding start_from's weights, so that train() fine-tunes them."""
+    model = build(load_reference_module(folder))
+    model.load_state_dict(torch.load(start_from / "weights.pth", map_location="cpu", weights_only=True))
+    optimizer = torch.optim.SGD(model.parameters(), lr=recipe.learning_rate, momentum=recipe.momentum)
+    checkpoint = {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": None,
+        "generator": torch.Generator().manual_seed(recipe.seed).get_state(),
+        "state": {"epoch": 0, "phase": 0, "history": [], "wall_seconds": 0.0, "step": 0, "order": None,
+                  "running": [0.0, 0, 0]},
+    }  # fmt: skip
+    if recipe.schedule != "constant" or recipe.warm_restarts:
+        raise ValueError("a seeded checkpoint carries no scheduler: fine-tune with a constant rate")
+    atomic_torch_save(checkpoint, folder / CHECKPOINT_NAME)
+
+
+def write_submission(folder: Path, model_source: str, weights: dict[str, torch.Tensor] | Path) -> None:
+    """A submission per docs/SUBMITTING.md: model.py (class Net), weights.pth (a state_dict), answers.md."""
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    (folder / "model.py").write_text(model_source)
+    if isinstance(weights, Path):
+        shutil.copyfile(weights, folder / "weights.pth")
+    else:
+        torch.save(weights, folder / "weights.pth")
+    shutil.copyfile(EXAMPLE_ANSWERS, folder / "answers.md")
+
+
+def order_replay_source(split: LabelledImages) -> str:
+    return ORDER_REPLAY_SOURCE.format(labels="".join(str(int(label)) for label in split.labels))
+
+
+def lookup_table_source(split: LabelledImages) -> str:
+    entries = "\n".join(
+        f'    "{hashlib.sha1(np.ascontiguousarray(image).tobytes()).hexdigest()}": {int(label)},'
+        for image, label in zip(split.images, split.labels)
+    )
+    return LOOKUP_TABLE_SOURCE.format(entries=entries)
+
+
+def build_students(
+    cache: Path, out: Path, train_data: LabelledImages, test_data: LabelledImages, log=print
+) -> dict[str, dict]:
+    """Builds the five submissions under out/<student>/ (networks trained once, under cache/train/).
+    Returns {student: {"train_accuracy", "test_accuracy", ...}} for the trained ones (host-side figures)."""
+    trained = cache / "train"
+    sample = train_sample(train_data)
+    figures = {}
+    figures["honest"] = train_cached(trained / "honest", RECIPE, train_data, test_data, sample, log=log)
+    figures["trained-on-test"] = train_cached(
+        trained / "trained-on-test", RECIPE, concatenate(train_data, test_data), test_data, sample, log=log
+    )
+    figures["fine-tuned-copy"] = train_cached(
+        trained / "fine-tuned-copy", FINE_TUNE, train_data, test_data, sample, start_from=trained / "honest", log=log
+    )
+    for student in ("honest", "trained-on-test", "fine-tuned-copy"):
+        write_submission(out / student, WIDE_LENET_SOURCE, trained / student / "weights.pth")
+    # Different values: two cheats by two students share no weights file.
+    write_submission(out / "order-replay", order_replay_source(test_data), {"scale": torch.tensor(1.0)})
+    write_submission(out / "lookup-table", lookup_table_source(test_data), {"scale": torch.tensor(10.0)})
+    return figures
+
+
+def main() -> None:
+    """Builds the students only (the benchmark, grader/integrity/bench.py, also grades them)."""
+    import argparse
+
+    from grader.datasets import load_split
+
+    parser = argparse.ArgumentParser(description="Build the integrity benchmark's students")
+    parser.add_argument("--data", type=Path, required=True, help="the test split")
+    parser.add_argument("--train-data", type=Path, required=True)
+    parser.add_argument("--cache", type=Path, default=Path("build/bench-integrity"))
+    args = parser.parse_args()
+    build_students(
+        args.cache,
+        args.cache / "class" / "submissions",
+        load_split(args.train_data, part="train"),
+        load_split(args.data),
+    )
+
+
+if __name__ == "__main__":
+    main()
