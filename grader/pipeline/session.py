@@ -115,8 +115,10 @@ def _integrity_inputs(rubric: Rubric, rubric_path: Path) -> tuple[bytes, Labelle
     split; a pinned training split that cannot be read stops grading, as the test split's does."""
     secret = course_secret(Path(rubric_path).resolve().parent)
     pin, wanted = rubric.train_split, rubric.integrity.train_sample
-    if pin is None or not wanted:
+    if pin is None:
         return secret, None, ["generalisation gap: no train_split pinned in the rubric (grader pin-split PATH --train)"]
+    if not wanted:
+        return secret, None, ["generalisation gap: integrity.train_sample is 0 in the rubric"]
     train = load_pinned_split(split_root(rubric_path, pin), pin.format, pin.sha256, None, part="train")
     chosen = np.arange(0, len(train), max(1, len(train) // wanted))[:wanted]
     sample = LabelledImages(images=train.images[chosen], labels=train.labels[chosen], source=f"{train.source} (sample)")
