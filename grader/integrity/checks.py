@@ -11,7 +11,6 @@ import numpy as np
 from grader.integrity.model import IntegrityFlag, IntegrityReport, IntegritySettings
 from grader.integrity.probes import PERTURBATIONS, ProbeSet
 
-CHANCE = 0.1
 # An order replay answers position i of what the sandbox sees with the i-th label of the public split.
 REPLAY_AGREEMENT = 0.5
 

@@ -170,12 +170,15 @@ def tmpfs_sizes_mb(limits: SandboxLimits) -> dict[str, int]:
     return {"/tmp": small, "/dev/shm": small, "/scratch": max(1, limits.disk_mb - 2 * small)}
 
 
+CANCELLED_REASON = "stopped: the grader was interrupted"
+
+
 def cancelled_outcome(backend: str, isolation: str) -> SandboxOutcome:
     return SandboxOutcome(
         backend=backend,
         isolation=isolation,
         failure_kind=ErrorKind.CANCELLED,
-        failure="stopped: the grader was interrupted",
+        failure=CANCELLED_REASON,
     )
 
 
@@ -311,7 +314,7 @@ def read_outcome(
         image_digest=image_digest,
     )
     if verdict.cancelled:
-        outcome.failure_kind, outcome.failure = ErrorKind.CANCELLED, "stopped: the grader was interrupted"
+        outcome.failure_kind, outcome.failure = ErrorKind.CANCELLED, CANCELLED_REASON
         return outcome
     if verdict.overflow:
         outcome.failure_kind, outcome.failure = ErrorKind.DISK, verdict.overflow
