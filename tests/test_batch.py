@@ -26,8 +26,10 @@ from helpers import (
     FakeBackend,
     FakeFailure,
     assert_printed_literally,
+    bwrap_available,
     edit_rubric,
     make_submission,
+    require_tool,
     terminal,
     tiny_model,
     weights_bytes,
@@ -127,6 +129,9 @@ def test_grade_all_writes_one_result_per_student_and_a_broken_one_is_an_error_re
 
 @pytest.mark.integration
 def test_a_class_graded_in_the_local_sandbox_runs_each_model_and_a_broken_one_is_an_error_result(tmp_path, tiny_split):
+    require_tool(
+        bwrap_available(), "grading in the local sandbox needs bubblewrap (TA grading refuses a plain process)"
+    )
     write_npz(tiny_split, tmp_path / "split.npz")
     paths = SimpleNamespace(rubric=write_class_rubric(tmp_path, tiny_split), submissions=tmp_path / "submissions",
                             results=tmp_path / "results")  # fmt: skip
@@ -260,6 +265,9 @@ def test_export_after_grade_all_parses_back_with_non_submitters(graded_copy, cap
 @pytest.mark.integration
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill"])
 def test_interrupted_grade_all_loses_no_finished_result_and_resumes(tmp_path, tiny_split, stop):
+    require_tool(
+        bwrap_available(), "grading in the local sandbox needs bubblewrap (TA grading refuses a plain process)"
+    )
     write_npz(tiny_split, tmp_path / "split.npz")
     paths = SimpleNamespace(rubric=write_rubric(tmp_path / "rubric.yaml", tmp_path / "split.npz", tiny_split),
                             submissions=tmp_path / "submissions", results=tmp_path / "results")  # fmt: skip

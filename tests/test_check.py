@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import HOSTILE, assert_printed_literally, terminal, write_npz, write_rubric
+from helpers import HOSTILE, assert_printed_literally, bwrap_available, require_tool, terminal, write_npz, write_rubric
 from rich.console import Console
 
 from grader.check import selfcheck
@@ -298,6 +298,9 @@ def test_pack_refuses_a_submission_that_fails_the_check(rubric, tmp_path):
 
 
 def test_packed_zip_goes_through_the_blackboard_import_and_grades_the_same(rubric, tmp_path):
+    require_tool(
+        bwrap_available(), "grading in the local sandbox needs bubblewrap (TA grading refuses a plain process)"
+    )
     from helpers import BulkZip
 
     from grader.intake.blackboard import import_bulk_download
