@@ -150,12 +150,34 @@ def test_repeated_questions_without_numbers_still_split(rubric):
     assert sorted(sections.texts) == [1, 2, 3, 4]
 
 
-def test_unnumbered_paragraphs_are_taken_in_order_and_sent_for_review(tmp_path, rubric, tfidf_only):
+@pytest.mark.parametrize("joiner", ["\n\n", " "], ids=["paragraphs", "one-block"])
+def test_unnumbered_answers_in_any_order_go_to_their_questions_by_meaning_and_are_sent_for_review(
+    tmp_path, rubric, tfidf_only, joiner
+):
     path = tmp_path / "answers.txt"
-    path.write_text("\n\n".join(GOOD[n] for n in sorted(GOOD)), encoding="utf-8")
+    path.write_text(joiner.join(GOOD[n] for n in (3, 1, 4, 2)), encoding="utf-8")
     result = grade_answers(path, rubric)
-    assert result.split_by == "order"
+    assert result.split_by == "meaning"
     assert all("unnumbered" in q.flags and q.needs_review for q in result.questions)
+    assert [q.answer_text.split()[0] for q in result.questions] == [GOOD[n].split()[0] for n in (1, 2, 3, 4)]
+    assert result.points >= 3
+
+
+@pytest.mark.parametrize(
+    "style",
+    ["8.2.{n}", "8.2.{n}.", "**8.2.{n}**", "{letter})", "({letter})", "Ex2-Q{n}", "Exercise 2 Q{n}:"],
+)
+def test_section_numbers_letters_and_exercise_prefixes_are_question_markers(style):
+    text = "\n\n".join(style.format(n=n, letter="abcd"[n - 1]) + "\n" + GOOD[n] for n in sorted(GOOD))
+    sections = split_answers(text, {n: f"question {n}" for n in GOOD})
+    assert sections.how == "markers"
+    assert {n: t.split()[0] for n, t in sections.texts.items()} == {n: GOOD[n].split()[0] for n in GOOD}
+
+
+def test_a_lone_decimal_at_a_line_start_is_not_a_section_marker():
+    text = "Q1\nYes they can.\n2.5 million images are many.\nQ2\nImages.\nQ3\nData.\nQ4\nLoss."
+    sections = split_answers(text, {n: f"question {n}" for n in range(1, 5)})
+    assert "2.5 million" in sections.texts[1]
 
 
 def test_plain_text_in_utf16_and_cp1252_is_read(tmp_path, rubric, tfidf_only):
@@ -428,18 +450,32 @@ def test_near_duplicate_answers_are_reported_and_flagged(tmp_path, rubric, tfidf
 # --- benchmark -----------------------------------------------------------------------------------------------
 
 
-def test_bench_prints_one_line_per_file(tmp_path, capsys, tfidf_only):
+def test_bench_scores_every_file_with_the_full_scorer_and_the_similarity_part(tmp_path, capsys, tfidf_only):
     rows = [
-        ("1.1", "What is a stack?", "A last in first out list.", answer, score)
-        for answer, score in [("A list where the last in is the first out.", 5), ("A kind of loop.", 1), ("", 0)]
+        ("1.1", "What is a stack?", "A last in first out list.", answer, score, g1, g2)
+        for answer, score, g1, g2 in [
+            ("A list where the last in is the first out.", 5, 5, 5),
+            ("It is a kind of loop.", 1, 1, 1),
+            ("", 0, 0, 0),
+            ("A stack is a list where the last element in is the first one out.", 4.5, 4, 5),
+        ]
     ]
-    for name in ("answers.csv", "heldout.csv"):
+    header = ["question_id", "question", "reference_answer", "student_answer", "score"]
+    for name in ("answers.csv", "heldout.csv", "other.csv"):
         with (tmp_path / name).open("w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
-            writer.writerow(["question_id", "question", "reference_answer", "student_answer", "score", "g1", "g2"])
-            writer.writerows([(*row, row[-1], row[-1]) for row in rows])
-    assert bench.main(["--asag", str(tmp_path)]) == 0
-    lines = capsys.readouterr().out.strip().splitlines()
+            writer.writerow([*header, "score_grader1", "score_grader2"])
+            writer.writerows(rows)
+    assert bench.main(["--asag", str(tmp_path), "--lab", str(tmp_path / "no-lab-set")]) == 0
+    out = capsys.readouterr().out
+    lines = out.strip().splitlines()
     assert lines[0] == "method: tfidf"
-    assert lines[-2].startswith("asag heldout.csv r=") and lines[-2].endswith("n=3")
-    assert lines[-1].startswith("asag answers.csv r=")
+    summary = [line.split(" r=")[0] for line in lines if " r=" in line and not line.startswith(" ")]
+    expected = [
+        f"{kind} {name}" for name in ("heldout.csv", "answers.csv", "other.csv") for kind in ("asag", "asag-similarity")
+    ]
+    assert summary[-6:] == expected
+    assert all(line.endswith("n=4") for line in lines[-6:])
+    full = next(line for line in lines[-6:] if line.startswith("asag heldout.csv"))
+    assert float(full.split("r=")[1].split()[0]) > 0.5  # the good answers outrank the loop and the empty one
+    assert "r vs grader1" in out and "graders with each other 0.9" in out and "95% interval over 1 questions" in out

@@ -1,33 +1,49 @@
-"""Measure the Exercise 2 checker against human graders on a public short-answer data set.
+"""Measure the Exercise 2 checker the way it grades students, against human grades.
 
-    python -m grader.answers.bench [--asag DIR] [--method auto|minilm|tfidf] [--fit]
+    python -m grader.answers.bench [--asag DIR] [--lab DIR] [--method auto|minilm|tfidf] [--fit | --tune]
 
-DIR (default ../shared/data/asag from the repo root; env ASAG overrides) holds answers.csv
-(development) and heldout.csv (measure only), columns question_id, question, reference_answer,
-student_answer, score (0-5). Each answer is scored from its question's reference answer alone
-by the same semantic scorer that grades Exercise 2. --fit learns the global calibration on
-answers.csv only and prints it for calibration.py; it never reads heldout.csv.
+Short-answer data sets: every CSV in DIR (default ../shared/data/asag; env ASAG overrides), columns
+question_id, question, reference_answer, student_answer, score, and optionally score_grader1,
+score_grader2. answers.csv is for development: --fit (the similarity calibration) and --tune (the
+meaning range and evidence gate) read it alone; every other file is measured only. Each answer
+goes through the full scorer that grades Exercise 2 (key ideas, similarity, rules, rounding),
+from its question's reference answer alone, since these sets have no concept lists.
+
+The lab's own set (--lab, default tests/data/exercise2_lab): answers files graded by a careful
+human, scored with the packaged rubric; agreement per question and per file.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import itertools
+import math
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from .rubric import Exercise2Rubric, QuestionRubric, ScoringSettings
+from .score import score_question
 from .semantic import FEATURES, feature_matrix, score_features
-from .similarity import get_method, resolve_method_name
+from .similarity import SimilarityMethod, get_method, resolve_method_name
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DIR = REPO_ROOT.parent / "shared" / "data" / "asag"
+DEFAULT_LAB_SET = REPO_ROOT / "tests" / "data" / "exercise2_lab"
+DEFAULT_LAB_TEXT = REPO_ROOT.parent / "shared" / "docs" / "lab8-tutorial.txt"
 DEV_FILE, HELDOUT_FILE = "answers.csv", "heldout.csv"
-MAX_SCORE = 5.0
+BOOTSTRAP_ROUNDS = 1000
+LAB_KIND_LIMITS = {
+    "keywords": ("<=", 0.25),
+    "off-topic": ("<=", 0.25),
+    "negated": ("<=", 0.25),
+    "paraphrase": (">=", 0.75),
+}
 
 
 @dataclass
@@ -37,17 +53,24 @@ class Split:
     references: list[str]
     answers: list[str]
     scores: np.ndarray
+    graders: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def max_score(self) -> float:
+        return float(max(1.0, math.ceil(self.scores.max()))) if len(self.scores) else 1.0
 
 
 def read_split(path: Path) -> Split:
     with path.open(newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
+    grader_columns = [c for c in (rows[0].keys() if rows else []) if c.startswith("score_grader")]
     return Split(
         [r["question_id"] for r in rows],
         [r["question"] for r in rows],
         [r["reference_answer"] for r in rows],
         [r["student_answer"] or "" for r in rows],
         np.array([float(r["score"]) for r in rows]),
+        {c.removeprefix("score_"): np.array([float(r[c]) for r in rows]) for c in grader_columns},
     )
 
 
@@ -56,58 +79,189 @@ def background_corpus(split: Split) -> list[str]:
 
 
 def pearson(a: np.ndarray, b: np.ndarray) -> float:
-    if a.std() == 0 or b.std() == 0:
+    if len(a) < 2 or a.std() == 0 or b.std() == 0:
         return float("nan")
     return float(np.corrcoef(a, b)[0, 1])
 
 
-def fit_calibration(features: np.ndarray, scores: np.ndarray) -> tuple[float, ...]:
+def bootstrap_interval(predicted: np.ndarray, human: np.ndarray, groups: list[str]) -> tuple[float, float]:
+    """95% interval of r when whole questions are drawn again with replacement."""
+    by_group: dict[str, list[int]] = {}
+    for i, g in enumerate(groups):
+        by_group.setdefault(g, []).append(i)
+    members = [np.array(v) for v in by_group.values()]
+    rng = np.random.default_rng(0)
+    rs = []
+    for _ in range(BOOTSTRAP_ROUNDS):
+        picked = np.concatenate([members[i] for i in rng.integers(0, len(members), len(members))])
+        r = pearson(predicted[picked], human[picked])
+        if not math.isnan(r):
+            rs.append(r)
+    return (float(np.percentile(rs, 2.5)), float(np.percentile(rs, 97.5))) if rs else (math.nan, math.nan)
+
+
+def fit_calibration(features: np.ndarray, scores: np.ndarray, max_score: float) -> tuple[float, ...]:
     design = np.c_[np.ones(len(features)), features]
-    weights, *_ = np.linalg.lstsq(design, scores / MAX_SCORE, rcond=None)
+    weights, *_ = np.linalg.lstsq(design, scores / max_score, rcond=None)
     return tuple(round(float(w), 4) for w in weights)
+
+
+def question_rubrics(split: Split) -> list[QuestionRubric]:
+    """One rubric question per row, built from its question and reference alone (no concepts)."""
+    built: dict[str, QuestionRubric] = {}
+    for qid, question, reference in zip(split.question_ids, split.questions, split.references, strict=True):
+        if qid not in built:
+            built[qid] = QuestionRubric(
+                number=len(built) + 1, prompt=question, reference=reference, points=split.max_score
+            )
+    return [built[qid] for qid in split.question_ids]
+
+
+def similarity_scores(method: SimilarityMethod, split: Split) -> np.ndarray:
+    features = feature_matrix(method, split.answers, split.references, split.questions)
+    return score_features(method.name, features, split.answers)[0]
+
+
+def full_scores(
+    method: SimilarityMethod,
+    split: Split,
+    semantic: np.ndarray,
+    settings: ScoringSettings,
+    meaning_range: tuple[float, float] | None = None,
+) -> np.ndarray:
+    """Points of every answer, as grading gives them (rounded to the rubric's step)."""
+    questions = question_rubrics(split)
+    return np.array(
+        [
+            score_question(q, answer, float(s), 0.0, settings, method=method, meaning_range=meaning_range).points
+            for q, answer, s in zip(questions, split.answers, semantic, strict=True)
+        ]
+    )
+
+
+def report_split(name: str, split: Split, predicted: np.ndarray, label: str) -> str:
+    r = pearson(predicted, split.scores)
+    rmse = float(np.sqrt(np.mean((predicted - split.scores) ** 2)))
+    return f"{label} {name} r={r:.3f} rmse={rmse:.3f} n={len(split.answers)}"
+
+
+def detail_split(name: str, split: Split, predicted: np.ndarray) -> str:
+    low, high = bootstrap_interval(predicted, split.scores, split.question_ids)
+    parts = [
+        f"  {name}: full scorer 95% interval over {len(set(split.question_ids))} questions [{low:.3f}, {high:.3f}]"
+    ]
+    for grader, scores in split.graders.items():
+        parts.append(f"r vs {grader} {pearson(predicted, scores):.3f}")
+    if len(split.graders) == 2:
+        a, b = split.graders.values()
+        parts.append(f"graders with each other {pearson(a, b):.3f}")
+    return "; ".join(parts)
+
+
+def tune(method: SimilarityMethod, dev: Split) -> None:
+    """Grid over the meaning range and the evidence gate on the development answers only."""
+    semantic = similarity_scores(method, dev)
+    base = Exercise2Rubric.default().scoring
+    best = None
+    for low, width, gate in itertools.product((0.3, 0.35, 0.4, 0.45), (0.2, 0.3, 0.4), (0.0, 0.15, 0.25, 0.4)):
+        settings = base.model_copy(update={"evidence_gate": gate})
+        r = pearson(full_scores(method, dev, semantic, settings, (low, low + width)), dev.scores)
+        print(f"tune low={low} high={low + width:.2f} gate={gate} r={r:.3f}", flush=True)
+        if best is None or r > best[0]:
+            best = (r, low, low + width, gate)
+    print(f"best on {DEV_FILE}: r={best[0]:.3f} meaning range ({best[1]}, {best[2]:.2f}) evidence_gate {best[3]}")
+
+
+def asag_files(folder: Path) -> list[Path]:
+    files = sorted(folder.glob("*.csv"))
+    first = {HELDOUT_FILE: 0, DEV_FILE: 1}
+    return sorted(files, key=lambda p: (first.get(p.name, 2), p.name))
+
+
+def measure_asag(method: SimilarityMethod, folder: Path, started: float) -> list[str]:
+    summary = []
+    settings = Exercise2Rubric.default().scoring
+    for path in asag_files(folder):
+        split = read_split(path)
+        semantic = similarity_scores(method, split)
+        full = full_scores(method, split, semantic, settings)
+        lines = [
+            report_split(path.name, split, full, "asag"),
+            detail_split(path.name, split, full),
+            report_split(path.name, split, split.max_score * semantic, "asag-similarity"),
+        ]
+        print("\n".join(lines) + f"  ({time.perf_counter() - started:.0f}s so far)", flush=True)
+        summary += [lines[0], lines[2]]
+    return summary
+
+
+def measure_lab_set(folder: Path, method_name: str, lab_text: Path | None) -> list[str]:
+    from .lab_set import load_lab_set
+    from .score import grade_answers
+
+    entries = load_lab_set(folder)
+    rubric = Exercise2Rubric.default()
+    if lab_text is not None and lab_text.is_file():
+        rubric = rubric.model_copy(update={"lab_text": lab_text})
+    diffs, off_files, kind_misses, review = [], [], [], 0
+    for entry in entries:
+        result = grade_answers(folder / entry.file, rubric, method=method_name)
+        machine = {q.number: q.points for q in result.questions}
+        review += sum(q.needs_review for q in result.questions)
+        file_diff = 0.0
+        for number, human in entry.points.items():
+            got = machine.get(number, 0.0)
+            diffs.append(got - human)
+            file_diff += got - human
+            rule = LAB_KIND_LIMITS.get(entry.kind)
+            if rule and ((rule[0] == "<=" and got > rule[1]) or (rule[0] == ">=" and got < rule[1])):
+                kind_misses.append(f"{entry.file} Q{number} {entry.kind}: {got:g} (human {human:g})")
+        if abs(file_diff) > 1:
+            off_files.append(f"{entry.file} ({file_diff:+g})")
+    d = np.abs(np.array(diffs))
+    lines = [f"  lab: {m}" for m in kind_misses] + [f"  lab: file off by more than 1 point: {f}" for f in off_files]
+    lines.append(
+        f"lab exact={np.mean(d < 1e-9):.1%} within0.25={np.mean(d <= 0.25 + 1e-9):.1%} mae={d.mean():.3f} "
+        f"files_off_by_more_than_1={len(off_files)} kind_rule_misses={len(kind_misses)} "
+        f"review={review} n={len(d)} files={len(entries)}"
+    )
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m grader.answers.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--asag", type=Path, default=Path(os.environ.get("ASAG") or DEFAULT_DIR))
+    parser.add_argument("--lab", type=Path, default=DEFAULT_LAB_SET, help="the lab's graded answers set")
+    parser.add_argument("--lab-text", type=Path, default=DEFAULT_LAB_TEXT, help="the handout, to spot copies")
     parser.add_argument("--method", default="auto")
-    parser.add_argument("--fit", action="store_true", help="learn the calibration on answers.csv and print it")
+    parser.add_argument("--fit", action="store_true", help="learn the similarity calibration on answers.csv")
+    parser.add_argument("--tune", action="store_true", help="grid the meaning range and gate on answers.csv")
     args = parser.parse_args(argv)
 
-    dev_path = args.asag / DEV_FILE
-    if not dev_path.is_file():
-        print(f"no {DEV_FILE} in {args.asag}", file=sys.stderr)
-        return 2
     name = resolve_method_name(args.method)
     print(f"method: {name}", flush=True)
-    dev = read_split(dev_path)
+    dev_path = args.asag / DEV_FILE
+    has_asag = dev_path.is_file()
     started = time.perf_counter()
-    method = get_method(name, corpus=background_corpus(dev))
-
-    if args.fit:
-        coefficients = fit_calibration(feature_matrix(method, dev.answers, dev.references, dev.questions), dev.scores)
+    dev = read_split(dev_path) if has_asag else None
+    method = get_method(name, corpus=background_corpus(dev) if dev else ())
+    if args.fit or args.tune:
+        if dev is None:
+            print(f"no {DEV_FILE} in {args.asag}", file=sys.stderr)
+            return 2
+        if args.tune:
+            tune(method, dev)
+            return 0
+        features = feature_matrix(method, dev.answers, dev.references, dev.questions)
         print(f"features: intercept, {', '.join(FEATURES)}")
-        print(f'    "{name}": {coefficients},')
+        print(f'    "{name}": {fit_calibration(features, dev.scores, dev.max_score)},')
         return 0
 
-    summary = []
-    for file_name in (HELDOUT_FILE, DEV_FILE):
-        path = args.asag / file_name
-        if not path.is_file():
-            print(f"asag {file_name} missing", file=sys.stderr)
-            continue
-        split = read_split(path)
-        features = feature_matrix(method, split.answers, split.references, split.questions)
-        predicted = MAX_SCORE * score_features(name, features, split.answers)[0]
-        r = pearson(predicted, split.scores)
-        rmse = float(np.sqrt(np.mean((predicted - split.scores) ** 2)))
-        role = "held-out" if file_name == HELDOUT_FILE else "development"
-        print(
-            f"{role} ({file_name}): Pearson r {r:.3f}, RMSE {rmse:.3f} on {len(split.answers)} answers, "
-            f"{len(set(split.question_ids))} questions ({time.perf_counter() - started:.0f}s so far)",
-            flush=True,
-        )
-        summary.append(f"asag {file_name} r={r:.3f} rmse={rmse:.3f} n={len(split.answers)}")
+    summary = measure_asag(method, args.asag, started) if has_asag else []
+    if not has_asag:
+        print(f"no {DEV_FILE} in {args.asag}: short-answer sets skipped", file=sys.stderr)
+    if args.lab.is_dir():
+        summary += measure_lab_set(args.lab, name, args.lab_text)
     print("\n".join(summary))
     return 0
 

@@ -13,3 +13,7 @@ CALIBRATION: dict[str, tuple[float, ...]] = {
 # Below this cosine to the reference, sharing none of its content words, an answer is off-topic
 # (see semantic.score_features).
 OFF_TOPIC_COSINE: dict[str, float] = {"minilm": 0.2, "tfidf": 0.05}
+
+# Cosine between an answer's claim and a text stating a key idea: at the first value the claim says
+# nothing of it, at the second it states it (0 to 1 in between). Chosen on the development answers.
+MEANING_RANGE: dict[str, tuple[float, float]] = {"minilm": (0.45, 0.75), "tfidf": (0.2, 0.6)}

@@ -7,11 +7,16 @@ match the phrasing "used for clustering", but does match "not used for clusterin
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from .rubric import Concept
+from .claims import Sentence, pieces
+from .rubric import Concept, QuestionRubric
+from .similarity import SimilarityMethod
 from .text import NEGATION_CUES, Token, tokenize
+
+_ARTICLES = frozenset({"a", "an", "the"})
 
 
 @dataclass(frozen=True)
@@ -25,8 +30,8 @@ def compile_phrase(phrasing: str) -> Phrase:
     tokens = [t for t in tokenize(phrasing) if not t.is_punct]
     negated = any(t.text in NEGATION_CUES for t in tokens)
     content = tuple(dict.fromkeys(t.lemma for t in tokens if not t.is_stop))
-    if not content:  # a phrasing made only of small words ("yes", "can be") matches on all of them
-        content = tuple(dict.fromkeys(t.lemma for t in tokens if t.text not in NEGATION_CUES))
+    if len(content) < 2:  # "can be used", "they can": one content word is too little, the small words count too
+        content = tuple(dict.fromkeys(t.lemma for t in tokens if t.text not in NEGATION_CUES | _ARTICLES))
     return Phrase(content, negated)
 
 
@@ -69,12 +74,96 @@ class ConceptMatch:
     found_weight: float
 
 
-def match_concepts(tokens: list[Token], concepts: list[Concept]) -> ConceptMatch:
+def match_concepts(claims: list[Sentence], concepts: list[Concept]) -> ConceptMatch:
+    """Concepts that one of the claims states in one of their phrasings (used for misconceptions)."""
     found, missing, weight = [], [], 0.0
     for concept in concepts:
-        if any(phrase_found(tokens, p) for p in concept.phrasings):
+        if any(phrase_found(list(c.tokens), p) for c in claims for p in concept.phrasings):
             found.append(concept.name)
             weight += concept.weight
         else:
             missing.append(concept.name)
     return ConceptMatch(found, missing, weight)
+
+
+# --- key ideas: the rubric's concepts, or the reference answer's own sentences -----------------------------------
+
+_REFERENCE_CLAUSE = re.compile(r"[^.;!?]+[.;!?]?")
+
+
+@dataclass(frozen=True)
+class Idea:
+    """One thing a good answer states: found by its phrasings (hints) or by the meaning of its texts."""
+
+    name: str
+    weight: float
+    phrasings: tuple[str, ...]
+    meanings: tuple[str, ...]
+
+
+def reference_clauses(reference: str) -> list[str]:
+    return [c.strip() for c in _REFERENCE_CLAUSE.findall(reference) if len(c.split()) >= 3]
+
+
+def question_ideas(question: QuestionRubric) -> list[Idea]:
+    """The rubric's concepts, each with the reference sentences that state it; without concepts, the
+    reference answer's sentences are the ideas, found by meaning alone."""
+    clauses = reference_clauses(question.reference)
+    if not question.concepts:
+        return [Idea(clause, 1.0, (), (clause,)) for clause in clauses] or [
+            Idea(question.reference, 1.0, (), (question.reference,))
+        ]
+    ideas = []
+    for concept in question.concepts:
+        stating = [c for c in clauses if any(phrase_found(tokenize(c), p) for p in concept.phrasings)]
+        meanings = (concept.description or concept.name, *stating)
+        ideas.append(Idea(concept.name, concept.weight, tuple(concept.phrasings), tuple(meanings)))
+    return ideas
+
+
+@dataclass(frozen=True)
+class IdeaMatch:
+    strengths: dict[str, float]  # idea name -> how surely a claim states it, 0 to 1
+    by_meaning: list[str]  # ideas found by meaning only, not by a phrasing
+
+    def found(self, ideas: list[Idea]) -> list[str]:
+        return [i.name for i in ideas if self.strengths[i.name] >= FOUND_STRENGTH]
+
+    def missing(self, ideas: list[Idea]) -> list[str]:
+        return [i.name for i in ideas if self.strengths[i.name] < FOUND_STRENGTH]
+
+    def weight(self, ideas: list[Idea]) -> float:
+        return sum(i.weight * self.strengths[i.name] for i in ideas)
+
+
+FOUND_STRENGTH = 0.5
+
+
+def match_ideas(
+    claims: list[Sentence], ideas: list[Idea], method: SimilarityMethod | None, meaning_range: tuple[float, float]
+) -> IdeaMatch:
+    """How surely the answer's claims state each idea: a phrasing in a claim is sure; otherwise the
+    closest claim of the same polarity as one of the idea's texts, mapped from meaning_range to 0..1."""
+    strengths: dict[str, float] = {}
+    by_meaning: list[str] = []
+    units = [piece for claim in claims for piece in pieces(claim)]
+    meanings = sorted({m for idea in ideas for m in idea.meanings})
+    cosines = method.cosine_matrix([u.text for u in units], meanings) if method and units and meanings else None
+    negated = {m: any(t.negated for t in tokenize(m)) for m in meanings}
+    low, high = meaning_range
+    for idea in ideas:
+        if any(phrase_found(list(c.tokens), p) for c in claims for p in idea.phrasings):
+            strengths[idea.name] = 1.0
+            continue
+        best = 0.0
+        if cosines is not None:
+            for j, m in enumerate(meanings):
+                if m not in idea.meanings:
+                    continue
+                for i, unit in enumerate(units):
+                    if unit.negated == negated[m]:
+                        best = max(best, (float(cosines[i, j]) - low) / (high - low))
+        strengths[idea.name] = min(1.0, max(0.0, best))
+        if strengths[idea.name] >= FOUND_STRENGTH:
+            by_meaning.append(idea.name)
+    return IdeaMatch(strengths, by_meaning)

@@ -25,6 +25,11 @@ class Concept(_Strict):
         "A phrasing with a negation ('not interpretable') only matches a negated statement, and vice versa.",
     )
     weight: float = Field(1.0, gt=0, description="Share of the concept score (or, for misconceptions, the deduction).")
+    description: str | None = Field(
+        None,
+        description="The idea in one plain sentence, matched by meaning against the answer's claims "
+        "(default: the name). The phrasings are hints; a paraphrase that states this idea also counts.",
+    )
 
 
 class PartialCreditRule(_Strict):
@@ -69,6 +74,13 @@ class QuestionRubric(_Strict):
 class ScoringSettings(_Strict):
     concept_weight: float = Field(0.6, ge=0, le=1, description="Share of concept coverage in a question's score.")
     similarity_weight: float = Field(0.4, ge=0, le=1, description="Share of semantic similarity to the reference.")
+    evidence_gate: float = Field(
+        0.25,
+        ge=0,
+        le=1,
+        description="Closeness to the reference counts in full only once this share of the key ideas is stated, "
+        "and proportionally less below it: an answer that states no key idea scores 0 however on-topic it sounds.",
+    )
     points_step: float = Field(0.25, gt=0, description="Points are rounded to this step.")
     min_words: int = Field(8, ge=0, description="Answers shorter than this are flagged 'too-short'.")
     review_disagreement: float = Field(

@@ -6,11 +6,13 @@ import math
 from functools import lru_cache
 from pathlib import Path
 
-from .concepts import match_concepts
+from .calibration import MEANING_RANGE
+from .claims import is_keyword_list, split_sentences, unread_language
+from .concepts import match_concepts, match_ideas, question_ideas
 from .parse import AnswersFileError, read_answers_file
 from .results import ANSWER_TEXT_LIMIT, AnswersResult, QuestionResult
 from .rubric import Exercise2Rubric, QuestionRubric, ScoringSettings
-from .sections import Sections, split_answers
+from .sections import Sections, assign_by_meaning, split_answers
 from .semantic import semantic_scores
 from .similarity import SimilarityMethod, get_method, resolve_method_name
 from .text import tokenize
@@ -55,15 +57,6 @@ def _rubric_corpus(rubric: Exercise2Rubric) -> tuple[str, ...]:
     return tuple(texts)
 
 
-def _combine(coverage: float | None, semantic: float, settings: ScoringSettings) -> float:
-    if coverage is None:
-        return semantic
-    total = settings.concept_weight + settings.similarity_weight
-    if total == 0:
-        return coverage
-    return (settings.concept_weight * coverage + settings.similarity_weight * semantic) / total
-
-
 def _missing_result(q: QuestionRubric, how: str) -> QuestionResult:
     why = (
         f"No answer to question {q.number} was found in the file."
@@ -73,6 +66,19 @@ def _missing_result(q: QuestionRubric, how: str) -> QuestionResult:
     return QuestionResult(number=q.number, points=0.0, max_points=q.points, flags=["empty"], reason=why)
 
 
+def _unscored(q: QuestionRubric, answer: str, flag: str, why: str) -> QuestionResult:
+    """An answer the checker must not judge: 0 until a TA looks, and said so."""
+    return QuestionResult(
+        number=q.number,
+        points=0.0,
+        max_points=q.points,
+        flags=[flag],
+        needs_review=True,
+        reason=f"0/{q.points:g} until a TA grades it: {why}.",
+        answer_text=answer[:ANSWER_TEXT_LIMIT],
+    )
+
+
 def score_question(
     q: QuestionRubric,
     answer: str,
@@ -80,40 +86,60 @@ def score_question(
     cosine: float,
     settings: ScoringSettings,
     *,
-    off_topic: bool = False,
+    method: SimilarityMethod | None = None,
     lab: frozenset = frozenset(),
+    meaning_range: tuple[float, float] | None = None,
 ) -> QuestionResult:
-    tokens = tokenize(answer)
-    n_words = sum(1 for t in tokens if not t.is_punct)
-    concepts = match_concepts(tokens, q.concepts)
-    off_topic = off_topic and not concepts.found
-    if off_topic:
-        semantic = 0.0  # about something else: closeness to a real attempt's score does not apply
-    wrong = match_concepts(tokens, q.misconceptions)
-    coverage = min(1.0, concepts.found_weight / q.concept_weight) if q.concepts else None
-    fraction = _combine(coverage, semantic, settings) - wrong.found_weight
+    """One answer's points: the key ideas its claims state, then closeness to the reference answer,
+    which counts only as far as key ideas are stated; wrong claims and the rubric's caps last."""
+    language = unread_language(answer)
+    if language:
+        return _unscored(q, answer, "language-not-read", f"{language}; the checker reads English only")
+    sentences = split_sentences(answer)
+    claims = [s for s in sentences if s.is_claim]
+    n_words = sum(s.words for s in sentences)
+    ideas = question_ideas(q)
+    if meaning_range is None:
+        meaning_range = MEANING_RANGE[method.name] if method else (1.0, 2.0)
+    match = match_ideas(claims, ideas, method, meaning_range)
+    coverage = min(1.0, match.weight(ideas) / (q.concept_weight if q.concepts else sum(i.weight for i in ideas)))
+    evidence = min(1.0, coverage / settings.evidence_gate) if settings.evidence_gate else 1.0
+    total = settings.concept_weight + settings.similarity_weight
+    fraction = (settings.concept_weight * coverage + settings.similarity_weight * semantic * evidence) / total
+    wrong = match_concepts(claims, q.misconceptions)
+    fraction -= wrong.found_weight
+    found, missing = match.found(ideas), match.missing(ideas)
     notes = [f"wrong claim: {name}" for name in wrong.found]
     for rule in q.partial_credit:
-        if all(name in concepts.missing for name in rule.when_missing) and fraction > rule.cap:
+        if all(name in missing for name in rule.when_missing) and fraction > rule.cap:
             fraction = rule.cap
             notes.append(rule.note or f"capped: missing {', '.join(rule.when_missing)}")
-    fraction = min(1.0, max(0.0, fraction))
 
-    flags = ["off-topic"] if off_topic else []
+    flags = []
+    keyword_list = is_keyword_list(sentences)
+    if keyword_list:
+        flags.append("keyword-list")
+        notes.append("a list of terms, not sentences that say something about them")
+    elif n_words and coverage == 0:
+        flags.append("off-topic")
+        notes.append("states none of the key ideas")
     if n_words < settings.min_words:
         flags.append("too-short")
     if _copied_share(answer, lab) >= settings.copy_threshold:
         flags.append("copied-from-lab-text")
-    disagree = coverage is not None and abs(coverage - semantic) >= settings.review_disagreement
-    needs_review = disagree or bool(wrong.found and concepts.found) or "copied-from-lab-text" in flags
+        notes.append("copied from the lab text")
+        fraction = 0.0
+    fraction = min(1.0, max(0.0, fraction))
+    disagree = abs(coverage - semantic) >= settings.review_disagreement and not keyword_list and coverage > 0
+    needs_review = disagree or keyword_list or bool(wrong.found and found) or "copied-from-lab-text" in flags
 
     points = _round_to_step(fraction * q.points, settings.points_step)
-    parts = [f"{points:g}/{q.points:g}"]
-    if q.concepts:
-        parts.append(f"{len(concepts.found)} of {len(q.concepts)} key ideas")
+    parts = [f"{points:g}/{q.points:g}", f"{len(found)} of {len(ideas)} key ideas stated"]
     parts.append(f"closeness to the model answer {semantic:.2f}")
-    if concepts.missing and q.concepts:
-        parts.append("missing: " + ", ".join(concepts.missing))
+    if match.by_meaning:
+        parts.append("in other words: " + ", ".join(match.by_meaning))
+    if missing and q.concepts:
+        parts.append("missing: " + ", ".join(missing))
     parts += notes
     if disagree:
         parts.append("key ideas and closeness disagree")
@@ -121,10 +147,10 @@ def score_question(
         number=q.number,
         points=points,
         max_points=q.points,
-        concepts_found=concepts.found,
-        concepts_missing=concepts.missing,
+        concepts_found=found if q.concepts else [],
+        concepts_missing=missing if q.concepts else [],
         misconceptions_found=wrong.found,
-        concept_coverage=None if coverage is None else round(coverage, 3),
+        concept_coverage=round(coverage, 3),
         similarity=round(cosine, 3),
         semantic_score=round(semantic, 3),
         flags=flags,
@@ -136,7 +162,7 @@ def score_question(
 
 def score_sections(rubric: Exercise2Rubric, sections: Sections, method: SimilarityMethod) -> list[QuestionResult]:
     answered = [q for q in rubric.questions if sections.texts.get(q.number, "").strip()]
-    scores, cosines, off_topic = semantic_scores(
+    scores, cosines, _ = semantic_scores(
         method,
         [sections.texts[q.number] for q in answered],
         [q.reference for q in answered],
@@ -153,17 +179,12 @@ def score_sections(rubric: Exercise2Rubric, sections: Sections, method: Similari
             continue
         i = by_number[q.number]
         result = score_question(
-            q,
-            sections.texts[q.number],
-            float(scores[i]),
-            float(cosines[i]),
-            rubric.scoring,
-            off_topic=bool(off_topic[i]),
-            lab=lab,
+            q, sections.texts[q.number], float(scores[i]), float(cosines[i]), rubric.scoring, method=method, lab=lab
         )
-        if sections.how == "order":
+        if sections.how == "meaning":
             result.flags.append("unnumbered")
             result.needs_review = True
+            result.reason += " The file does not number its answers: this passage was given to the question by meaning."
         results.append(result)
     return results
 
@@ -184,8 +205,12 @@ def grade_answers(path: Path | None, rubric: Exercise2Rubric, *, method: str = "
         return _failed(rubric, name, f"{path.name}: {exc}", path.name)
     except Exception as exc:  # an untrusted file must not stop the batch, whatever goes wrong
         return _failed(rubric, name, f"{path.name}: unreadable ({type(exc).__name__}: {exc})", path.name)
+    method_used = _method(name, _rubric_corpus(rubric))
     sections = split_answers(parsed.text, {q.number: q.prompt for q in rubric.questions})
-    questions = score_sections(rubric, sections, _method(name, _rubric_corpus(rubric)))
+    if sections.how in ("none", "order") and parsed.text.strip():
+        topics = {q.number: f"{q.prompt} {q.reference}" for q in rubric.questions}
+        sections = assign_by_meaning(parsed.text, topics, method_used.cosine_matrix)
+    questions = score_sections(rubric, sections, method_used)
     return AnswersResult(
         points=round(sum(q.points for q in questions), 6),
         max_points=rubric.max_points,

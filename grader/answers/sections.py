@@ -13,12 +13,17 @@ from dataclasses import dataclass, field
 from .text import content_lemmas, normalise
 
 _WORD_PREFIX = r"(?:q(?:uestion)?|ques|answer|ans|a|task)"
-# A marker at the start of a line: optional heading/bold/quote symbols, an optional word, the number.
+_EXERCISE_PREFIX = r"(?:ex(?:ercise)?\s*\d{1,2}\s*[-_.:/]?\s*)"  # "Ex2-Q1", "Exercise 2 Q1"
+# A marker at the start of a line: optional heading/bold/quote symbols, an optional word, the number,
+# which may close a section number ("8.2.1" is question 1 of section 8.2).
 _LINE_MARKER = re.compile(
-    rf"^[ \t]*(?P<deco>[#>*_\s(\[]*)(?:(?P<word>{_WORD_PREFIX})\s*[.:#-]?\s*)?(?P<num>\d{{1,2}})"
+    rf"^[ \t]*(?P<deco>[#>*_\s(\[]*){_EXERCISE_PREFIX}?(?:(?P<word>{_WORD_PREFIX})\s*[.:#-]?\s*)?"
+    r"(?P<section>(?:\d{1,2}\.){1,3})?(?P<num>\d{1,2})"
     r"(?P<term>\s*[.):\]]|\*\*|\s*$|\s*-\s|\s+(?=\S))",
     re.IGNORECASE | re.MULTILINE,
 )
+# "a)", "(b)", "c." at the start of a line: questions 1, 2, 3 when the file uses letters throughout.
+_LETTER_MARKER = re.compile(r"^[ \t]*[#*_]*[(\[]?(?P<letter>[a-h])[).\]]\s+", re.IGNORECASE | re.MULTILINE)
 # "Q2:" or "Question 2." after the end of a sentence, for text where line breaks were lost.
 _INLINE_MARKER = re.compile(r"(?<=[.!?])\s+(?P<word>q|question)\s*(?P<num>\d{1,2})\s*[.:)]", re.IGNORECASE)
 _ANSWER_LABEL = re.compile(r"^\s*[*_]*(?:answer|ans|a)\s*[*_]*\s*[:.\-]\s*[*_]*", re.IGNORECASE)
@@ -37,13 +42,20 @@ class _Marker:
 @dataclass
 class Sections:
     texts: dict[int, str] = field(default_factory=dict)
-    how: str = "none"  # "markers", "questions", "order", "whole" or "none"
+    how: str = "none"  # "markers", "questions", "order", "whole", "meaning" or "none"
 
 
 def _line_markers(text: str) -> list[_Marker]:
     markers = []
-    for m in _LINE_MARKER.finditer(text):
+    matches = list(_LINE_MARKER.finditer(text))
+    sections = [m.group("section").lower() for m in matches if m.group("section")]
+    shared_sections = {p for p in sections if sections.count(p) >= 2}
+    for m in matches:
         word, deco, term = m.group("word"), m.group("deco") or "", m.group("term")
+        if m.group("section"):
+            if m.group("section").lower() in shared_sections:  # "8.2.1" ... "8.2.4"; a lone "2.5" is a number
+                markers.append(_Marker(m.start(), m.end(), int(m.group("num")), True))
+            continue
         strong = bool(word) or "#" in deco or "*" in deco
         if not strong and not re.match(r"\s*[.):\]]", term):
             continue  # "2 layers are enough" is not a marker, "2." and "2)" are
@@ -53,6 +65,15 @@ def _line_markers(text: str) -> list[_Marker]:
     for m in _INLINE_MARKER.finditer(text):
         markers.append(_Marker(m.start("word"), m.end(), int(m.group("num")), True))
     return sorted(markers, key=lambda k: k.start)
+
+
+def _letter_markers(text: str, numbers: set[int]) -> list[_Marker]:
+    found = [
+        _Marker(m.start(), m.end(), ord(m.group("letter").lower()) - ord("a") + 1, True)
+        for m in _LETTER_MARKER.finditer(text)
+    ]
+    chosen = _increasing([m for m in found if m.number in numbers])
+    return chosen if len(chosen) >= min(3, len(numbers)) and chosen[0].number == 1 else []
 
 
 def _choose_markers(markers: list[_Marker], numbers: set[int]) -> list[_Marker]:
@@ -139,6 +160,9 @@ def split_answers(text: str, prompts: dict[int, str]) -> Sections:
     raw: dict[int, str] = {}
     how = "none"
     markers = _choose_markers(_line_markers(text), numbers)
+    letters = _letter_markers(text, numbers) if len(markers) < len(numbers) else []
+    if len(letters) > len(markers):
+        markers = letters
     if len(markers) >= min(2, len(numbers)):
         raw, how = _cut(text, markers), "markers"
     else:
@@ -153,3 +177,32 @@ def split_answers(text: str, prompts: dict[int, str]) -> Sections:
                 raw, how = {next(iter(numbers)): text}, "whole"
     texts = {n: _strip_repeated_prompt(body, prompts[n]) for n, body in raw.items()}
     return Sections({n: t for n, t in texts.items() if t}, how)
+
+
+_PASSAGE_LIMIT = 200
+
+
+def passages(text: str) -> list[str]:
+    """Paragraphs, or the sentences of a text written as one block."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
+    if len(paragraphs) <= 1:
+        paragraphs = [m.group(0).strip() for m in _SENTENCE.finditer(text) if m.group(0).strip()]
+    return paragraphs[:_PASSAGE_LIMIT]
+
+
+def assign_by_meaning(text: str, topics: dict[int, str], cosine_matrix) -> Sections:
+    """Give each passage to the question whose topic (prompt and reference answer) it is closest to.
+
+    For files whose answers cannot be told apart by numbers: the result is always flagged for review.
+    `cosine_matrix(passages, topics)` is the similarity method's.
+    """
+    found = passages(text)
+    if not found:
+        return Sections({}, "none")
+    numbers = sorted(topics)
+    closeness = cosine_matrix(found, [topics[n] for n in numbers])
+    texts: dict[int, list[str]] = {}
+    for passage, row in zip(found, closeness, strict=True):
+        texts.setdefault(numbers[int(row.argmax())], []).append(passage)
+    return Sections({n: "\n\n".join(parts) for n, parts in texts.items()}, "meaning")

@@ -33,7 +33,13 @@ _SCOPE_BREAKERS = frozenset({"but", "however", "although", "though", "whereas", 
 _CLAUSE_STARTERS = frozenset(
     {"can", "could", "are", "is", "will", "may", "might", "do", "does", "they", "it", "we", "this", "these", "you"}
 )
-_SCOPE_MAX_TOKENS = 8
+# A comma ends a negation scope only where a new clause starts after it: "not black boxes, hard to
+# interpret" stays negated, "not black boxes, they need data" and "..., and need data" do not.
+_CLAUSE_AFTER_COMMA = _CLAUSE_STARTERS | frozenset(
+    {"and", "but", "because", "since", "as", "which", "who", "so", "although", "though", "while", "whereas", "yet",
+     "i", "he", "she", "there", "neural", "network", "networks", "model", "models", "nn", "nns", "yes"}
+)  # fmt: skip
+_SCOPE_MAX_TOKENS = 12
 # In "they can not", the negation also takes the auxiliary: "they can" must not match.
 _AUXILIARIES = frozenset(
     {"can", "could", "do", "does", "did", "is", "are", "was", "were", "will", "would", "should", "may", "might", "must"}
@@ -139,9 +145,11 @@ def _raw_words(text: str) -> list[str]:
 
 def _ends_scope(words: list[str], i: int) -> bool:
     word = words[i]
+    nxt = words[i + 1] if i + 1 < len(words) else ""
+    if word == ",":
+        return nxt in _CLAUSE_AFTER_COMMA
     if word in _PUNCT or word in _SCOPE_BREAKERS:
         return True
-    nxt = words[i + 1] if i + 1 < len(words) else ""
     return word in {"and", "or", "so", "because", "which", "that"} and nxt in _CLAUSE_STARTERS
 
 

@@ -1,0 +1,186 @@
+"""Cutting an answer into sentences and telling the ones that state something from bare terms.
+
+A key idea counts only when a sentence claims it: "an autoencoder compresses the input" states
+something, "autoencoder, bottleneck, PCA" does not. Without a part-of-speech tagger, a sentence
+is a claim when it has a few words and a predicate: an auxiliary, a modal or a verb that answers
+to these questions use. Items of a list introduced by a claim ("They do well with:") inherit it.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from .text import STOPWORDS, Token, lemma, tokenize
+
+_PREDICATE_WORDS = """
+is are was were be been being am isn't aren't wasn't weren't can could cannot can't will would won't shall should
+may might must do does did don't doesn't didn't has have had need require learn work perform use reduce compress
+cluster group map find extract reconstruct rebuild encode decode train generalize generalise overfit handle model
+approximate capture take make give help allow let depend fail struggle suffer excel outperform scale tend provide
+achieve solve predict classify output produce represent mean cost become get keep show know understand explain
+interpret fit adapt detect recognize recognise discover reveal memorize memorise converge lack consume run copy
+squeeze shrink pull push put turn sort separate split combine build create choose pick set see look seem act
+behave deal cope manage improve increase decrease grow drop lose gain beat win miss hide trust rely stay exist
+happen come go mimic imitate replace remove add apply label note say tell call know matter fool trick leave
+"""
+PREDICATE_LEMMAS = frozenset(lemma(w) for w in _PREDICATE_WORDS.split() if "'" not in w)
+_SUBJECT_WORDS = frozenset({"it", "they", "we", "you", "i", "this", "these", "which", "that", "there"})
+_MIN_CLAIM_WORDS = 3
+_BULLET = re.compile(r"^\s*(?:[-*\u2022\u25cf\u25aa+]|\(?[a-z0-9]{1,2}[.)])\s+", re.IGNORECASE)
+_SHORT_LINE_WORDS = 6
+_KEYWORD_LIST_CLAIM_SHARE = 0.34
+
+
+@dataclass(frozen=True)
+class Sentence:
+    text: str
+    tokens: tuple[Token, ...]
+    is_claim: bool
+
+    @property
+    def words(self) -> int:
+        return sum(1 for t in self.tokens if not t.is_punct)
+
+    @property
+    def negated(self) -> bool:
+        return any(t.negated for t in self.tokens)
+
+
+_AUXILIARY_TEXT = (
+    "is are was were be been being am can could will would shall should may might must do does did has have had"
+)
+_AUXILIARY_LEMMAS = frozenset(lemma(w) for w in _AUXILIARY_TEXT.split())
+_SEGMENT_BREAKS = frozenset({",", ";", ":", "(", ")"})
+
+
+def _segments(tokens: list[Token]) -> list[list[Token]]:
+    segments: list[list[Token]] = [[]]
+    for t in tokens:
+        if t.text in _SEGMENT_BREAKS:
+            segments.append([])
+        elif not t.is_punct:
+            segments[-1].append(t)
+    return [s for s in segments if s]
+
+
+def _segment_predicates(segment: list[Token]) -> bool:
+    """An auxiliary or a subject pronoun anywhere, or a known verb in verb position: after another word
+    and not after "to" ("hard to interpret" and a list item "learn features" are not statements)."""
+    for i, t in enumerate(segment):
+        if t.lemma in _AUXILIARY_LEMMAS or (t.text in _SUBJECT_WORDS and i + 1 < len(segment)):
+            return True
+        if t.lemma not in PREDICATE_LEMMAS or len(segment) < _MIN_CLAIM_WORDS:
+            continue  # a two-word item ("labeled data", "self-organizing map") names a thing
+        if i > 0 and segment[i - 1].text != "to":
+            return True
+        if i == 0 and t.text != t.lemma and t.text.endswith(("s", "ed")):
+            return True  # "Needs lots of data", "Learns without labels": the subject left out
+    return False
+
+
+def _has_predicate(tokens: list[Token]) -> bool:
+    if sum(1 for t in tokens if not t.is_punct) < _MIN_CLAIM_WORDS:
+        return False
+    return any(_segment_predicates(segment) for segment in _segments(tokens))
+
+
+def _lines_to_units(text: str) -> list[tuple[str, bool]]:
+    """(text, is_list_item) units: a line break ends a unit when it is a list, a heading or a short line."""
+    units: list[tuple[str, bool]] = []
+    current, current_is_item = "", False
+    for raw in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        line = raw.strip()
+        bullet = bool(_BULLET.match(line))
+        both_short = len(line.split()) <= _SHORT_LINE_WORDS and len(current.split()) <= _SHORT_LINE_WORDS
+        ends_sentence = current.rstrip().endswith((".", "!", "?", ":", ";"))
+        if not line or bullet or both_short or ends_sentence or not current:
+            if current.strip():
+                units.append((current.strip(), current_is_item))
+            current, current_is_item = (line, bullet) if line else ("", False)
+        else:
+            current += " " + line
+    if current.strip():
+        units.append((current.strip(), current_is_item))
+    return units
+
+
+def split_sentences(text: str) -> list[Sentence]:
+    """The answer's sentences, each marked as a claim or not."""
+    sentences: list[Sentence] = []
+    introduced = False  # inside a list that a claim ending in ":" introduced
+    for unit, is_item in _lines_to_units(text):
+        if not is_item:
+            introduced = False
+        tokens = tokenize(unit)
+        groups: dict[int, list[Token]] = {}
+        for t in tokens:
+            groups.setdefault(t.sentence, []).append(t)
+        for group in groups.values():
+            if not any(not t.is_punct for t in group):
+                continue
+            claim = _has_predicate(group) or (is_item and introduced)
+            sentences.append(Sentence(" ".join(t.text for t in group), tuple(group), claim))
+        if not is_item and unit.endswith(":") and sentences and sentences[-1].is_claim:
+            introduced = True
+    return sentences
+
+
+_CLAUSE_BREAKS = frozenset({",", ";", ":", "and", "but", "which", "because", "so", "while", "whereas", "since"})
+
+
+def pieces(sentence: Sentence) -> list[Sentence]:
+    """The sentence and, when it joins several clauses, each clause of 3 or more words on its own: one
+    idea stated inside a long sentence is closer in meaning to its clause than to the whole."""
+    out, current = [sentence], []
+    for token in (*sentence.tokens, None):
+        if token is None or token.text in _CLAUSE_BREAKS:
+            words = [t for t in current if not t.is_punct]
+            if len(words) >= _MIN_CLAIM_WORDS and len(current) < len(sentence.tokens) - 1:
+                out.append(Sentence(" ".join(t.text for t in current), tuple(current), sentence.is_claim))
+            current = []
+        else:
+            current.append(token)
+    return out
+
+
+def claim_share(sentences: list[Sentence]) -> float:
+    """Share of the answer's words that sit in claims; 1.0 for an empty answer."""
+    total = sum(s.words for s in sentences)
+    return sum(s.words for s in sentences if s.is_claim) / total if total else 1.0
+
+
+def is_keyword_list(sentences: list[Sentence]) -> bool:
+    return sum(s.words for s in sentences) >= _MIN_CLAIM_WORDS and claim_share(sentences) < _KEYWORD_LIST_CLAIM_SHARE
+
+
+_LATIN = re.compile(r"[a-zA-Z]")
+# Function words of the languages students here write in besides English (Spanish, French, German,
+# Italian, Portuguese); a keyword list in English has none of them.
+_FOREIGN_TEXT = """
+de la el los las que y en un una para por con es son del al lo se su sus como pero muy más o
+le les des et est sont dans pour avec une du au ce qui sur pas ne peut peuvent
+der die das und ist sind nicht mit für ein eine einen dem den zu von auf auch werden kann können sich
+il di che è sono per una gli della non più con anche
+os as um uma não são pode podem mais
+"""
+_FOREIGN_FUNCTION_WORDS = frozenset(_FOREIGN_TEXT.split())
+
+
+def unread_language(text: str) -> str | None:
+    """Why the checker cannot read this answer (not English), or None when it can."""
+    letters = [c for c in text if c.isalpha()]
+    if len(letters) < 20:
+        return None
+    latin = sum(1 for c in letters if _LATIN.match(unicodedata.normalize("NFKD", c)[0]))
+    if latin < 0.7 * len(letters):
+        scripts = {unicodedata.name(c, "").split(" ")[0] for c in letters if not _LATIN.match(c)}
+        script = next(iter(scripts - {""}), "non-Latin") if len(scripts) == 1 else "non-Latin"
+        return f"written mostly in {script if len(script) <= 3 else script.title()} script"
+    words = re.findall(r"[a-zA-Z\u00c0-\u024f]+", text.lower())
+    english = sum(w in STOPWORDS for w in words)
+    foreign = sum(w in _FOREIGN_FUNCTION_WORDS for w in words)
+    if len(words) >= 8 and foreign >= 0.15 * len(words) and foreign > english:
+        return "not written in English"
+    return None
