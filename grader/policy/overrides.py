@@ -14,7 +14,9 @@ or a list of entries that name the student::
       reason: answer 3 accepted after discussion
       decided_by: Dr Lee
 
-The machine's figures are never changed: `apply_overrides` returns new final points.
+The machine's figures are never changed: `apply_overrides` returns new final points. Points are
+between 0 and the item's maximum (`check_limits`, with the rubric's maxima). docs/OVERRIDES.md is the
+TA's guide.
 """
 
 from __future__ import annotations
