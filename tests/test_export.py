@@ -522,8 +522,8 @@ def test_export_with_a_roster_prints_matched_missing_and_unknown(graded_class, t
     (path,), printed = export_class(graded_class, tmp_path, format_name="canvas", roster=roster)
     assert [row[3] for row in read_back(path)[1][2:]] == ["alice", "dan"]
     assert "matched 1" in printed
-    assert "missing 1 (on the roster, no result; exported as 0): dan" in printed
-    assert "unknown 1 (a result, not on the roster or gradebook; not exported): bob" in printed
+    assert "missing 1 (in the roster, no result; exported as 0): dan" in printed
+    assert "unknown 1 (a result, but not in the roster; not exported): bob" in printed
 
 
 def test_export_fills_a_gradebook_and_suggests_the_assignment_the_import_recorded(graded_class, tmp_path, capsys):

@@ -60,9 +60,9 @@ def _names(students: list[str]) -> str:
 def render_reconciliation(reconciled: Reconciliation, missing_grade: str, console: Console) -> None:
     console.print(line(("matched", "green"), f" {len(reconciled.matched)}"))
     groups = (
-        ("missing", reconciled.missing, f"on the roster, no result; exported as {missing_grade}"),
-        ("unknown", reconciled.unknown, "a result, not on the roster or gradebook; not exported"),
-        ("not in the gradebook", reconciled.not_in_gradebook, "on --roster only; not exported"),
+        ("missing", reconciled.missing, f"in {reconciled.roster}, no result; exported as {missing_grade}"),
+        ("unknown", reconciled.unknown, f"a result, but not in {reconciled.roster}; not exported"),
+        ("not in the gradebook", reconciled.not_in_gradebook, "on --roster, not in the gradebook; not exported"),
     )
     for label, students, meaning in groups:
         if students or label != "not in the gradebook":

@@ -66,12 +66,12 @@ def find_grade_column(
     names = {index: match["name"].strip() for index in ids if (match := COLUMN_NAME.match(header[index]))}
     found = [index for index, name in names.items() if name.casefold() == wanted]
     if len(found) != 1:
-        what = "no" if not found else "several"
         hint = {name: f'column_name: "{name}" (or column_id: "{ids[index]}")' for index, name in names.items()}
+        advice = suggest_column(settings.column_name, hint, assignment_names) if not found else ""
+        advice = advice or "; set export.column_id (or the column's exact name as export.column_name) in rubric.yaml"
         raise ExportError(
-            f"{path}: {what} grade column named {settings.column_name!r}"
-            f"{suggest_column(settings.column_name, hint, assignment_names) if not found else ''}; "
-            f"set export.column_id in rubric.yaml. Grade columns: {_listing(header, ids)}"
+            f"{path}: {'no' if not found else 'several'} grade column named {settings.column_name!r}{advice}. "
+            f"Grade columns: {_listing(header, ids)}"
         )
     return found[0]
 

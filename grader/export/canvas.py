@@ -61,10 +61,11 @@ def find_assignment_column(
             match["name"].strip(): f'column_name: "{match["name"].strip()}" (or canvas_assignment_id: "{match["id"]}")'
             for match in columns.values()
         }
-        suggestion = suggest_column(settings.column_name, hint, assignment_names) if not found else ""
+        advice = suggest_column(settings.column_name, hint, assignment_names) if not found else ""
+        advice = advice or "; set export.canvas_assignment_id in rubric.yaml"
         raise ExportError(
-            f"{path}: {'no' if not found else 'several'} column for {assignment_header(settings)!r}{suggestion}; "
-            f"assignment columns: {listing}"
+            f"{path}: {'no' if not found else 'several'} column for {assignment_header(settings)!r}{advice}. "
+            f"Assignment columns: {listing}"
         )
     return found[0]
 

@@ -20,6 +20,7 @@ TABLE_SUFFIXES = (".csv", ".xls", ".tsv")
 
 
 class Reconciliation(BaseModel):
+    roster: str = Field(default="the submitters", description="where the list of students came from, in words")
     exported: list[str] = Field(description="who gets a row, in the roster's order")
     matched: list[str] = Field(default_factory=list, description="on the roster, with a result")
     missing: list[str] = Field(default_factory=list, description="on the roster without a result")
@@ -60,13 +61,17 @@ def reconcile(
         in_gradebook = set(gradebook_users)
         eligible = [student for student in roster if student in in_gradebook]
         not_in_gradebook = [student for student in roster if student not in in_gradebook]
-    elif roster is not None or gradebook_users is not None:
-        eligible, not_in_gradebook = list(roster if roster is not None else gradebook_users or []), []
+        source = "both the roster and the gradebook"
+    elif roster is not None:
+        eligible, not_in_gradebook, source = list(roster), [], "the roster"
+    elif gradebook_users is not None:
+        eligible, not_in_gradebook, source = list(gradebook_users), [], "the gradebook"
     else:
         eligible = list(dict.fromkeys([*submitters, *sorted(graded)]))
-        not_in_gradebook = []
+        not_in_gradebook, source = [], "the submitters"
     has_result, on_roster = set(graded), set(eligible)
     return Reconciliation(
+        roster=source,
         exported=eligible,
         matched=[student for student in eligible if student in has_result],
         missing=[student for student in eligible if student not in has_result],
