@@ -220,11 +220,6 @@ def read_gradebook(path: Path) -> Table:
     return Table(header, [row + [""] * (width - len(row)) for row in body], table_format)
 
 
-def read_table(path: Path) -> tuple[list[str], list[list[str]]]:
-    table = read_gradebook(path)
-    return table.header, table.rows
-
-
 def find_column(header: list[str], wanted: str, path: Path) -> int:
     folded = [cell.strip().casefold() for cell in header]
     if wanted.casefold() not in folded:
