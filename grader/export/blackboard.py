@@ -85,7 +85,7 @@ def feedback_html(text: str) -> str:
 
 
 class BlackboardExporter(Exporter):
-    description = "Blackboard Grade Center upload, comma-separated .csv (UTF-8, every value quoted)"
+    description = "Blackboard Grade Center upload, comma-separated .csv (UTF-8 or as downloaded; all quoted)"
     delimiter = ","
     suffix = ".csv"
 
