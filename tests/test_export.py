@@ -6,13 +6,22 @@ import csv
 import io
 import re
 import shutil
+from datetime import datetime
 from pathlib import Path
 from types import SimpleNamespace
 
 import pandas as pd
 import pytest
 import yaml
-from helpers import FakeBackend, fake_submission, logits_with_accuracy, write_npz, write_rubric
+from helpers import (
+    TINY_MODEL,
+    BulkZip,
+    FakeBackend,
+    fake_submission,
+    logits_with_accuracy,
+    write_npz,
+    write_rubric,
+)
 from pydantic import BaseModel
 from rich.console import Console
 
@@ -24,7 +33,9 @@ from grader.cli import main as cli_main
 from grader.export.base import ExportError, ExportSettings, get_exporter
 from grader.export.feedback import MAX_FEEDBACK_CHARS, feedback_text, without_host_paths
 from grader.export.roster import read_roster, reconcile
+from grader.intake.blackboard import import_bulk_download
 from grader.intake.blackboard.manifest import MANIFEST
+from grader.policy.late import AttemptPolicy
 
 HEADER = "Lab 8 [Total Pts: 104 Score] |123456"
 
@@ -503,6 +514,17 @@ def test_a_sample_is_not_graded_by_grade_all(graded_class):
     assert [folder.name for folder in student_folders(graded_class.submissions)] == ["alice", "bob"]
 
 
+def test_a_folder_the_import_wrote_is_a_student_even_with_a_sample_marker(tmp_path):
+    bulk = BulkZip()
+    bulk.attempt("mallory", datetime(2022, 11, 1, 12), {"model.py": TINY_MODEL.encode(), SAMPLE_MARKER: b"x"})
+    submissions = tmp_path / "submissions"
+    import_bulk_download(bulk.write(tmp_path / "gradebook.zip"), submissions, AttemptPolicy(), None)
+    (submissions / "mallory" / SAMPLE_MARKER).write_text("copied from the example")
+    fake_submission(submissions, "example")
+    (submissions / "example" / SAMPLE_MARKER).write_text("the shipped sample")
+    assert [folder.name for folder in student_folders(submissions)] == ["mallory"]
+
+
 def test_a_sample_graded_alone_stays_out_of_exports_and_the_summary(graded_class, tmp_path, capsys):
     alice = (graded_class.results / "alice.json").read_text(encoding="utf-8")
     (graded_class.results / "example.json").write_text(alice.replace('"alice"', '"example"'), encoding="utf-8")
@@ -556,3 +578,7 @@ def test_export_fills_a_gradebook_and_suggests_the_assignment_the_import_recorde
         ['"olga"', '"0"'],
     ]  # fmt: skip
     assert lines[1].split("\t")[1] != '""' and "Quiz 3" not in "".join(lines)
+    assert cli_main([*arguments, "--all-columns"]) == 0
+    everything = decoded_lines(tmp_path / "exports" / "lab-8-cnn_blackboard.xls", "utf-16-le")
+    assert everything[0].startswith('"Last Name"\t"Username"\t"Quiz 3 [Total Pts: 10] |664617"\t')
+    assert everything[2].startswith('"Other"\t"olga"\t"9"\t"0"\t')

@@ -24,7 +24,8 @@ Action = Literal["grade", "rescore", "keep"]
 # The import's own record: its submission time feeds the late policy, never the model's predictions.
 NOT_GRADED_FILES = frozenset({MANIFEST})
 # A file of this name marks a folder as a sample shipped with the grader (submissions/example): `grade NAME`
-# grades it, but it is no student, so grade --all, the summary and the exports leave it out.
+# grades it, but it is no student, so grade --all, the summary and the exports leave it out. A folder the
+# import wrote (with its manifest) is a student's, whatever files they uploaded.
 SAMPLE_MARKER = "SAMPLE"
 # What the sandbox is shown, or what is read from its logits: a change reruns it.
 SANDBOX_SECTIONS = ("split", "sandbox", "integrity", "train_split")
@@ -63,7 +64,8 @@ def _candidate_folders(submissions_dir: Path) -> list[Path]:
 
 
 def is_sample(folder: Path) -> bool:
-    return (Path(folder) / SAMPLE_MARKER).is_file()
+    """A SAMPLE file in a folder the Blackboard import did not write: a student uploading one is still graded."""
+    return (Path(folder) / SAMPLE_MARKER).is_file() and not (Path(folder) / MANIFEST).exists()
 
 
 def student_folders(submissions_dir: Path) -> list[Path]:
