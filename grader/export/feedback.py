@@ -21,7 +21,7 @@ MAX_REASON_CHARS = 200
 MAX_FEEDBACK_CHARS = 3000  # LMS feedback fields take more, but a note this long is no longer short
 CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 # An absolute path (POSIX, ~, or a Windows drive) up to its last separator: the folders are the host's.
-ABSOLUTE_FOLDERS = re.compile(r"(?<![\w.:/])(?:[A-Za-z]:[\\/]|~?/)(?:[^\s\\/:'\"]+[\\/])*")
+ABSOLUTE_FOLDERS = re.compile(r"(?<![\w.:/])(?:[A-Za-z]:[\\/]|~?/)(?:[^\s\\/:'\"]+[\\/])+")
 
 
 def clean(text: object, limit: int) -> str:
