@@ -16,6 +16,7 @@ WORKERS ?=
 FORCE ?=
 GRADEBOOK ?=
 ROSTER ?=
+ALL_COLUMNS ?=
 REFERENCES ?= lenet5 resnet20
 OFFLINE ?= 0
 SANDBOX_IMAGE ?= lab8-grader-sandbox:latest
@@ -44,7 +45,7 @@ import: $(STAMP)
 	$(BIN)/grader import-bb $(ZIP) --rubric $(RUBRIC)
 
 export: $(STAMP)
-	$(BIN)/grader export --format $(FORMAT) --rubric $(RUBRIC) $(if $(GRADEBOOK),--gradebook $(GRADEBOOK)) $(if $(ROSTER),--roster $(ROSTER))
+	$(BIN)/grader export --format $(FORMAT) --rubric $(RUBRIC) $(if $(GRADEBOOK),--gradebook $(GRADEBOOK)) $(if $(ROSTER),--roster $(ROSTER)) $(if $(ALL_COLUMNS),--all-columns)
 
 # Students: check a submission folder the way grading runs it, then build the upload zip. QUICK=1 uses a fixed subset.
 SUBMISSION = $(if $(wildcard $(SUB)/.),$(SUB),submissions/$(SUB))

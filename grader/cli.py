@@ -148,8 +148,16 @@ def import_bb(**options) -> int:
 
 @cli.command()
 @click.option("--format", "format_name", default="bb", show_default=True, help="bb, bb-tab, canvas or full.")
-@click.option("--gradebook", type=ExistingPath, help="A downloaded gradebook to fill in (keeps its columns).")
-@click.option("--roster", type=ExistingPath, help="Usernames, one a line, or a gradebook CSV (default: submitters).")
+@click.option(
+    "--gradebook", type=ExistingPath,
+    help="A downloaded gradebook to fill in: its students only; Username, the lab's column and feedback only.",
+)  # fmt: skip
+@click.option(
+    "--roster", type=ExistingPath,
+    help="Export only these students: usernames one a line, or a CSV with a Username column (default: the "
+    "gradebook's students, else every submitter).",
+)  # fmt: skip
+@click.option("--all-columns", is_flag=True, help="With --gradebook: keep every column of the download.")
 @class_folders
 @click.option("--out", type=FilePath, default=Path("exports"), show_default=True, help="Where the files go.")
 @rubric_option
@@ -162,12 +170,12 @@ def export(**options) -> int:
 
 
 @cli.command()
-@click.option("--results", type=FilePath, default=Path("results"), show_default=True, help="The stored results.")
-def summary(results: Path) -> int:
+@class_folders
+def summary(results: Path, submissions: Path) -> int:
     """The class summary of the stored results: counts, distributions, errors by cause, duplicates."""
     from grader.batch.summary import main
 
-    return main(results=results, console=console)
+    return main(results=results, submissions=submissions, console=console)
 
 
 @cli.command()

@@ -1,14 +1,41 @@
-"""Exporters: each file is parsed back and checked against the results it came from."""
+"""Exporters: each file is parsed back and checked against the results it came from; a filled download is
+compared byte for byte with the file it came from. The export verb is run on a class graded through the
+fake sandbox: samples left out, the roster's students only, and who matched, is missing or unknown printed."""
 
 import csv
 import io
 import re
+import shutil
+from datetime import datetime
+from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
+import yaml
+from helpers import (
+    TINY_MODEL,
+    BulkZip,
+    FakeBackend,
+    fake_submission,
+    logits_with_accuracy,
+    write_npz,
+    write_rubric,
+)
 from pydantic import BaseModel
+from rich.console import Console
 
-from grader.export.base import ExportError, ExportSettings, feedback_text, get_exporter
+from grader.batch.export import export_results
+from grader.batch.plan import SAMPLE_MARKER, student_folders
+from grader.batch.run import BatchOptions, grade_all
+from grader.batch.summary import main as summary_main
+from grader.cli import main as cli_main
+from grader.export.base import ExportError, ExportSettings, get_exporter
+from grader.export.feedback import MAX_FEEDBACK_CHARS, feedback_text, without_host_paths
+from grader.export.roster import read_roster, reconcile
+from grader.intake.blackboard import import_bulk_download
+from grader.intake.blackboard.manifest import MANIFEST
+from grader.policy.late import AttemptPolicy
 
 HEADER = "Lab 8 [Total Pts: 104 Score] |123456"
 
@@ -77,9 +104,11 @@ def test_missing_submissions_can_be_blank(tmp_path, results):
     assert dict(read_back(path)[1][1:])["zoë"] == ""
 
 
-def test_a_student_with_a_result_outside_the_roster_is_still_exported(tmp_path, results):
-    [path] = get_exporter("bb").export(results, ["alice"], settings(), tmp_path)
-    assert [row[0] for row in read_back(path)[1][1:]] == ["alice", "bob", "carol", "d.o'neil"]
+def test_only_the_roster_is_exported_in_its_order(tmp_path, results):
+    for name in ("bb", "bb-tab", "canvas", "full"):
+        [path] = get_exporter(name).export(results, ["carol", "alice"], settings(), tmp_path / name)
+        text = path.read_bytes().decode("utf-8-sig")
+        assert "carol" in text and "alice" in text and "bob" not in text and "d.o'neil" not in text, name
 
 
 def test_without_a_column_id_or_gradebook_the_export_refuses_to_invent_a_header(tmp_path, results):
@@ -97,7 +126,7 @@ def test_tab_variant_is_a_tab_delimited_xls_with_feedback(tmp_path, results):
     by_user = {row[0]: row for row in rows[1:]}
     assert by_user["carol"][3] == "HTML"
     assert "set to 90 by TA Kim: regraded &lt;by hand&gt;" in by_user["carol"][2]
-    assert "<br>Total: 90 / 104" in by_user["carol"][2]
+    assert by_user["carol"][2].startswith("Lab 8: 90 / 104<br>")
     assert "\n" not in by_user["bob"][2] and "NameError" in by_user["bob"][2]
     assert "1 day late" in by_user["d.o'neil"][2]
     assert by_user["zoë"][2] == "No submission was received for Lab 8."
@@ -120,60 +149,131 @@ DOWNLOAD_ROWS = [
 ]
 
 
-def write_download(path, header, rows, delimiter, encoding):
+ON_ROSTER = ["alice", "bob", "zoë"]
+BOM = {"utf-8-sig": b"\xef\xbb\xbf", "utf-16-le": b"\xff\xfe", "utf-8": b""}
+
+
+def write_download(path, header, rows, delimiter, encoding, line_end="\r\n"):
+    """A gradebook as Blackboard writes it: every value quoted; UTF-16 files carry their byte-order mark."""
     buffer = io.StringIO()
-    csv.writer(buffer, delimiter=delimiter, quoting=csv.QUOTE_ALL).writerows([header, *rows])
-    path.write_bytes(buffer.getvalue().encode(encoding))
+    csv.writer(buffer, delimiter=delimiter, quoting=csv.QUOTE_ALL, lineterminator=line_end).writerows([header, *rows])
+    path.write_bytes(BOM.get(encoding, b"") + buffer.getvalue().encode(encoding.replace("-sig", "")))
     return path
 
 
-def test_filling_a_downloaded_csv_keeps_its_other_columns_and_rows(tmp_path, results):
+def decoded_lines(path, encoding):
+    data = path.read_bytes()
+    assert data.startswith(BOM[encoding]), data[:4]
+    return data[len(BOM[encoding]) :].decode(encoding.replace("-sig", "")).splitlines(keepends=True)
+
+
+def quoted(cells, delimiter, line_end):
+    return delimiter.join(f'"{cell}"' for cell in cells) + line_end
+
+
+def test_filling_a_download_writes_only_username_and_the_labs_column_for_the_roster(tmp_path, results):
     gradebook = write_download(tmp_path / "gc.csv", DOWNLOAD_HEADER, DOWNLOAD_ROWS, ",", "utf-8-sig")
-    [path] = get_exporter("bb").export(results, [], settings(column_id=None), tmp_path / "out", gradebook=gradebook)
-    _, rows = read_back(path)
-    assert rows[0] == DOWNLOAD_HEADER
-    by_user = {row[2]: row for row in rows[1:]}
-    assert by_user["alice"][:7] == DOWNLOAD_ROWS[0][:7]
-    assert by_user["alice"][7] == "66.1"
-    assert by_user["bob"][7] == ""
-    assert by_user["zoë"][7] == "0"  # in the course, no result: zero as the rubric says
-    assert by_user["carol"][7] == "90"  # graded but not in the download: appended for Blackboard to report
-    assert by_user["carol"][0] == ""
+    [path] = get_exporter("bb").export(
+        results, ON_ROSTER, settings(column_id=None), tmp_path / "out", gradebook=gradebook
+    )  # fmt: skip
+    lines = decoded_lines(path, "utf-8-sig")
+    assert lines == [
+        quoted(["Username", HEADER], ",", "\r\n"),
+        quoted(["alice", "66.1"], ",", "\r\n"),
+        quoted(["bob", ""], ",", "\r\n"),
+        quoted(["zoë", "0"], ",", "\r\n"),  # in the course, no result: zero as the rubric says
+    ]
+    assert "Quiz 3" not in path.read_text(encoding="utf-8-sig")  # another lab's grades are not written back
 
 
-def test_filling_a_utf16_xls_download_inserts_feedback_after_the_notes(tmp_path, results):
+def test_a_download_filled_with_all_columns_is_the_same_bytes_but_the_labs_cells(tmp_path, results):
+    gradebook = write_download(tmp_path / "gc.csv", DOWNLOAD_HEADER, DOWNLOAD_ROWS, ",", "utf-8-sig")
+    [path] = get_exporter("bb").export(
+        results, ON_ROSTER, settings(), tmp_path / "out", gradebook=gradebook, all_columns=True
+    )  # fmt: skip
+    before, after = decoded_lines(gradebook, "utf-8-sig"), decoded_lines(path, "utf-8-sig")
+    assert after[0] == before[0]
+    assert after[1] == before[1].replace('"Needs Grading"', '"66.1"')
+    assert after[2] == before[2].replace('"In Progress"', '""')
+    assert after[3] == before[3].replace('"55"', '"0"')
+    assert len(after) == 4  # carol has a result but is in neither the download nor the roster: not invented
+
+
+@pytest.mark.parametrize(
+    ("encoding", "line_end"), [("utf-16-le", "\r\n"), ("utf-16-le", "\n"), ("utf-8", "\n"), ("utf-8-sig", "\r\n")]
+)
+def test_a_filled_download_keeps_its_encoding_and_line_ends(tmp_path, results, encoding, line_end):
+    gradebook = write_download(tmp_path / "gc.xls", DOWNLOAD_HEADER, DOWNLOAD_ROWS, "\t", encoding, line_end)
+    [path] = get_exporter("bb-tab").export(
+        results, ON_ROSTER, settings(), tmp_path / "out", gradebook=gradebook, all_columns=True
+    )  # fmt: skip
+    before, after = decoded_lines(gradebook, encoding), decoded_lines(path, encoding)
+    assert after[0] == before[0] and after[0].endswith(line_end) and not after[0].endswith("\r" + line_end)
+    assert after[3] == before[3].replace('"55"', '"0"')
+    [path] = get_exporter("bb-tab").export(results, ON_ROSTER, settings(), tmp_path / "min", gradebook=gradebook)
+    assert decoded_lines(path, encoding)[1] == quoted(["alice", "66.1"], "\t", line_end)
+
+
+def test_filling_a_utf16_xls_download_with_all_columns_inserts_feedback_after_the_notes(tmp_path, results):
     header = DOWNLOAD_HEADER + ["Grading Notes", "Notes Format"]
     rows = [row + ["", "SMART_TEXT"] for row in DOWNLOAD_ROWS]
-    gradebook = write_download(tmp_path / "gc.xls", header, rows, "\t", "utf-16")
-    assert gradebook.read_bytes()[:2] == b"\xff\xfe"
-    [path] = get_exporter("bb-tab").export(results, [], settings(feedback=True), tmp_path, gradebook=gradebook)
-    _, back = read_back(path, delimiter="\t")
+    gradebook = write_download(tmp_path / "gc.xls", header, rows, "\t", "utf-16-le")
+    [path] = get_exporter("bb-tab").export(
+        results, ON_ROSTER, settings(feedback=True), tmp_path, gradebook=gradebook, all_columns=True
+    )  # fmt: skip
+    back = list(csv.reader(decoded_lines(path, "utf-16-le"), delimiter="\t"))
     assert back[0] == header + ["Feedback to Learner", "Feedback Format"]
     alice = next(row for row in back if row[2] == "alice")
-    assert alice[7] == "66.1" and alice[10].startswith("Test accuracy: 63.12%") and alice[11] == "HTML"
+    assert alice[7] == "66.1" and alice[10].startswith("Lab 8: 66.1 / 104<br>") and alice[11] == "HTML"
+
+
+def test_filling_a_download_with_feedback_writes_the_feedback_columns_only(tmp_path, results):
+    gradebook = write_download(tmp_path / "gc.csv", DOWNLOAD_HEADER, DOWNLOAD_ROWS, ",", "utf-8")
+    [path] = get_exporter("bb").export(results, ["bob"], settings(feedback=True), tmp_path, gradebook=gradebook)
+    _, rows = read_back(path)
+    assert rows[0] == ["Username", HEADER, "Feedback to Learner", "Feedback Format"]
+    assert rows[1][:2] == ["bob", ""] and "NameError" in rows[1][2] and rows[1][3] == "HTML"
 
 
 def test_column_names_with_brackets_are_found_by_the_trailing_id(tmp_path, results):
     header = ["Username", "Lab 8 [draft] [Total Pts: 104 Score] |777", HEADER.replace("123456", "778")]
     gradebook = write_download(tmp_path / "gc.csv", header, [["alice", "", ""]], ",", "utf-8")
     [path] = get_exporter("bb").export(
-        results, [], settings(column_name="Lab 8 [draft]", column_id=None), tmp_path / "o", gradebook=gradebook
-    )
-    assert read_back(path)[1][1] == ["alice", "66.1", ""]
+        results, ["alice"], settings(column_name="Lab 8 [draft]", column_id=None), tmp_path / "o", gradebook=gradebook
+    )  # fmt: skip
+    assert read_back(path)[1] == [["Username", header[1]], ["alice", "66.1"]]
 
 
 def test_a_gradebook_without_the_column_is_an_error_naming_the_columns(tmp_path, results):
     gradebook = write_download(tmp_path / "gc.csv", DOWNLOAD_HEADER, DOWNLOAD_ROWS, ",", "utf-8")
     with pytest.raises(ExportError, match=r"no column with id 999.*Quiz 3"):
-        get_exporter("bb").export(results, [], settings(column_id="999"), tmp_path, gradebook=gradebook)
-    with pytest.raises(ExportError, match="no grade column named 'Lab 9'"):
-        get_exporter("bb").export(results, [], settings(column_name="Lab 9", column_id=None), tmp_path, gradebook)
+        get_exporter("bb").export(results, ON_ROSTER, settings(column_id="999"), tmp_path, gradebook=gradebook)
+    with pytest.raises(ExportError, match="no grade column named 'Zebra'"):
+        get_exporter("bb").export(
+            results, ON_ROSTER, settings(column_name="Zebra", column_id=None), tmp_path, gradebook
+        )
 
 
-def test_canvas_export_has_the_points_possible_row(tmp_path, results):
-    [path] = get_exporter("canvas").export(results, ROSTER, settings(), tmp_path)
+def test_a_column_named_like_the_assignment_is_suggested(tmp_path, results):
+    header = ["Username", "Quiz 3 [Total Pts: 10] |664617", "Lab 8 CNN [Total Pts: 104 Score] |555"]
+    gradebook = write_download(tmp_path / "gc.csv", header, [["alice", "", ""]], ",", "utf-8")
+    exporter = get_exporter("bb")
+    with pytest.raises(ExportError) as near:
+        exporter.export(results, ["alice"], settings(column_id=None), tmp_path, gradebook)
+    assert "did you mean 'Lab 8 CNN'" in str(near.value) and "Quiz 3" not in str(near.value).split("?")[0]
+    with pytest.raises(ExportError) as recorded:
+        exporter.export(
+            results, ["alice"], settings(column_id=None), tmp_path, gradebook, assignment_names=["Lab 8 CNN"]
+        )
+    message = str(recorded.value)
+    assert "the import recorded the assignment 'Lab 8 CNN'" in message
+    assert 'column_name: "Lab 8 CNN" (or column_id: "555")' in message
+
+
+def test_canvas_export_has_the_points_possible_row_and_its_own_assignment_id(tmp_path, results):
+    [path] = get_exporter("canvas").export(results, ROSTER, settings(canvas_assignment_id="4321"), tmp_path)
     _, rows = read_back(path)
-    assert rows[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "Lab 8 (123456)"]
+    assert rows[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "Lab 8 (4321)"]
     assert rows[1] == ["    Points Possible", "", "", "", "", "104.00"]
     assert {row[3]: row[5] for row in rows[2:]} == {
         "alice": "66.1",
@@ -182,19 +282,49 @@ def test_canvas_export_has_the_points_possible_row(tmp_path, results):
         "d.o'neil": "72",
         "zoë": "0",
     }
+    [path] = get_exporter("canvas").export(results, ROSTER, settings(), tmp_path / "no-id")
+    assert read_back(path)[1][0][5] == "Lab 8"  # Blackboard's column id is not a Canvas id
 
 
-def test_canvas_fills_a_downloaded_gradebook(tmp_path, results):
-    header = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "Lab 8 (4321)", "Quiz (99)"]
-    rows = [
-        ["    Points Possible", "", "", "", "", "104.00", "10.00"],
-        ["Smith, Alice", "7", "", "alice", "A", "", "9"],
+CANVAS_HEADER = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "Quiz (99)", "Lab 8 CNN (4321)"]
+CANVAS_ROWS = [
+    ["    Points Possible", "", "", "", "", "10.00", "104.00"],
+    ["Smith, Alice", "7", "", "alice", "A", "9", ""],
+    ["Jones, Bob", "8", "", "bob", "A", "7", "12"],
+]
+
+
+def write_canvas_download(path):
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows([CANVAS_HEADER, *CANVAS_ROWS])
+    path.write_bytes(b"\xef\xbb\xbf" + buffer.getvalue().encode())
+    return path
+
+
+def test_canvas_fills_a_download_by_assignment_id_with_its_identity_columns_only(tmp_path, results):
+    gradebook = write_canvas_download(tmp_path / "canvas.csv")
+    exporter = get_exporter("canvas")
+    [path] = exporter.export(results, ["alice"], settings(canvas_assignment_id="4321"), tmp_path / "o", gradebook)
+    data = path.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbf") and b"\r\n" not in data
+    assert data.decode("utf-8-sig").splitlines() == [
+        "Student,ID,SIS User ID,SIS Login ID,Section,Lab 8 CNN (4321)",
+        "    Points Possible,,,,,104.00",
+        '"Smith, Alice",7,,alice,A,66.1',
     ]
-    gradebook = write_download(tmp_path / "canvas.csv", header, rows, ",", "utf-8-sig")
-    [path] = get_exporter("canvas").export(results, [], settings(column_id=None), tmp_path / "o", gradebook)
-    _, back = read_back(path)
-    assert back[1] == rows[0]
-    assert back[2] == ["Smith, Alice", "7", "", "alice", "A", "66.1", "9"]
+    [path] = exporter.export(
+        results, ["alice"], settings(canvas_assignment_id="4321"), tmp_path / "all", gradebook, all_columns=True
+    )  # fmt: skip
+    before, after = gradebook.read_bytes().splitlines(), path.read_bytes().splitlines()
+    assert after[:2] == before[:2] and after[2] == before[2].replace(b",A,9,", b",A,9,66.1") and len(after) == 3
+
+
+def test_canvas_names_a_missing_assignment_id_and_suggests_the_near_name(tmp_path, results):
+    gradebook = write_canvas_download(tmp_path / "canvas.csv")
+    with pytest.raises(ExportError, match=r"no assignment with id 1234 .*canvas_assignment_id.*'Lab 8 CNN \(4321\)'"):
+        get_exporter("canvas").export(results, ["alice"], settings(canvas_assignment_id="1234"), tmp_path, gradebook)
+    with pytest.raises(ExportError, match=r'did you mean .*canvas_assignment_id: "4321"'):
+        get_exporter("canvas").export(results, ["alice"], settings(), tmp_path, gradebook)
 
 
 def test_full_csv_has_every_component_per_student(tmp_path, results):
@@ -222,7 +352,7 @@ def test_results_may_be_pydantic_objects(tmp_path):
         points: dict
 
     [path] = get_exporter("bb").export(
-        [Result(student="amy", status="graded", points={"total": 10})], [], settings(), tmp_path
+        [Result(student="amy", status="graded", points={"total": 10})], ["amy"], settings(), tmp_path
     )
     assert read_back(path)[1][1] == ["amy", "10"]
 
@@ -247,3 +377,207 @@ def test_unknown_exporter_suggests_the_closest_name():
 def test_feedback_for_an_error_without_points():
     text = feedback_text(result("bob", None, status="error", error="timed out after 300 s"), settings())
     assert text == "Your submission could not be fully graded: timed out after 300 s"
+
+
+# --- the feedback: the short form of the student's report --------------------------------------------------
+
+
+def reported(**changes):
+    """A graded result as results/<student>.json holds it: items, baselines, answers, late and an override."""
+    question = {
+        "number": 1,
+        "points": 0.5,
+        "max_points": 1.0,
+        "reason": "0.5/1; 2 of 6 key ideas; missing: autoencoder.",
+    }
+    data = result(
+        "dave",
+        70.0,
+        final_points={"exercise1": 61.2, "exercise2": 4.0, "total": 65.2},
+        items=[
+            {"item": "exercise1", "points": 68.0, "max_points": 100.0, "reason": "accuracy 63.12% on the anchors"},
+            {"item": "exercise2", "points": 2.0, "max_points": 4.0, "reason": "2 of 4 answers earned points"},
+        ],
+        comparison=[
+            {"baseline": "lenet5", "accuracy": 0.6012, "difference": 0.03, "beats": True},
+            {"baseline": "resnet20", "accuracy": 0.9105, "difference": -0.2793, "beats": False},
+        ],
+        answers={"questions": [question, {**question, "number": 2, "points": 1.0, "reason": "1/1; all key ideas."}]},
+        late={"days_late": 1, "penalty_fraction": 0.1, "reason": "1 day late: -10% of the points"},
+        overrides=[{"item": "exercise2", "points": 4, "reason": "answer 1 accepted", "decided_by": "TA Kim"}],
+    )
+    return {**data, **changes}
+
+
+def test_feedback_is_the_short_form_of_the_report():
+    lines = feedback_text(reported(), settings()).splitlines()
+    assert lines[0] == "Lab 8: 65.2 / 104"
+    assert "Exercise 1: 61.2 / 100" in lines and "Exercise 2: 4 / 4" in lines
+    assert "Test accuracy: 63.12%" in lines
+    assert "  lenet5 baseline 60.12%: 3.00 points above" in lines
+    assert "  resnet20 baseline 91.05%: 27.93 points below" in lines
+    assert "Late: 1 day late: -10% of the points" in lines
+    assert "Exercise 2 set to 4 by TA Kim: answer 1 accepted" in lines
+    assert "  Question 1: 0.5 / 1 - 0.5/1; 2 of 6 key ideas; missing: autoencoder." in lines
+    assert "  Question 2: 1 / 1 - 1/1; all key ideas." in lines
+
+
+def test_feedback_names_no_host_path():
+    errors = {
+        "submissions/dave: no weights file; save torch.save(model.state_dict(), 'weights.pth')": "no weights file;",
+        "/srv/ta/lab8/submissions/dave/weights.pth: 1100 MB is over the 1024 MB limit": "weights.pth: 1100 MB",
+        'File "/usr/lib/python3/dist-packages/torch/nn/modules/module.py", line 3, in load': '"module.py", line 3',
+    }
+    for error, kept in errors.items():
+        text = feedback_text(reported(status="error", error=error), settings())
+        assert kept in text and "submissions" not in text and "/dave" not in text and "/usr" not in text, text
+    for kept_as_is in ("model.py line 12: NameError: name 'dave' is not defined", "shape 3 / 10 at http://x.org/a/b"):
+        assert without_host_paths(kept_as_is, "dave") == kept_as_is
+
+
+def test_feedback_from_student_strings_is_plain_short_and_no_formula():
+    hostile = '=HYPERLINK("http://evil")\x1b[31m\u202e' + "x" * 5000
+    text = feedback_text(reported(status="error", error=hostile, final_points={"total": None}, points={}), settings())
+    assert text.startswith('Your submission could not be fully graded: =HYPERLINK("http://evil")')
+    assert "\x1b" not in text and "\u202e" not in text and len(text) <= MAX_FEEDBACK_CHARS
+    assert feedback_text(reported(), settings(column_name="-Lab 8")).startswith("'-Lab 8: 65.2 / 104")
+    long_reasons = [{"number": n, "points": 0, "max_points": 1, "reason": "r" * 900} for n in range(1, 60)]
+    text = feedback_text(reported(answers={"questions": long_reasons}), settings())
+    assert len(text) <= MAX_FEEDBACK_CHARS and text.endswith("...")
+
+
+# --- the roster ---------------------------------------------------------------------------------------------
+
+
+def test_a_roster_is_a_username_csv_a_gradebook_or_a_list(tmp_path):
+    (tmp_path / "roster.csv").write_bytes("\ufeffName,Username\nAlice,alice\nZoë,zoë\n,\n".encode())
+    assert read_roster(tmp_path / "roster.csv") == ["alice", "zoë"]
+    gradebook = write_download(tmp_path / "gc.xls", DOWNLOAD_HEADER, DOWNLOAD_ROWS, "\t", "utf-16-le")
+    assert read_roster(gradebook) == ["alice", "bob", "zoë"]
+    assert read_roster(write_canvas_download(tmp_path / "canvas.csv")) == ["alice", "bob"]
+    (tmp_path / "roster.txt").write_text("# section A\nalice\n\nbob\nalice\n", encoding="utf-8")
+    assert read_roster(tmp_path / "roster.txt") == ["alice", "bob"]
+    (tmp_path / "bad.csv").write_text("Name,Email\nAlice,a@x\n")
+    with pytest.raises(ExportError, match=r"bad.csv: no 'Username' column"):
+        read_roster(tmp_path / "bad.csv")
+
+
+def test_reconcile_sorts_students_into_matched_missing_and_unknown():
+    graded = ["alice", "bob", "mallory"]
+    on_roster = reconcile(graded, ["zoë", "alice", "bob"], None, [])
+    assert on_roster.exported == ["zoë", "alice", "bob"]
+    assert (on_roster.matched, on_roster.missing, on_roster.unknown) == (["alice", "bob"], ["zoë"], ["mallory"])
+    both = reconcile(graded, ["alice", "bob", "zoë"], ["bob", "zoë", "yan"], [])
+    assert both.exported == ["bob", "zoë"] and both.not_in_gradebook == ["alice"]
+    assert both.unknown == ["alice", "mallory"]
+    nothing_given = reconcile(graded, None, None, ["carol", "alice"])
+    assert nothing_given.exported == ["carol", "alice", "bob", "mallory"] and nothing_given.missing == ["carol"]
+
+
+# --- the export verb on a graded class ----------------------------------------------------------------------
+
+CLASS_EXPORT = {"column_name": "Lab 8", "points_possible": 104, "feedback": True}
+
+
+@pytest.fixture(scope="module")
+def graded_class(tmp_path_factory, tiny_split):
+    """alice and bob, and the shipped example (a SAMPLE file inside) in the same submissions folder."""
+    root = tmp_path_factory.mktemp("class")
+    write_npz(tiny_split, root / "split.npz")
+    rubric = write_rubric(root / "rubric.yaml", Path("split.npz"), tiny_split, export=CLASS_EXPORT)
+    submissions = root / "submissions"
+    for student in ("alice", "bob"):
+        fake_submission(submissions, student)
+    shutil.copytree(Path(__file__).resolve().parents[1] / "submissions" / "example", submissions / "example")
+    assert (submissions / "example" / SAMPLE_MARKER).is_file()  # as shipped
+    (submissions / "alice" / MANIFEST).write_text("{}")  # unreadable as a manifest: ignored for suggestions
+    sandbox = FakeBackend({"alice": logits_with_accuracy(tiny_split.labels, 0.75)})
+    options = BatchOptions(rubric=rubric, submissions=submissions, results=root / "results", sandbox=sandbox)
+    report = grade_all(options, Console(file=io.StringIO()))
+    return SimpleNamespace(root=root, rubric=rubric, submissions=submissions, results=root / "results",
+                           report=report, sandbox=sandbox)  # fmt: skip
+
+
+def export_class(graded_class, tmp_path, **options):
+    console = Console(file=io.StringIO(), width=300)
+    written = export_results(
+        rubric=graded_class.rubric, results=graded_class.results, submissions=graded_class.submissions,
+        out=tmp_path / "exports", console=console, **options,
+    )  # fmt: skip
+    return written, console.file.getvalue()
+
+
+def test_a_sample_is_not_graded_by_grade_all(graded_class):
+    assert graded_class.report.sandbox_runs == 2
+    assert sorted(job.submission_dir.name for job in graded_class.sandbox.jobs) == ["alice", "bob"]
+    assert [folder.name for folder in student_folders(graded_class.submissions)] == ["alice", "bob"]
+
+
+def test_a_folder_the_import_wrote_is_a_student_even_with_a_sample_marker(tmp_path):
+    bulk = BulkZip()
+    bulk.attempt("mallory", datetime(2022, 11, 1, 12), {"model.py": TINY_MODEL.encode(), SAMPLE_MARKER: b"x"})
+    submissions = tmp_path / "submissions"
+    import_bulk_download(bulk.write(tmp_path / "gradebook.zip"), submissions, AttemptPolicy(), None)
+    (submissions / "mallory" / SAMPLE_MARKER).write_text("copied from the example")
+    fake_submission(submissions, "example")
+    (submissions / "example" / SAMPLE_MARKER).write_text("the shipped sample")
+    assert [folder.name for folder in student_folders(submissions)] == ["mallory"]
+
+
+def test_a_sample_graded_alone_stays_out_of_exports_and_the_summary(graded_class, tmp_path, capsys):
+    alice = (graded_class.results / "alice.json").read_text(encoding="utf-8")
+    (graded_class.results / "example.json").write_text(alice.replace('"alice"', '"example"'), encoding="utf-8")
+    try:
+        (path,), printed = export_class(graded_class, tmp_path, format_name="full")
+        assert list(pd.read_csv(path, encoding="utf-8-sig")["student"]) == ["alice", "bob"]
+        assert "left out the sample(s) example" in printed and "matched 2" in printed
+        assert summary_main(results=graded_class.results, submissions=graded_class.submissions) == 0
+        assert "2 graded" in capsys.readouterr().out
+    finally:
+        (graded_class.results / "example.json").unlink()
+
+
+def test_export_with_a_roster_prints_matched_missing_and_unknown(graded_class, tmp_path):
+    roster = tmp_path / "roster.csv"
+    roster.write_text("Username,Last Name\nalice,Smith\ndan,Brown\n", encoding="utf-8")
+    (path,), printed = export_class(graded_class, tmp_path, format_name="canvas", roster=roster)
+    assert [row[3] for row in read_back(path)[1][2:]] == ["alice", "dan"]
+    assert "matched 1" in printed
+    assert "missing 1 (in the roster, no result; exported as 0): dan" in printed
+    assert "unknown 1 (a result, but not in the roster; not exported): bob" in printed
+
+
+def test_export_fills_a_gradebook_and_suggests_the_assignment_the_import_recorded(graded_class, tmp_path, capsys):
+    header = ["Last Name", "Username", "Quiz 3 [Total Pts: 10] |664617", "Lab 8 CNN [Total Pts: 104 Score] |555"]
+    rows = [["Smith", "alice", "8", ""], ["Other", "olga", "9", "12"]]
+    gradebook = write_download(tmp_path / "gc.xls", header, rows, "\t", "utf-16-le")
+    submissions = tmp_path / "submissions"
+    shutil.copytree(graded_class.submissions, submissions)
+    (submissions / "bob" / MANIFEST).write_text(
+        '{"username": "bob", "display_name": "Bob", "assignment": "Lab 8 CNN", "attempt": "a", '
+        '"attempts_seen": ["a"], "attempt_policy": "newest", "receipt": "r.txt"}', encoding="utf-8"
+    )  # fmt: skip
+    arguments = ["export", "--format", "bb-tab", "--gradebook", str(gradebook), "--rubric", str(graded_class.rubric),
+                 "--results", str(graded_class.results), "--submissions", str(submissions),
+                 "--out", str(tmp_path / "exports")]  # fmt: skip
+    assert cli_main(arguments) == 2
+    error = " ".join(capsys.readouterr().err.split())
+    assert "the import recorded the assignment 'Lab 8 CNN'" in error and 'column_name: "Lab 8 CNN"' in error
+    rubric = yaml.safe_load(graded_class.rubric.read_text())
+    rubric["export"]["column_name"] = "Lab 8 CNN"
+    (tmp_path / "rubric.yaml").write_text(yaml.safe_dump(rubric))
+    shutil.copy(graded_class.root / "split.npz", tmp_path / "split.npz")
+    arguments[arguments.index("--rubric") + 1] = str(tmp_path / "rubric.yaml")
+    assert cli_main(arguments) == 0
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "matched 1" in printed and "missing 1" in printed and "olga" in printed and "unknown 1" in printed
+    lines = decoded_lines(tmp_path / "exports" / "lab-8-cnn_blackboard.xls", "utf-16-le")
+    assert [line.split("\t")[:2] for line in lines] == [
+        ['"Username"', f'"{header[3]}"'], ['"alice"', '"' + lines[1].split("\t")[1].strip('"') + '"'],
+        ['"olga"', '"0"'],
+    ]  # fmt: skip
+    assert lines[1].split("\t")[1] != '""' and "Quiz 3" not in "".join(lines)
+    assert cli_main([*arguments, "--all-columns"]) == 0
+    everything = decoded_lines(tmp_path / "exports" / "lab-8-cnn_blackboard.xls", "utf-16-le")
+    assert everything[0].startswith('"Last Name"\t"Username"\t"Quiz 3 [Total Pts: 10] |664617"\t')
+    assert everything[2].startswith('"Other"\t"olga"\t"9"\t"0"\t')

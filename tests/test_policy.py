@@ -5,8 +5,19 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from pydantic import ValidationError
 
+from grader.pipeline.policy import CoursePolicy
 from grader.policy.late import AttemptPolicy, LatePolicy, apply_late_penalty
-from grader.policy.overrides import OverridesError, apply, apply_overrides, load_overrides, validate
+from grader.policy.overrides import (
+    TOTAL,
+    OverridesError,
+    apply,
+    apply_overrides,
+    check_limits,
+    load_overrides,
+    parse_overrides,
+    validate,
+)
+from grader.rubric.config import load_rubric
 
 CENTRAL = timezone(timedelta(hours=-6))
 DUE = datetime(2022, 11, 1, 23, 59, tzinfo=CENTRAL)
@@ -177,3 +188,33 @@ def test_no_override_returns_an_equal_copy():
     machine = {"exercise1": 1.0, "total": 1.0}
     final = apply_overrides(machine, None)
     assert final == machine and final is not machine
+
+
+def test_an_override_above_the_items_maximum_is_refused_with_the_limit(tmp_path, rubric_file):
+    write(
+        tmp_path,
+        "dave:\n  items: {exercise2: 40}\n  reason: r\n  decided_by: d\n"
+        "erin:\n  items: {total: 150}\n  reason: r\n  decided_by: d\n",
+    )
+    with pytest.raises(OverridesError) as error:
+        CoursePolicy.load(load_rubric(rubric_file), rubric_file)
+    message = str(error.value)
+    assert message.startswith(str(tmp_path / "overrides.yaml"))
+    assert "dave.items.exercise2: 40 is more than the item is worth (at most 4)" in message
+    assert "erin.items.total: 150 is more than the item is worth (at most 104)" in message
+
+
+def test_an_override_at_the_maximum_or_zero_is_accepted_and_below_zero_refused(tmp_path, rubric_file):
+    write(tmp_path, "dave:\n  items: {exercise1: 100, exercise2: 0, total: 104}\n  reason: r\n  decided_by: d\n")
+    policy = CoursePolicy.load(load_rubric(rubric_file), rubric_file)
+    assert policy.overrides.for_student("dave").items == {"exercise1": 100, "exercise2": 0, "total": 104}
+    write(tmp_path, "dave:\n  items: {exercise2: -1}\n  reason: r\n  decided_by: d\n")
+    with pytest.raises(OverridesError, match=r"overrides\.yaml: dave\.items\.exercise2: -1 is negative; at least 0"):
+        CoursePolicy.load(load_rubric(rubric_file), rubric_file)
+
+
+def test_limits_follow_the_rubric():
+    overrides = parse_overrides({"dave": {"items": {"exercise2": 6}, "reason": "r", "decided_by": "d"}})
+    check_limits(overrides, {"exercise2": 6, TOTAL: 106})
+    with pytest.raises(OverridesError, match=r"at most 5\b"):
+        check_limits(overrides, {"exercise2": 5, TOTAL: 105})

@@ -2,6 +2,8 @@
 
 The final points are brought up to date first (an override added since grading, a changed late
 policy), and the results that change are saved, so the files on disk and the export agree.
+Samples (submissions/<name>/SAMPLE) are never exported. With a roster or a downloaded gradebook only
+its students are exported; every export ends by listing who matched, who is missing and who is unknown.
 """
 
 from __future__ import annotations
@@ -10,28 +12,17 @@ from pathlib import Path
 
 from rich.console import Console
 
-from grader.batch.plan import student_folders
-from grader.export.base import find_column, get_exporter, read_table
+from grader.batch.plan import sample_names, student_folders
+from grader.export.base import get_exporter
+from grader.export.roster import Reconciliation, read_roster, reconcile
+from grader.intake.blackboard import MANIFEST, read_manifest
 from grader.pipeline import CoursePolicy, apply_policy
 from grader.report.text import line, literal
 from grader.results.model import Result
 from grader.results.store import load_results, results_lock, save_result
 from grader.rubric.config import load_rubric
 
-ROSTER_COLUMNS = ("Username", "SIS Login ID")
-
-
-def read_roster(path: Path) -> list[str]:
-    """Usernames from a downloaded gradebook (a Username or SIS Login ID column) or a file of one per line."""
-    path = Path(path)
-    if path.suffix.lower() in (".csv", ".xls", ".tsv"):
-        header, rows = read_table(path)
-        folded = [cell.strip().casefold() for cell in header]
-        name = next((name for name in ROSTER_COLUMNS if name.casefold() in folded), ROSTER_COLUMNS[0])
-        column = find_column(header, name, path)
-        return [row[column].strip() for row in rows if row[column].strip() and "Points Possible" not in row[0]]
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+SHOWN_NAMES = 20
 
 
 def refresh_final_points(
@@ -47,6 +38,39 @@ def refresh_final_points(
     return refreshed, changed
 
 
+def assignment_names(folders: list[Path]) -> list[str]:
+    """The assignment names the Blackboard import recorded, most common first."""
+    counts: dict[str, int] = {}
+    for folder in folders:
+        if (folder / MANIFEST).is_file():
+            try:
+                name = read_manifest(folder).assignment
+            except (OSError, ValueError):
+                continue
+            if name:
+                counts[name] = counts.get(name, 0) + 1
+    return sorted(counts, key=lambda name: -counts[name])
+
+
+def _names(students: list[str]) -> str:
+    shown = ", ".join(students[:SHOWN_NAMES])
+    return shown + (f" and {len(students) - SHOWN_NAMES} more" if len(students) > SHOWN_NAMES else "")
+
+
+def render_reconciliation(reconciled: Reconciliation, missing_grade: str, console: Console) -> None:
+    console.print(line(("matched", "green"), f" {len(reconciled.matched)}"))
+    groups = (
+        ("missing", reconciled.missing, f"in {reconciled.roster}, no result; exported as {missing_grade}"),
+        ("unknown", reconciled.unknown, f"a result, but not in {reconciled.roster}; not exported"),
+        ("not in the gradebook", reconciled.not_in_gradebook, "on --roster, not in the gradebook; not exported"),
+    )
+    for label, students, meaning in groups:
+        if students or label != "not in the gradebook":
+            style = "yellow" if students else "green"
+            names = f": {_names(students)}" if students else ""
+            console.print(line((label, style), f" {len(students)} ({meaning}){names}"))
+
+
 def export_results(
     *,
     format_name: str = "bb",
@@ -57,28 +81,42 @@ def export_results(
     gradebook: Path | None = None,
     roster: Path | None = None,
     overrides: Path | None = None,
+    all_columns: bool = False,
     console: Console,
 ) -> list[Path]:
     exporter = get_exporter(format_name)
     settings = load_rubric(rubric)
     policy = CoursePolicy.load(settings, rubric, overrides)
+    samples = sample_names(submissions)
+    folders = student_folders(submissions)
     with results_lock(Path(results)):
         found, unreadable = load_results(results)
         for name in unreadable:
             console.print(line(("skipped unreadable result", "yellow"), f" {name}"))
-        policy.check({result.student for result in found} | {f.name for f in student_folders(submissions)})
+        found = [result for result in found if result.student not in samples]
+        policy.check({result.student for result in found} | {folder.name for folder in folders})
         found, changed = refresh_final_points(found, submissions, results, policy)
     if changed:
         console.print(
             literal(f"updated the final points of {changed} result(s) to the current overrides and late policy")
         )
-    if roster is not None:
-        names = read_roster(roster)
-    elif gradebook is not None:
-        names = read_roster(gradebook)
-    else:
-        names = [folder.name for folder in student_folders(submissions)]
-    return exporter.export([r.model_dump(mode="json") for r in found], names, settings.export, Path(out), gradebook)
+    if samples:
+        console.print(line("left out the sample(s) ", (", ".join(sorted(samples)), "dim"), " (a SAMPLE file inside)"))
+    reconciled = reconcile(
+        (result.student for result in found),
+        read_roster(roster) if roster is not None else None,
+        read_roster(gradebook) if gradebook is not None else None,
+        [folder.name for folder in folders],
+    )
+    on_roster = set(reconciled.exported)
+    exported = [result.model_dump(mode="json") for result in found if result.student in on_roster]
+    written = exporter.export(
+        exported, reconciled.exported, settings.export, Path(out), gradebook,
+        all_columns=all_columns, assignment_names=assignment_names(folders),
+    )  # fmt: skip
+    missing_grade = "0" if settings.export.missing_submission == "zero" else "blank"
+    render_reconciliation(reconciled, missing_grade, console)
+    return written
 
 
 def main(*, console: Console | None = None, **options) -> int:

@@ -26,10 +26,12 @@ EXAMPLE = REPO / "submissions" / "example"
 
 
 def make_class(root: Path, students: int) -> Path:
+    from grader.batch.plan import SAMPLE_MARKER  # the copies are students, not the shipped sample
+
     submissions = root / "submissions"
     for number in range(students):
         folder = submissions / f"student{number:03d}"
-        shutil.copytree(EXAMPLE, folder, ignore=shutil.ignore_patterns("train.py"))
+        shutil.copytree(EXAMPLE, folder, ignore=shutil.ignore_patterns("train.py", SAMPLE_MARKER))
         with open(folder / "model.py", "a") as stream:
             stream.write(f"\n# copy {number}\n")  # distinct inputs: nothing is skipped as unchanged
     return submissions

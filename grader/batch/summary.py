@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from grader.answers import AnswersResult, DuplicatePair, class_duplicate_report
+from grader.batch.plan import sample_names
 from grader.integrity.copies import CopyReport, read_copy_report
 from grader.report.text import line, literal
 from grader.results.model import Result
@@ -160,9 +161,13 @@ def _shorten(text: str, limit: int = 100) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def main(*, results: Path = Path("results"), console: Console | None = None) -> int:
+def main(
+    *, results: Path = Path("results"), submissions: Path = Path("submissions"), console: Console | None = None
+) -> int:
     console = console or Console()
     found, unreadable = load_results(results)
+    samples = sample_names(submissions)  # a shipped sample graded on its own is no student of the class
+    found = [result for result in found if result.student not in samples]
     if not found and not unreadable:
         console.print(literal(f"no results in {results}; run `grader grade --all` first"))
         return 1

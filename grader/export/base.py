@@ -1,18 +1,21 @@
 """The exporter interface, the registry by name, and what every exporter shares.
 
 An exporter turns result dicts (results/<username>.json, or Result.model_dump()) and a
-roster into files in an exports folder, written atomically, and returns their paths.
-Only these result fields are relied on: student, status, accuracy, per_class_accuracy,
-points, final_points (falls back to points), error, late, overrides.
+roster (who is exported, reconciled by grader/export/roster.py) into files in an exports
+folder, written atomically, and returns their paths. Only these result fields are relied on:
+student, status, accuracy, per_class_accuracy, points, final_points (falls back to points),
+items, comparison, answers, error, late, overrides (the last five for the feedback only).
 """
 
 from __future__ import annotations
 
 import csv
+import difflib
 import io
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -23,7 +26,6 @@ from grader.errors import GraderError
 from grader.registry import Registry
 
 TOTAL = "total"
-MAX_ERROR_CHARS = 300  # feedback is a short note; the full error stays in the result
 # Names people type for the registered ones; used only to suggest the right name.
 ALIASES = {"blackboard": "bb", "blackboard-tab": "bb-tab", "tab": "bb-tab", "xls": "bb-tab", "csv": "full"}
 
@@ -44,6 +46,11 @@ class ExportSettings(BaseModel):
         default="zero", description="grade for a student in the roster without a result"
     )
     feedback: bool = Field(default=False, description="add Feedback to Learner with a short text per student")
+    canvas_assignment_id: str | None = Field(
+        default=None,
+        pattern=r"^\d+$",
+        description="Canvas assignment id (the digits in the gradebook column 'Lab 8 (4321)'); null: find it by name",
+    )
 
 
 class ExportError(GraderError, ValueError):
@@ -61,8 +68,16 @@ class Exporter(ABC):
         settings: ExportSettings,
         out_dir: Path,
         gradebook: Path | None = None,
+        *,
+        all_columns: bool = False,
+        assignment_names: Sequence[str] = (),
     ) -> list[Path]:
-        """Writes this exporter's files into out_dir and returns their paths."""
+        """Writes this exporter's files into out_dir and returns their paths.
+
+        `roster` is who is exported, in order; a result outside it is left out. With a downloaded
+        `gradebook`, only its roster rows and, unless `all_columns`, only the columns the LMS needs
+        to take this lab's grade are written, in the file's own encoding and line ends.
+        `assignment_names` (recorded by the import) help suggest the grade column when it is not found."""
 
 
 EXPORTERS: Registry[type[Exporter]] = Registry("export format", error=ExportError, aliases=ALIASES)
@@ -109,45 +124,18 @@ def grade_cell(result: Mapping[str, Any] | None, settings: ExportSettings) -> st
     return "" if total is None else format_points(total)
 
 
+# Spreadsheets run a cell starting with these as a formula; error texts and reasons come from student code.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def defuse_formula(value: Any) -> Any:
+    """A text a spreadsheet would run as a formula, with a leading apostrophe; other values as they are."""
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_START) else value
+
+
 def item_label(item: str) -> str:
     match = re.fullmatch(r"([A-Za-z_]+?)_?(\d+)", item)
     return f"{match[1].replace('_', ' ').capitalize()} {match[2]}" if match else item.replace("_", " ").capitalize()
-
-
-def feedback_text(result: Mapping[str, Any] | None, settings: ExportSettings) -> str:
-    """A short plain-text summary for the student; lines separated by newlines."""
-    name, possible = settings.column_name, format_points(settings.points_possible)
-    if result is None:
-        return f"No submission was received for {name}."
-    lines = []
-    if result.get("status") == "error":
-        error = str(result.get("error") or "unknown error")
-        error = error if len(error) <= MAX_ERROR_CHARS else error[: MAX_ERROR_CHARS - 3] + "..."
-        lines.append(f"Your submission could not be fully graded: {error}")
-    if result.get("accuracy") is not None:
-        lines.append(f"Test accuracy: {result['accuracy']:.2%}")
-    points = final_points(result)
-    for item, value in points.items():
-        if item != TOTAL and value is not None:
-            lines.append(f"{item_label(item)}: {format_points(value)} points")
-    late = result.get("late") or {}
-    if late.get("days_late"):
-        lines.append(f"Late: {late.get('reason') or str(late['days_late']) + ' day(s)'}")
-    for override in result.get("overrides") or []:
-        lines.append(
-            f"{item_label(str(override.get('item')))} set to {format_points(float(override.get('points', 0)))} "
-            f"by {override.get('decided_by')}: {override.get('reason')}"
-        )
-    if points.get(TOTAL) is not None:
-        lines.append(f"Total: {format_points(points[TOTAL])} / {possible}")
-    return "\n".join(lines)
-
-
-def students_in_order(roster: Iterable[str], results: Mapping[str, Any]) -> list[str]:
-    """The roster in its order, then students with a result who are not in it."""
-    ordered = list(dict.fromkeys(roster))
-    known = set(ordered)
-    return ordered + sorted(student for student in results if student not in known)
 
 
 def export_stem(settings: ExportSettings) -> str:
@@ -157,39 +145,79 @@ def export_stem(settings: ExportSettings) -> str:
 
 # Files: written whole to a temporary name beside the target, then moved into place.
 
+BOMS = {"utf-8-sig": b"\xef\xbb\xbf", "utf-16-le": b"\xff\xfe", "utf-16-be": b"\xfe\xff"}
+
+
+@dataclass(frozen=True)
+class TableFormat:
+    """How a downloaded gradebook was written, so that the filled copy is written the same way."""
+
+    encoding: str = "utf-8"  # utf-8, utf-8-sig (a BOM), utf-16-le or utf-16-be (each with its BOM)
+    line_end: str = "\r\n"
+    delimiter: str = ","
+    quote_all: bool = True
+
+    def encode(self, text: str) -> bytes:
+        if self.encoding.startswith("utf-16"):
+            return BOMS[self.encoding] + text.encode(self.encoding)
+        return text.encode(self.encoding)
+
+
+@dataclass
+class Table:
+    header: list[str]
+    rows: list[list[str]]
+    format: TableFormat
+
 
 def write_bytes_atomic(path: Path, data: bytes) -> Path:
     return write_atomic(path, data)
 
 
-def write_table_atomic(path: Path, rows: Iterable[list[str]], delimiter: str, encoding: str = "utf-8") -> Path:
-    """Every value quoted, as Blackboard's upload wants; CRLF line ends, as spreadsheets write them."""
+def write_table_atomic(
+    path: Path, rows: Iterable[list[str]], delimiter: str, table_format: TableFormat | None = None
+) -> Path:
+    """Every value quoted, as Blackboard's upload wants; CRLF line ends, as spreadsheets write them;
+    or as the downloaded file was written (`table_format`), with this exporter's delimiter."""
+    table_format = table_format or TableFormat()
     buffer = io.StringIO()
-    writer = csv.writer(buffer, delimiter=delimiter, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
+    quoting = csv.QUOTE_ALL if table_format.quote_all else csv.QUOTE_MINIMAL
+    writer = csv.writer(buffer, delimiter=delimiter, quoting=quoting, lineterminator=table_format.line_end)
     writer.writerows(rows)
-    return write_bytes_atomic(path, buffer.getvalue().encode(encoding))
+    return write_bytes_atomic(path, table_format.encode(buffer.getvalue()))
 
 
-def read_table(path: Path) -> tuple[list[str], list[list[str]]]:
-    """A downloaded gradebook: comma or tab delimited; UTF-16 when it has a UTF-16 BOM, else UTF-8 (BOM or not)."""
-    raw = Path(path).read_bytes()
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        text = raw.decode("utf-16")
-    else:
-        try:
-            text = raw.decode("utf-8-sig")
-        except UnicodeDecodeError as error:
-            raise ExportError(
-                f"{path}: neither UTF-8 nor UTF-16 text ({error}); download the gradebook again"
-            ) from error
+def _decode(raw: bytes, path: Path) -> tuple[str, str]:
+    """(text, encoding): UTF-16 when it has a UTF-16 BOM, else UTF-8 with or without its BOM."""
+    for encoding, bom in BOMS.items():
+        if raw.startswith(bom):
+            try:
+                return raw[len(bom) :].decode(encoding), encoding
+            except UnicodeDecodeError as error:
+                raise ExportError(f"{path}: not {encoding} text after its byte-order mark ({error})") from error
+    try:
+        return raw.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError as error:
+        raise ExportError(f"{path}: neither UTF-8 nor UTF-16 text ({error}); download the gradebook again") from error
+
+
+def read_gradebook(path: Path) -> Table:
+    """A downloaded gradebook: comma or tab delimited, in UTF-8 (BOM or not) or UTF-16 with its BOM."""
+    text, encoding = _decode(Path(path).read_bytes(), path)
     first_line = text.split("\n", 1)[0]
-    delimiter = "\t" if first_line.count("\t") > first_line.count(",") else ","
-    rows = [row for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter) if any(cell for cell in row)]
+    table_format = TableFormat(
+        encoding=encoding,
+        line_end="\r\n" if first_line.endswith("\r") or "\n" not in text else "\n",
+        delimiter="\t" if first_line.count("\t") > first_line.count(",") else ",",
+        quote_all=first_line.startswith('"'),
+    )
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=table_format.delimiter)
+    rows = [row for row in reader if any(cell for cell in row)]
     if not rows:
         raise ExportError(f"{path}: the gradebook file is empty")
     header, body = rows[0], rows[1:]
     width = len(header)
-    return header, [row + [""] * (width - len(row)) for row in body]
+    return Table(header, [row + [""] * (width - len(row)) for row in body], table_format)
 
 
 def find_column(header: list[str], wanted: str, path: Path) -> int:
@@ -197,3 +225,20 @@ def find_column(header: list[str], wanted: str, path: Path) -> int:
     if wanted.casefold() not in folded:
         raise ExportError(f"{path}: no {wanted!r} column; found {', '.join(repr(cell) for cell in header)}")
     return folded.index(wanted.casefold())
+
+
+def suggest_column(wanted: str, names: Mapping[str, str], assignment_names: Sequence[str] = ()) -> str:
+    """A hint for a grade column not found: a column named as the assignment the import recorded, else the
+    names closest to the rubric's. `names` maps each candidate column's name to what to set in the rubric."""
+    by_folded = {name.strip().casefold(): name for name in names}
+    for assignment in dict.fromkeys(assignment_names):
+        if assignment.strip().casefold() in by_folded:
+            name = by_folded[assignment.strip().casefold()]
+            return (
+                f"; the import recorded the assignment {assignment!r}, and the gradebook has the column {name!r}: "
+                f"set {names[name]} in rubric.yaml's export section"
+            )
+    close = difflib.get_close_matches(wanted.casefold(), list(by_folded), n=3, cutoff=0.5)
+    if not close:
+        return ""
+    return "; did you mean " + " or ".join(f"{by_folded[name]!r} ({names[by_folded[name]]})" for name in close) + "?"

@@ -3,15 +3,18 @@
 Students are matched by `Username`, the grade column by the Column ID after the last `|`
 of its header (`Lab 8 [Total Pts: 104 Score] |123456`). A header without an id would make
 Blackboard create a new text column worth 0 points, so this exporter never invents one: the
-id comes from the rubric, or the instructor's downloaded gradebook is filled in place,
-keeping its other columns and rows.
+id comes from the rubric, or from the instructor's downloaded gradebook. Filling a download
+writes the roster's rows with only Username, the lab's column and its feedback, in the
+download's encoding and line ends: an upload of every column would write back other labs'
+grades as they were when downloaded. `all_columns` keeps every column of the download.
 """
 
 from __future__ import annotations
 
 import html
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,16 +22,17 @@ from grader.export.base import (
     Exporter,
     ExportError,
     ExportSettings,
+    Table,
     export_stem,
-    feedback_text,
     find_column,
     format_points,
     grade_cell,
     index_results,
-    read_table,
-    students_in_order,
+    read_gradebook,
+    suggest_column,
     write_table_atomic,
 )
+from grader.export.feedback import feedback_text
 
 USERNAME = "Username"
 FEEDBACK = "Feedback to Learner"
@@ -48,7 +52,9 @@ def column_header(settings: ExportSettings) -> str:
     return f"{settings.column_name} [Total Pts: {format_points(settings.points_possible)} Score] |{settings.column_id}"
 
 
-def find_grade_column(header: list[str], settings: ExportSettings, path: Path) -> int:
+def find_grade_column(
+    header: list[str], settings: ExportSettings, path: Path, assignment_names: Sequence[str] = ()
+) -> int:
     """The column with the rubric's id, else the only grade column named like the rubric's column."""
     ids = {index: match["id"] for index, cell in enumerate(header) if (match := COLUMN_ID.search(cell))}
     if settings.column_id is not None:
@@ -57,15 +63,14 @@ def find_grade_column(header: list[str], settings: ExportSettings, path: Path) -
             raise ExportError(f"{path}: no column with id {settings.column_id}; grade columns: {_listing(header, ids)}")
         return found[0]
     wanted = settings.column_name.strip().casefold()
-    found = [
-        index
-        for index in ids
-        if (match := COLUMN_NAME.match(header[index])) and match["name"].strip().casefold() == wanted
-    ]
+    names = {index: match["name"].strip() for index in ids if (match := COLUMN_NAME.match(header[index]))}
+    found = [index for index, name in names.items() if name.casefold() == wanted]
     if len(found) != 1:
-        what = "no" if not found else "several"
+        hint = {name: f'column_name: "{name}" (or column_id: "{ids[index]}")' for index, name in names.items()}
+        advice = suggest_column(settings.column_name, hint, assignment_names) if not found else ""
+        advice = advice or "; set export.column_id (or the column's exact name as export.column_name) in rubric.yaml"
         raise ExportError(
-            f"{path}: {what} grade column named {settings.column_name!r}; set export.column_id in rubric.yaml. "
+            f"{path}: {'no' if not found else 'several'} grade column named {settings.column_name!r}{advice}. "
             f"Grade columns: {_listing(header, ids)}"
         )
     return found[0]
@@ -80,7 +85,7 @@ def feedback_html(text: str) -> str:
 
 
 class BlackboardExporter(Exporter):
-    description = "Blackboard Grade Center upload, comma-separated .csv (UTF-8, every value quoted)"
+    description = "Blackboard Grade Center upload, comma-separated .csv (UTF-8 or as downloaded; all quoted)"
     delimiter = ","
     suffix = ".csv"
 
@@ -91,45 +96,59 @@ class BlackboardExporter(Exporter):
         settings: ExportSettings,
         out_dir: Path,
         gradebook: Path | None = None,
+        *,
+        all_columns: bool = False,
+        assignment_names: Sequence[str] = (),
     ) -> list[Path]:
         by_student = index_results(results)
-        if gradebook is not None:
-            rows = self._fill(Path(gradebook), by_student, settings)
-        else:
-            rows = self._fresh(by_student, roster, settings)
         path = Path(out_dir) / f"{export_stem(settings)}_blackboard{self.suffix}"
-        return [write_table_atomic(path, rows, self.delimiter)]
+        if gradebook is None:
+            return [write_table_atomic(path, self._fresh(by_student, roster, settings), self.delimiter)]
+        table = read_gradebook(Path(gradebook))
+        rows = self._fill(table, Path(gradebook), by_student, roster, settings, all_columns, assignment_names)
+        # Blackboard's upload wants every value quoted, whatever the download did.
+        return [write_table_atomic(path, rows, self.delimiter, replace(table.format, quote_all=True))]
 
     def _fresh(self, by_student: dict, roster: list[str], settings: ExportSettings) -> list[list[str]]:
         header = [USERNAME, column_header(settings)]
         if settings.feedback:
             header += [FEEDBACK, FEEDBACK_FORMAT]
         rows = [header]
-        for student in students_in_order(roster, by_student):
-            result = by_student.get(student)
-            row = [student, grade_cell(result, settings)]
-            if settings.feedback:
-                row += [feedback_html(feedback_text(result, settings)), "HTML"]
-            rows.append(row)
+        for student in dict.fromkeys(roster):
+            rows.append(self._cells(by_student.get(student), settings, student))
         return rows
 
-    def _fill(self, gradebook: Path, by_student: dict, settings: ExportSettings) -> list[list[str]]:
-        header, body = read_table(gradebook)
+    @staticmethod
+    def _cells(result, settings: ExportSettings, student: str) -> list[str]:
+        """Username, grade, and with feedback on its text and format: the minimal upload row."""
+        row = [student, grade_cell(result, settings)]
+        if settings.feedback:
+            row += [feedback_html(feedback_text(result, settings)), "HTML"]
+        return row
+
+    def _fill(
+        self,
+        table: Table,
+        gradebook: Path,
+        by_student: dict,
+        roster: list[str],
+        settings: ExportSettings,
+        all_columns: bool,
+        assignment_names: Sequence[str],
+    ) -> list[list[str]]:
+        """The download's rows of roster students only (a graded student it lacks is not invented)."""
+        header, body = table.header, table.rows
         user_col = find_column(header, USERNAME, gradebook)
-        grade_col = find_grade_column(header, settings, gradebook)
+        grade_col = find_grade_column(header, settings, gradebook, assignment_names)
+        wanted = set(roster)
+        body = [row for row in body if row[user_col].strip() in wanted]
+        if not all_columns:
+            minimal = [USERNAME, header[grade_col]] + ([FEEDBACK, FEEDBACK_FORMAT] if settings.feedback else [])
+            cells = [self._cells(by_student.get(row[user_col].strip()), settings, row[user_col]) for row in body]
+            return [minimal, *cells]
         feedback_cols = self._feedback_columns(header, body, grade_col) if settings.feedback else None
-        seen = set()
         for row in body:
-            student = row[user_col].strip()
-            seen.add(student)
-            self._set(row, grade_col, feedback_cols, by_student.get(student), settings)
-        # A graded student missing from the download (enrolled since) still gets a row;
-        # Blackboard reports it on upload instead of the grade silently vanishing here.
-        for student in sorted(set(by_student) - seen):
-            row = [""] * len(header)
-            row[user_col] = student
-            self._set(row, grade_col, feedback_cols, by_student[student], settings)
-            body.append(row)
+            self._set(row, grade_col, feedback_cols, by_student.get(row[user_col].strip()), settings)
         return [header, *body]
 
     @staticmethod
@@ -155,6 +174,6 @@ class BlackboardExporter(Exporter):
 
 
 class BlackboardTabExporter(BlackboardExporter):
-    description = "Blackboard Grade Center upload, tab-delimited .xls (plain UTF-8 text)"
+    description = "Blackboard Grade Center upload, tab-delimited .xls (plain text: UTF-8, or as the download was)"
     delimiter = "\t"
     suffix = ".xls"

@@ -1,15 +1,17 @@
 """Canvas gradebook import: `Student,ID,SIS User ID,SIS Login ID,Section,<Assignment> (<id>)`.
 
-Students are matched by SIS Login ID, which holds the username the submissions came under.
-A column without `(<id>)` makes Canvas create a new assignment, which is acceptable there.
-With a downloaded Canvas gradebook, its rows and other columns are kept and the assignment
-column is filled in place.
+Students are matched by SIS Login ID, which holds the username the submissions came under; the
+assignment by the id in its column's brackets, `export.canvas_assignment_id` (Canvas's ids are not
+Blackboard's column ids). A column without `(<id>)` makes Canvas create a new assignment, which is
+acceptable there. With a downloaded Canvas gradebook, the roster's rows are written with the
+identity columns and the assignment's only (every column with `all_columns`), in the download's
+encoding, line ends and quoting.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,34 +19,53 @@ from grader.export.base import (
     Exporter,
     ExportError,
     ExportSettings,
+    Table,
     export_stem,
     find_column,
     grade_cell,
     index_results,
-    read_table,
-    students_in_order,
+    read_gradebook,
+    suggest_column,
     write_table_atomic,
 )
 
 IDENTITY = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
 LOGIN = "SIS Login ID"
 POINTS_POSSIBLE = "Points Possible"
+ASSIGNMENT = re.compile(r"^(?P<name>.*?)\s*\((?P<id>\d+)\)\s*$")
 
 
 def assignment_header(settings: ExportSettings) -> str:
-    return f"{settings.column_name} ({settings.column_id})" if settings.column_id else settings.column_name
+    assignment_id = settings.canvas_assignment_id
+    return f"{settings.column_name} ({assignment_id})" if assignment_id else settings.column_name
 
 
-def find_assignment_column(header: list[str], settings: ExportSettings, path: Path) -> int:
-    if settings.column_id:
-        found = [index for index, cell in enumerate(header) if cell.strip().endswith(f"({settings.column_id})")]
-    else:
-        name = re.escape(settings.column_name.strip())
-        found = [index for index, cell in enumerate(header) if re.fullmatch(rf"{name}(\s*\(\d+\))?", cell.strip())]
+def find_assignment_column(
+    header: list[str], settings: ExportSettings, path: Path, assignment_names: Sequence[str] = ()
+) -> int:
+    columns = {index: match for index, cell in enumerate(header) if (match := ASSIGNMENT.match(cell.strip()))}
+    listing = ", ".join(repr(header[index]) for index in columns) or "none"
+    if settings.canvas_assignment_id:
+        found = [index for index, match in columns.items() if match["id"] == settings.canvas_assignment_id]
+        if not found:
+            raise ExportError(
+                f"{path}: no assignment with id {settings.canvas_assignment_id} (export.canvas_assignment_id in "
+                f"rubric.yaml); assignment columns: {listing}"
+            )
+        return found[0]
+    wanted = settings.column_name.strip().casefold()
+    found = [index for index, cell in enumerate(header) if cell.strip().casefold() == wanted]
+    found += [index for index, match in columns.items() if match["name"].strip().casefold() == wanted]
     if len(found) != 1:
+        hint = {
+            match["name"].strip(): f'column_name: "{match["name"].strip()}" (or canvas_assignment_id: "{match["id"]}")'
+            for match in columns.values()
+        }
+        advice = suggest_column(settings.column_name, hint, assignment_names) if not found else ""
+        advice = advice or "; set export.canvas_assignment_id in rubric.yaml"
         raise ExportError(
-            f"{path}: {'no' if not found else 'several'} column for {assignment_header(settings)!r}; "
-            f"columns: {', '.join(repr(cell) for cell in header[len(IDENTITY) :]) or 'none'}"
+            f"{path}: {'no' if not found else 'several'} column for {assignment_header(settings)!r}{advice}. "
+            f"Assignment columns: {listing}"
         )
     return found[0]
 
@@ -59,31 +80,45 @@ class CanvasExporter(Exporter):
         settings: ExportSettings,
         out_dir: Path,
         gradebook: Path | None = None,
+        *,
+        all_columns: bool = False,
+        assignment_names: Sequence[str] = (),
     ) -> list[Path]:
         by_student = index_results(results)
-        if gradebook is not None:
-            rows = self._fill(Path(gradebook), by_student, settings)
-        else:
+        path = Path(out_dir) / f"{export_stem(settings)}_canvas.csv"
+        if gradebook is None:
             rows = [IDENTITY + [assignment_header(settings)]]
             rows.append(["    " + POINTS_POSSIBLE, "", "", "", "", f"{settings.points_possible:.2f}"])
-            for student in students_in_order(roster, by_student):
+            for student in dict.fromkeys(roster):
                 rows.append([student, "", "", student, "", grade_cell(by_student.get(student), settings)])
-        path = Path(out_dir) / f"{export_stem(settings)}_canvas.csv"
-        return [write_table_atomic(path, rows, ",")]
+            return [write_table_atomic(path, rows, ",")]
+        table = read_gradebook(Path(gradebook))
+        rows = self._fill(table, Path(gradebook), by_student, roster, settings, all_columns, assignment_names)
+        return [write_table_atomic(path, rows, ",", table.format)]
 
-    def _fill(self, gradebook: Path, by_student: dict, settings: ExportSettings) -> list[list[str]]:
-        header, body = read_table(gradebook)
+    @staticmethod
+    def _fill(
+        table: Table,
+        gradebook: Path,
+        by_student: dict,
+        roster: list[str],
+        settings: ExportSettings,
+        all_columns: bool,
+        assignment_names: Sequence[str],
+    ) -> list[list[str]]:
+        header = table.header
         login_col = find_column(header, LOGIN, gradebook)
-        grade_col = find_assignment_column(header, settings, gradebook)
-        seen = set()
-        for row in body:
+        grade_col = find_assignment_column(header, settings, gradebook, assignment_names)
+        wanted = set(roster)
+        kept = []
+        for row in table.rows:
             if row[0].strip() == POINTS_POSSIBLE:
-                continue  # Canvas's own row; it ignores it on import
-            student = row[login_col].strip()
-            seen.add(student)
-            row[grade_col] = grade_cell(by_student.get(student), settings)
-        for student in sorted(set(by_student) - seen):
-            row = [""] * len(header)
-            row[0], row[login_col], row[grade_col] = student, student, grade_cell(by_student[student], settings)
-            body.append(row)
-        return [header, *body]
+                kept.append(row)  # Canvas's own row; it ignores it on import
+            elif row[login_col].strip() in wanted:
+                row[grade_col] = grade_cell(by_student.get(row[login_col].strip()), settings)
+                kept.append(row)
+        if all_columns:
+            return [header, *kept]
+        folded = [cell.strip().casefold() for cell in header]
+        columns = [folded.index(name.casefold()) for name in IDENTITY if name.casefold() in folded] + [grade_col]
+        return [[row[index] for index in columns] for row in [header, *kept]]

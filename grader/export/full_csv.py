@@ -3,7 +3,7 @@ late penalty, overrides, errors, per-class accuracy and the grade that goes to t
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,16 +14,13 @@ from grader.export.base import (
     TOTAL,
     Exporter,
     ExportSettings,
+    defuse_formula,
     export_stem,
     final_points,
     grade_cell,
     index_results,
-    students_in_order,
     write_bytes_atomic,
 )
-
-# Spreadsheets run a cell starting with these as a formula; error texts come from student code.
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def component_row(student: str, result: Mapping[str, Any] | None, roster: set[str], settings: ExportSettings) -> dict:
@@ -59,10 +56,6 @@ def _items(machine: dict, final: dict) -> list[str]:
     return [item for item in items if item != TOTAL] + ([TOTAL] if TOTAL in items else [])
 
 
-def _defuse(value: Any) -> Any:
-    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_START) else value
-
-
 class FullCsvExporter(Exporter):
     description = "every component per student, for the instructor (UTF-8 CSV with BOM, for Excel)"
 
@@ -73,14 +66,14 @@ class FullCsvExporter(Exporter):
         settings: ExportSettings,
         out_dir: Path,
         gradebook: Path | None = None,
+        *,
+        all_columns: bool = False,
+        assignment_names: Sequence[str] = (),
     ) -> list[Path]:
         by_student = index_results(results)
         known = set(roster)
-        rows = [
-            component_row(student, by_student.get(student), known, settings)
-            for student in students_in_order(roster, by_student)
-        ]
-        frame = pd.DataFrame(rows).map(_defuse)
+        rows = [component_row(student, by_student.get(student), known, settings) for student in dict.fromkeys(roster)]
+        frame = pd.DataFrame(rows).map(defuse_formula)
         if "days_late" in frame:
             frame["days_late"] = frame["days_late"].astype("Int64")
         path = Path(out_dir) / f"{export_stem(settings)}_full.csv"

@@ -64,11 +64,13 @@ def run_grader(*args: str, log: Path | None = None) -> subprocess.CompletedProce
 
 
 def copy_submission(source: Path, target: Path, names: tuple[str, ...] | None = None) -> None:
+    from grader.batch.plan import SAMPLE_MARKER  # the copy is graded as a student, not as the shipped sample
+
     if target.exists():
         shutil.rmtree(target)
     target.mkdir(parents=True)
     for path in sorted(source.iterdir()):
-        if path.is_file() and (names is None or path.name in names):
+        if path.is_file() and path.name != SAMPLE_MARKER and (names is None or path.name in names):
             shutil.copyfile(path, target / path.name)
 
 

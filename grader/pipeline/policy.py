@@ -14,9 +14,9 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from grader.intake.blackboard import MANIFEST, read_manifest
-from grader.pipeline.items import item_names
+from grader.pipeline.items import graded_items, item_names
 from grader.policy.late import LatePolicy, apply_late_penalty
-from grader.policy.overrides import TOTAL, Overrides, apply_overrides, load_overrides, validate
+from grader.policy.overrides import TOTAL, Overrides, apply_overrides, check_limits, load_overrides, validate
 from grader.results.model import LateInfo, OverrideRecord, Points, Result
 from grader.rubric.config import Rubric
 
@@ -30,11 +30,19 @@ class CoursePolicy:
     def load(cls, rubric: Rubric, rubric_path: Path, overrides_path: Path | None = None) -> CoursePolicy:
         """overrides.yaml beside the rubric unless another file is named; a missing file means no overrides."""
         overrides_path = overrides_path or Path(rubric_path).parent / "overrides.yaml"
-        return cls(late=rubric.late, overrides=load_overrides(overrides_path))
+        overrides = load_overrides(overrides_path)
+        check_limits(overrides, item_maxima(rubric))
+        return cls(late=rubric.late, overrides=overrides)
 
     def check(self, students: Iterable[str]) -> None:
         """An override for a student or item the grader does not know is an error (OverridesError)."""
         validate(self.overrides, set(students), set(item_names()))
+
+
+def item_maxima(rubric: Rubric) -> dict[str, float]:
+    """What each graded item is worth, and the total: the most an override may give."""
+    maxima = {item.name: item.max_points(rubric) for item in graded_items()}
+    return {**maxima, TOTAL: sum(maxima.values())}
 
 
 def submission_time(folder: Path) -> tuple[datetime | None, str | None]:

@@ -14,12 +14,15 @@ or a list of entries that name the student::
       reason: answer 3 accepted after discussion
       decided_by: Dr Lee
 
-The machine's figures are never changed: `apply_overrides` returns new final points.
+The machine's figures are never changed: `apply_overrides` returns new final points. Points are
+between 0 and the item's maximum (`check_limits`, with the rubric's maxima). docs/OVERRIDES.md is the
+TA's guide.
 """
 
 from __future__ import annotations
 
 import difflib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -29,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from grader.errors import GraderError
 
 TOTAL = "total"
+LIMIT_TOLERANCE = 1e-9  # maxima are sums of floats
 
 
 class OverridesError(GraderError, ValueError):
@@ -127,7 +131,10 @@ def _describe(source: str, key: str, error: ValidationError) -> str:
     problems = []
     for detail in error.errors():
         where = ".".join(str(part) for part in (key, *detail["loc"]))
-        problems.append(f"{where}: {detail['msg']}")
+        if detail["type"] == "greater_than_equal":
+            problems.append(f"{where}: {detail['input']} is negative; at least 0")
+        else:
+            problems.append(f"{where}: {detail['msg']}")
     return f"{source}: " + "; ".join(problems)
 
 
@@ -142,6 +149,21 @@ def validate(overrides: Overrides, known_students: list[str] | set[str], known_i
         for item in override.items:
             if item not in items:
                 problems.append(f"{student}.items.{item}: unknown item{_suggest(item, items)}")
+    if problems:
+        raise OverridesError(f"{overrides.source}: " + "; ".join(problems))
+
+
+def check_limits(overrides: Overrides, maxima: Mapping[str, float]) -> None:
+    """Raises OverridesError listing every override above its item's maximum (`total`: the rubric's sum).
+    Below 0 is refused when the file is read."""
+    problems = []
+    for student, override in overrides.by_student.items():
+        for item, points in override.items.items():
+            limit = maxima.get(item)
+            if limit is not None and points > limit + LIMIT_TOLERANCE:
+                problems.append(
+                    f"{student}.items.{item}: {points:g} is more than the item is worth (at most {limit:g})"
+                )
     if problems:
         raise OverridesError(f"{overrides.source}: " + "; ".join(problems))
 

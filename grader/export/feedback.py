@@ -1,0 +1,118 @@
+"""The short form of a student's report, as plain text: what goes into the LMS's feedback to the student.
+
+Built from a result dict (results/<username>.json): the total and each item against its maximum,
+the accuracy against the reference baselines, the late penalty and the TA's overrides, and each
+Exercise 2 question's points with its reason. Every string that came from a submission (an error
+message, a reason quoting an answer) is cut to a size, stripped of control characters and of the
+host's folders (a TA's `submissions/dave/` means nothing to dave), and a cell never starts as a
+spreadsheet formula. The HTML report can reuse `feedback_lines`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from grader.export.base import TOTAL, ExportSettings, defuse_formula, final_points, format_points, item_label
+
+MAX_ERROR_CHARS = 300  # the full error stays in the result; the student gets its gist
+MAX_REASON_CHARS = 200
+MAX_FEEDBACK_CHARS = 3000  # LMS feedback fields take more, but a note this long is no longer short
+CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# An absolute path (POSIX, ~, or a Windows drive) up to its last separator: the folders are the host's.
+ABSOLUTE_FOLDERS = re.compile(r"(?<![\w.:/])(?:[A-Za-z]:[\\/]|~?/)(?:[^\s\\/:'\"]+[\\/])+")
+
+
+def clean(text: object, limit: int) -> str:
+    """One line of at most `limit` characters, without control characters."""
+    flat = " ".join(CONTROL.sub(" ", str(text)).split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+def without_host_paths(text: str, student: str) -> str:
+    """`submissions/dave/weights.pth: too large` -> `weights.pth: too large`; `/tmp/x/dave: no model` -> `no model`."""
+    if student:
+        name, before = re.escape(student), r"(?<![\w.])(?:[^\s:'\"]*[\\/])?"
+        text = re.sub(rf"{before}{name}(?:[\\/]|:\s*)", "", text)  # the folder before a file name, or as a prefix
+        text = re.sub(rf"(?<![\w.])[^\s:'\"]*[\\/]{name}\b", "your submission", text)  # the folder itself
+    return ABSOLUTE_FOLDERS.sub("", text)
+
+
+def _points_of(value: float | None, maximum: float | None) -> str:
+    shown = "-" if value is None else format_points(value)
+    return shown if maximum is None else f"{shown} / {format_points(maximum)}"
+
+
+def _item_lines(result: Mapping[str, Any], final: dict[str, float | None]) -> list[str]:
+    maxima = {str(item.get("item")): item.get("max_points") for item in result.get("items") or []}
+    names = [name for name in dict.fromkeys([*maxima, *final]) if name != TOTAL]
+    return [f"{item_label(name)}: {_points_of(final.get(name), maxima.get(name))}" for name in names]
+
+
+def _accuracy_lines(result: Mapping[str, Any]) -> list[str]:
+    if result.get("accuracy") is None:
+        return []
+    lines = [f"Test accuracy: {result['accuracy']:.2%}"]
+    for entry in result.get("comparison") or []:
+        accuracy, difference = entry.get("accuracy"), entry.get("difference")
+        if accuracy is None or difference is None:
+            continue
+        verdict = "above" if entry.get("beats") else "below"
+        lines.append(
+            f"  {clean(entry.get('baseline'), 60)} baseline {accuracy:.2%}: "
+            f"{abs(difference) * 100:.2f} points {verdict}"
+        )
+    return lines
+
+
+def _question_lines(result: Mapping[str, Any], student: str) -> list[str]:
+    answers = result.get("answers") or {}
+    lines = []
+    for question in answers.get("questions") or []:
+        reason = clean(without_host_paths(str(question.get("reason") or ""), student), MAX_REASON_CHARS)
+        points = _points_of(question.get("points"), question.get("max_points"))
+        lines.append(f"  Question {question.get('number')}: {points}" + (f" - {reason}" if reason else ""))
+    if answers.get("error"):
+        lines.append(f"  {clean(without_host_paths(str(answers['error']), student), MAX_REASON_CHARS)}")
+    return ["Exercise 2 answers:", *lines] if lines else []
+
+
+def _policy_lines(result: Mapping[str, Any], student: str) -> list[str]:
+    lines = []
+    late = result.get("late") or {}
+    if late.get("days_late"):
+        lines.append(f"Late: {clean(late.get('reason') or str(late['days_late']) + ' day(s)', MAX_REASON_CHARS)}")
+    for override in result.get("overrides") or []:
+        points = format_points(float(override.get("points") or 0))
+        reason = clean(without_host_paths(str(override.get("reason")), student), MAX_REASON_CHARS)
+        lines.append(
+            f"{item_label(str(override.get('item')))} set to {points} by {clean(override.get('decided_by'), 80)}: "
+            f"{reason}"
+        )
+    return lines
+
+
+def feedback_lines(result: Mapping[str, Any] | None, settings: ExportSettings) -> list[str]:
+    """The feedback, one line per entry, total first; a missing result says no submission was received."""
+    if result is None:
+        return [f"No submission was received for {settings.column_name}."]
+    student = str(result.get("student") or "")
+    final = final_points(result)
+    lines = []
+    if final.get(TOTAL) is not None:
+        lines.append(f"{settings.column_name}: {_points_of(final[TOTAL], settings.points_possible)}")
+    if result.get("status") == "error":
+        error = clean(without_host_paths(str(result.get("error") or "unknown error"), student), MAX_ERROR_CHARS)
+        lines.append(f"Your submission could not be fully graded: {error}")
+    lines += _item_lines(result, final) if final.get(TOTAL) is not None else []
+    lines += _accuracy_lines(result) + _policy_lines(result, student) + _question_lines(result, student)
+    return lines
+
+
+def feedback_text(result: Mapping[str, Any] | None, settings: ExportSettings) -> str:
+    """feedback_lines joined by newlines, cut to MAX_FEEDBACK_CHARS, safe to put in a spreadsheet cell."""
+    text = "\n".join(feedback_lines(result, settings))
+    if len(text) > MAX_FEEDBACK_CHARS:
+        text = text[: MAX_FEEDBACK_CHARS - 4].rstrip() + "\n..."
+    return defuse_formula(text)
