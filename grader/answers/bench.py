@@ -42,6 +42,7 @@ LAB_KIND_LIMITS = {
     "keywords": ("<=", 0.25),
     "off-topic": ("<=", 0.25),
     "negated": ("<=", 0.25),
+    "copied": ("<=", 0.25),
     "paraphrase": (">=", 0.75),
 }
 
@@ -204,6 +205,8 @@ def measure_lab_set(folder: Path, method_name: str, lab_text: Path | None) -> li
     if lab_text is not None and lab_text.is_file():
         rubric = rubric.model_copy(update={"lab_text": lab_text})
     diffs, off_files, kind_misses, review = [], [], [], 0
+    grade_answers(folder / entries[0].file, rubric, method=method_name)  # loads the model: not a student's cost
+    started = time.perf_counter()
     for entry in entries:
         result = grade_answers(folder / entry.file, rubric, method=method_name)
         machine = {q.number: q.points for q in result.questions}
@@ -218,12 +221,13 @@ def measure_lab_set(folder: Path, method_name: str, lab_text: Path | None) -> li
                 kind_misses.append(f"{entry.file} Q{number} {entry.kind}: {got:g} (human {human:g})")
         if abs(file_diff) > 1:
             off_files.append(f"{entry.file} ({file_diff:+g})")
+    per_student = (time.perf_counter() - started) / len(entries)
     d = np.abs(np.array(diffs))
     lines = [f"  lab: {m}" for m in kind_misses] + [f"  lab: file off by more than 1 point: {f}" for f in off_files]
     lines.append(
         f"lab exact={np.mean(d < 1e-9):.1%} within0.25={np.mean(d <= 0.25 + 1e-9):.1%} mae={d.mean():.3f} "
         f"files_off_by_more_than_1={len(off_files)} kind_rule_misses={len(kind_misses)} "
-        f"review={review} n={len(d)} files={len(entries)}"
+        f"review={review} n={len(d)} files={len(entries)} seconds_per_student={per_student:.2f}"
     )
     return lines
 

@@ -106,11 +106,14 @@ def _lines_to_units(text: str) -> list[tuple[str, bool]]:
     return units
 
 
+_LIST_SEPARATORS = re.compile(r"\s+[/|\u2022\u00b7]\s+")  # "overfit / expensive / black-box" is a list
+
+
 def split_sentences(text: str) -> list[Sentence]:
     """The answer's sentences, each marked as a claim or not."""
     sentences: list[Sentence] = []
     introduced = False  # inside a list that a claim ending in ":" introduced
-    for unit, is_item in _lines_to_units(text):
+    for unit, is_item in _lines_to_units(_LIST_SEPARATORS.sub(", ", text)):
         if not is_item:
             introduced = False
         tokens = tokenize(unit)
@@ -127,6 +130,7 @@ def split_sentences(text: str) -> list[Sentence]:
     return sentences
 
 
+_CLAUSES_FROM_WORDS = 10
 _CLAUSE_BREAKS = frozenset({",", ";", ":", "and", "but", "which", "because", "so", "while", "whereas", "since"})
 
 
@@ -134,6 +138,8 @@ def pieces(sentence: Sentence) -> list[Sentence]:
     """The sentence and, when it joins several clauses, each clause of 3 or more words on its own: one
     idea stated inside a long sentence is closer in meaning to its clause than to the whole."""
     out, current = [sentence], []
+    if sentence.words < _CLAUSES_FROM_WORDS:
+        return out
     for token in (*sentence.tokens, None):
         if token is None or token.text in _CLAUSE_BREAKS:
             words = [t for t in current if not t.is_punct]
@@ -143,6 +149,32 @@ def pieces(sentence: Sentence) -> list[Sentence]:
         else:
             current.append(token)
     return out
+
+
+_OTHER_MODELS_TEXT = """
+svm svms support vector machine machines decision tree trees random forest forests kmeans k-means pca principal
+component analysis linear regression logistic regression knn nearest neighbour neighbor naive bayes boosting xgboost
+gradient boosted clustering algorithm
+"""
+OTHER_MODEL_LEMMAS = frozenset(lemma(w.replace("-", "")) for w in _OTHER_MODELS_TEXT.split())
+_OTHER_MODEL_WORDS = frozenset({"svm", "kmeans", "kmean", "pca", "knn", "xgboost"})
+_OTHER_MODEL_PAIRS = frozenset(
+    {("decision", "tree"), ("random", "forest"), ("support", "vector"), ("linear", "regression"),
+     ("logistic", "regression"), ("naive", "bay"), ("nearest", "neighbor"), ("nearest", "neighbour")}
+)  # fmt: skip
+
+
+def about_other_model(sentence: Sentence) -> bool:
+    """Whether the sentence's subject is another method ("Decision trees overfit", "PCA finds ..."):
+    a claim about it is not a claim about neural networks."""
+    previous = ""
+    for t in sentence.tokens:
+        if t.lemma in _OTHER_MODEL_WORDS or (previous, t.lemma) in _OTHER_MODEL_PAIRS:
+            return True
+        if t.is_punct or t.lemma in _AUXILIARY_LEMMAS or t.lemma in PREDICATE_LEMMAS:
+            return False
+        previous = t.lemma
+    return False
 
 
 def claim_share(sentences: list[Sentence]) -> float:

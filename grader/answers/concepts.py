@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from .claims import Sentence, pieces
+from .claims import OTHER_MODEL_LEMMAS, Sentence, about_other_model, pieces
 from .rubric import Concept, QuestionRubric
 from .similarity import SimilarityMethod
 from .text import NEGATION_CUES, Token, tokenize
@@ -125,6 +125,7 @@ def question_ideas(question: QuestionRubric) -> list[Idea]:
 class IdeaMatch:
     strengths: dict[str, float]  # idea name -> how surely a claim states it, 0 to 1
     by_meaning: list[str]  # ideas found by meaning only, not by a phrasing
+    denied: list[str]  # ideas a claim contradicts: as close in meaning, opposite polarity
 
     def found(self, ideas: list[Idea]) -> list[str]:
         return [i.name for i in ideas if self.strengths[i.name] >= FOUND_STRENGTH]
@@ -139,31 +140,46 @@ class IdeaMatch:
 FOUND_STRENGTH = 0.5
 
 
+def _mentions_other_model(texts: tuple[str, ...]) -> bool:
+    return any(t.lemma in OTHER_MODEL_LEMMAS for text in texts for t in tokenize(text))
+
+
 def match_ideas(
     claims: list[Sentence], ideas: list[Idea], method: SimilarityMethod | None, meaning_range: tuple[float, float]
 ) -> IdeaMatch:
     """How surely the answer's claims state each idea: a phrasing in a claim is sure; otherwise the
-    closest claim of the same polarity as one of the idea's texts, mapped from meaning_range to 0..1."""
+    closest claim of the same polarity as one of the idea's texts, mapped from meaning_range to 0..1.
+    A claim whose subject is another method ("decision trees overfit") only counts for ideas that
+    name other methods. A claim as close as the range's top but of the opposite polarity denies it."""
     strengths: dict[str, float] = {}
     by_meaning: list[str] = []
+    denied: list[str] = []
     units = [piece for claim in claims for piece in pieces(claim)]
+    other = [about_other_model(u) for u in units]
     meanings = sorted({m for idea in ideas for m in idea.meanings})
     cosines = method.cosine_matrix([u.text for u in units], meanings) if method and units and meanings else None
     negated = {m: any(t.negated for t in tokenize(m)) for m in meanings}
     low, high = meaning_range
     for idea in ideas:
-        if any(phrase_found(list(c.tokens), p) for c in claims for p in idea.phrasings):
+        names_other = _mentions_other_model((*idea.phrasings, *idea.meanings))
+        usable = [i for i, unit in enumerate(units) if names_other or not other[i]]
+        if any(phrase_found(list(units[i].tokens), p) for i in usable for p in idea.phrasings):
             strengths[idea.name] = 1.0
             continue
-        best = 0.0
+        best, against = 0.0, 0.0
         if cosines is not None:
             for j, m in enumerate(meanings):
                 if m not in idea.meanings:
                     continue
-                for i, unit in enumerate(units):
-                    if unit.negated == negated[m]:
-                        best = max(best, (float(cosines[i, j]) - low) / (high - low))
+                for i in usable:
+                    closeness = (float(cosines[i, j]) - low) / (high - low)
+                    if units[i].negated == negated[m]:
+                        best = max(best, closeness)
+                    else:
+                        against = max(against, closeness)
         strengths[idea.name] = min(1.0, max(0.0, best))
         if strengths[idea.name] >= FOUND_STRENGTH:
             by_meaning.append(idea.name)
-    return IdeaMatch(strengths, by_meaning)
+        elif against >= 1.0:
+            denied.append(idea.name)
+    return IdeaMatch(strengths, by_meaning, denied)

@@ -18,6 +18,7 @@ from .similarity import SimilarityMethod, get_method, resolve_method_name
 from .text import tokenize
 
 _COPY_SHINGLE = 6
+DENIAL_WEIGHT = 0.5  # a claim that denies a key idea costs as much as a listed misconception
 _LAB_TEXT_LIMIT = 5_000_000
 
 
@@ -107,9 +108,10 @@ def score_question(
     total = settings.concept_weight + settings.similarity_weight
     fraction = (settings.concept_weight * coverage + settings.similarity_weight * semantic * evidence) / total
     wrong = match_concepts(claims, q.misconceptions)
-    fraction -= wrong.found_weight
+    fraction -= wrong.found_weight + DENIAL_WEIGHT * len(match.denied)
     found, missing = match.found(ideas), match.missing(ideas)
     notes = [f"wrong claim: {name}" for name in wrong.found]
+    notes += [f"says the opposite of: {name}" for name in match.denied]
     for rule in q.partial_credit:
         if all(name in missing for name in rule.when_missing) and fraction > rule.cap:
             fraction = rule.cap
@@ -131,7 +133,8 @@ def score_question(
         fraction = 0.0
     fraction = min(1.0, max(0.0, fraction))
     disagree = abs(coverage - semantic) >= settings.review_disagreement and not keyword_list and coverage > 0
-    needs_review = disagree or keyword_list or bool(wrong.found and found) or "copied-from-lab-text" in flags
+    contradicts = bool((wrong.found or match.denied) and found)
+    needs_review = disagree or keyword_list or contradicts or "copied-from-lab-text" in flags
 
     points = _round_to_step(fraction * q.points, settings.points_step)
     parts = [f"{points:g}/{q.points:g}", f"{len(found)} of {len(ideas)} key ideas stated"]
