@@ -233,10 +233,47 @@ def test_a_class_graded_on_ray_matches_the_local_pool_with_a_failing_and_a_hangi
 @pytest.mark.slow
 @pytest.mark.ray
 @pytest.mark.integration
+def test_sigterm_on_the_driver_cancels_the_cluster_tasks_keeps_saved_results_and_exits_130(cluster, split, tmp_path):
+    paths = write_class(tmp_path, split, {"ada": (TINY_MODEL, 0), "zed": (HANGS, 4)})
+    grading = subprocess.Popen(
+        grade_command(paths, cluster.address, "--timeout", "300"),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        raylet = cluster.raylet_of(cluster.nodes[-1])
+        deadline = time.monotonic() + 240
+        while not (paths.results / "ada.json").exists() or sandbox_of("zed", raylet) is None:
+            assert grading.poll() is None and time.monotonic() < deadline, "ada never finished or zed never started"
+            time.sleep(0.2)
+        grading.send_signal(signal.SIGTERM)
+        output, _ = grading.communicate(timeout=120)
+    finally:
+        if grading.poll() is None:
+            grading.kill()
+    assert grading.returncode == 130, output
+    assert "interrupted: finished results are saved" in output
+    assert sorted(stored(paths.results)) == ["ada"], "ada's result stays; zed, cancelled, has none"
+    deadline = time.monotonic() + 60
+    while sandbox_of("zed", raylet) is not None:
+        assert time.monotonic() < deadline, "zed's sandbox still runs on the node after the cancel"
+        time.sleep(0.5)
+
+
+def grade_command(paths: SimpleNamespace, address: str, *options: str) -> list[str]:
+    command = [sys.executable, "-m", "grader", "grade", "--all", "--executor", "ray", "--address", address, *options]
+    folders = ["--submissions", str(paths.submissions), "--results", str(paths.results)]
+    return [*command, "--rubric", str(paths.rubric), *folders]
+
+
+@pytest.mark.slow
+@pytest.mark.ray
+@pytest.mark.integration
 def test_a_task_on_a_killed_worker_node_is_retried_on_another_and_each_student_is_graded_once(cluster, split, tmp_path):
     paths = write_class(tmp_path, split, {"ada": (TINY_MODEL, 0), "slow-sam": (SLOW, 3)})
-    command = [sys.executable, "-m", "grader", "grade", "--all", "--executor", "ray", "--address", cluster.address]
-    command += ["--rubric", str(paths.rubric), "--submissions", str(paths.submissions), "--results", str(paths.results)]
+    command = grade_command(paths, cluster.address)
     grading = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         worker = cluster.nodes[-1]
