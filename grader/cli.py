@@ -108,6 +108,8 @@ def grade(
     if all_students:
         from grader.batch.run import main as grade_all
 
+        if address and executor != "ray":
+            raise click.UsageError("--address is the Ray cluster's head: use it with --executor ray")
         cluster = {"executor": executor, "address": address}
         return grade_all(**options, force=force, workers=workers, **cluster, console=console)
     if executor != "local" or address:

@@ -25,7 +25,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from helpers import TINY_MODEL, bwrap_available, make_submission, require_tool, write_npz, write_rubric
+from helpers import INTEGRITY_ON, TINY_MODEL, bwrap_available, make_submission, require_tool, write_npz, write_rubric
 from rich.console import Console
 
 from grader.batch.executors.base import EXECUTORS, ExecutorError
@@ -179,9 +179,9 @@ def split() -> LabelledImages:
     return LabelledImages(images=images, labels=np.arange(64, dtype=np.int64) % 10, source="ray class")
 
 
-def write_class(root: Path, split: LabelledImages, students: dict[str, tuple[str, int]]) -> SimpleNamespace:
+def write_class(root: Path, split: LabelledImages, students: dict[str, tuple[str, int]], **sections) -> SimpleNamespace:
     write_npz(split, root / "split.npz")
-    rubric = write_rubric(root / "rubric.yaml", Path("split.npz"), split)
+    rubric = write_rubric(root / "rubric.yaml", Path("split.npz"), split, **sections)
     for student, (source, seed) in students.items():
         make_submission(root / "submissions", student, source, seed=seed)
     return SimpleNamespace(rubric=rubric, submissions=root / "submissions", results=root / "results")
@@ -206,7 +206,8 @@ def verdict(result: dict) -> tuple:
 @pytest.mark.ray
 @pytest.mark.integration
 def test_a_class_graded_on_ray_matches_the_local_pool_with_a_failing_and_a_hanging_model(cluster, split, tmp_path):
-    paths = write_class(tmp_path, split, {"ada": (TINY_MODEL, 0), "bob": (BREAKS, 1), "cy": (HANGS, 2)})
+    students = {"ada": (TINY_MODEL, 0), "bob": (BREAKS, 1), "cy": (HANGS, 2)}
+    paths = write_class(tmp_path, split, students, integrity=INTEGRITY_ON)  # the secret travels with the session
     report, output = grade_class(paths, tmp_path / "ray-results", executor="ray", address=cluster.address, timeout=20)
     assert report.sandbox_runs == 3 and not report.crashed and not report.interrupted, output
     assert report.where == f"the Ray cluster at {cluster.address}"
@@ -224,6 +225,7 @@ def test_a_class_graded_on_ray_matches_the_local_pool_with_a_failing_and_a_hangi
         name: verdict(result) for name, result in on_this_machine.items()
     }
     assert on_ray["ada"]["predictions_sha256"] == on_this_machine["ada"]["predictions_sha256"]
+    assert on_ray["ada"]["integrity"] == on_this_machine["ada"]["integrity"] is not None, "the same secret probes"
     assert on_ray["ada"]["inputs"] == on_this_machine["ada"]["inputs"], "the same inputs, so resume works across both"
 
     again, _ = grade_class(paths, tmp_path / "ray-results", executor="ray", address=cluster.address, timeout=20)
@@ -326,5 +328,15 @@ def test_a_submission_travels_to_a_node_as_its_files_and_no_name_leaves_its_fold
     assert not (tmp_path / "node" / "outside.py").exists()
 
 
-def test_the_cli_keeps_the_executor_to_class_runs():
+def test_the_cli_keeps_the_executor_to_class_runs_and_the_address_to_ray():
     assert cli_main(["grade", "ada", "--executor", "ray"]) == 2
+    assert cli_main(["grade", "--all", "--address", "head:6379"]) == 2
+
+
+def test_executors_are_chosen_by_name_with_a_suggestion_and_their_registry_imports_nothing_heavy():
+    assert EXECUTORS.names() == ["local", "ray"]
+    with pytest.raises(ExecutorError, match="unknown executor 'rey'; did you mean 'ray'"):
+        EXECUTORS.get("rey")
+    code = "import sys, grader.batch.executors.base\nprint([m for m in ('torch', 'ray') if m in sys.modules])"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert done.stdout.strip() == "[]", done.stderr

@@ -10,12 +10,15 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from grader.batch.plan import StudentPlan
 from grader.errors import GraderError
-from grader.pipeline import GradingSession
 from grader.registry import Registry
-from grader.results.model import Result
+
+if TYPE_CHECKING:  # the registry is read before anything heavy (torch) is imported
+    from grader.batch.plan import StudentPlan
+    from grader.pipeline import GradingSession
+    from grader.results.model import Result
 
 
 class ExecutorError(GraderError, RuntimeError):
