@@ -25,14 +25,25 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from helpers import INTEGRITY_ON, TINY_MODEL, bwrap_available, make_submission, require_tool, write_npz, write_rubric
+from helpers import (
+    INTEGRITY_ON,
+    TINY_MODEL,
+    FakeBackend,
+    bwrap_available,
+    fake_submission,
+    make_submission,
+    require_tool,
+    write_npz,
+    write_rubric,
+)
 from rich.console import Console
 
-from grader.batch.executors.base import EXECUTORS, ExecutorError
+from grader.batch.executors.base import EXECUTORS, Executor, ExecutorError, Finished
 from grader.batch.executors.ray import pack_submission, unpack_submission
 from grader.batch.run import BatchOptions, grade_all
 from grader.cli import main as cli_main
 from grader.datasets import LabelledImages
+from grader.pipeline import grade_submission
 from grader.results.store import load_result
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -302,6 +313,31 @@ def test_a_task_on_a_killed_worker_node_is_retried_on_another_and_each_student_i
 
 
 # --- without a cluster ----------------------------------------------------------------------------
+
+
+class TwiceExecutor(Executor):
+    """Reports every student twice, as a cluster may after retrying a task whose first run did finish."""
+
+    name = "twice"
+
+    def grade(self, plans, session, started):
+        for plan in plans:
+            first = grade_submission(plan.folder, session, plan.student)
+            yield Finished(plan, result=first)
+            yield Finished(plan, result=first.model_copy(update={"accuracy": 0.0}))
+
+    def cancel(self):
+        return []
+
+
+def test_a_second_outcome_for_a_student_is_ignored_and_the_first_saved_once(monkeypatch, rubric_file, submissions):
+    monkeypatch.setitem(EXECUTORS._entries, "twice", (TwiceExecutor, None, 0))
+    fake_submission(submissions, "ada")
+    results = submissions.parent / "results"
+    options = {"rubric": rubric_file, "submissions": submissions, "results": results, "sandbox": FakeBackend()}
+    report = grade_all(BatchOptions(**options, executor="twice"), Console(file=io.StringIO()))
+    assert report.written == ["ada"] and report.sandbox_runs == 1 and not report.crashed
+    assert load_result(results / "ada.json").accuracy > 0, "the first outcome is the one kept"
 
 
 def test_the_ray_executor_without_ray_installed_says_how_to_install_it(monkeypatch, rubric_file, submissions, capsys):
