@@ -275,6 +275,16 @@ def test_sigterm_on_the_driver_cancels_the_cluster_tasks_keeps_saved_results_and
         time.sleep(0.5)
 
 
+@pytest.mark.ray
+@pytest.mark.integration
+def test_a_submission_no_node_can_hold_is_refused_at_once_instead_of_queued_for_ever(cluster, split, tmp_path):
+    sandbox = {"backend": "local", "device": "cpu", "batch_size": 16, "limits": {"cpus": 4, "wall_clock_seconds": 60}}
+    paths = write_class(tmp_path, split, {"ada": (TINY_MODEL, 0)}, sandbox=sandbox)
+    with pytest.raises(ExecutorError, match=r"no node of the Ray cluster at .* has 4 CPU\(s\)"):
+        grade_class(paths, tmp_path / "results", executor="ray", address=cluster.address)
+    assert not list((tmp_path / "results").glob("*.json"))
+
+
 def grade_command(paths: SimpleNamespace, address: str, *options: str) -> list[str]:
     command = [sys.executable, "-m", "grader", "grade", "--all", "--executor", "ray", "--address", address, *options]
     folders = ["--submissions", str(paths.submissions), "--results", str(paths.results)]

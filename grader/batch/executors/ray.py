@@ -263,10 +263,12 @@ class RayExecutor(Executor):
         self, plans: list[StudentPlan], session: GradingSession, started: Callable[[str], None]
     ) -> Iterator[Finished]:
         self._connect()
+        cpus, gpus = self._cpus(session), self._gpus(session)
+        self._check_a_node_fits(cpus, gpus)
         spec = session_spec(session)
         spec_ref = ray.put(spec)
         task = ray.remote(grade_on_node).options(
-            num_cpus=self._cpus(session), num_gpus=self._gpus(session), max_retries=TASK_RETRIES, retry_exceptions=False
+            num_cpus=cpus, num_gpus=gpus, max_retries=TASK_RETRIES, retry_exceptions=False
         )
         key = spec.key()
         window = max(1, QUEUED_PER_SLOT * int(ray.cluster_resources().get("CPU", 1)))
@@ -341,6 +343,18 @@ class RayExecutor(Executor):
             if previous is not None:
                 signal.signal(signal.SIGTERM, previous)
         self._connected = True
+
+    def _check_a_node_fits(self, cpus: float, gpus: int) -> None:
+        """Ray would queue a task that no node can hold for ever: that is said at once instead."""
+        nodes = [node["Resources"] for node in ray.nodes() if node.get("Alive")]
+        if any(node.get("CPU", 0) >= cpus and node.get("GPU", 0) >= gpus for node in nodes):
+            return
+        largest = max((node.get("CPU", 0) for node in nodes), default=0)
+        raise ExecutorError(
+            f"no node of the Ray cluster at {self.settings.address or 'this machine'} has {cpus:g} CPU(s)"
+            f"{f' and {gpus} GPU(s)' if gpus else ''} for one submission (the largest has {largest:g} CPUs): "
+            "lower sandbox.limits.cpus in the rubric, or start the nodes with more (ray start --num-cpus)"
+        )
 
     @staticmethod
     def _cpus(session: GradingSession) -> float:
