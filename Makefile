@@ -13,6 +13,8 @@ ZIP ?=
 FORMAT ?= bb
 TRAIN ?= data
 WORKERS ?=
+EXECUTOR ?=
+ADDRESS ?=
 FORCE ?=
 GRADEBOOK ?=
 ROSTER ?=
@@ -29,7 +31,7 @@ GRADING_OPTIONS = --rubric $(RUBRIC) $(if $(DATA),--data $(DATA)) $(if $(TIMEOUT
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev,embeddings]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,embeddings,cluster]"
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -38,7 +40,7 @@ grade: $(STAMP)
 	$(BIN)/grader grade $(SUB) $(GRADING_OPTIONS)
 
 grade-all: $(STAMP)
-	$(BIN)/grader grade --all $(GRADING_OPTIONS) $(if $(WORKERS),--workers $(WORKERS)) $(if $(FORCE),--force)
+	$(BIN)/grader grade --all $(GRADING_OPTIONS) $(if $(WORKERS),--workers $(WORKERS)) $(if $(FORCE),--force) $(if $(EXECUTOR),--executor $(EXECUTOR)) $(if $(ADDRESS),--address $(ADDRESS))
 
 import: $(STAMP)
 	@test -n "$(ZIP)" || { echo "usage: make import ZIP=gradebook_....zip"; exit 2; }

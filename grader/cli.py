@@ -87,12 +87,33 @@ def cli(verbose: int) -> None:
 @click.option(
     "--workers", type=click.IntRange(min=1), help="With --all: parallel sandboxes (default: rubric, GPUs or CPUs/2)."
 )
-def grade(student: str | None, all_students: bool, force: bool, workers: int | None, **options) -> int:
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="With --all: where the sandboxes run: this machine's worker pool, or a Ray cluster (docs/CLUSTER.md).",
+)
+@click.option("--address", help="With --executor ray: the cluster's head, HOST:6379 (default: a local Ray cluster).")
+def grade(
+    student: str | None,
+    all_students: bool,
+    force: bool,
+    workers: int | None,
+    executor: str,
+    address: str | None,
+    **options,
+) -> int:
     """Grade one student's submission (a username under --submissions, or a folder), or the class with --all."""
     if all_students:
         from grader.batch.run import main as grade_all
 
-        return grade_all(**options, force=force, workers=workers, console=console)
+        if address and executor != "ray":
+            raise click.UsageError("--address is the Ray cluster's head: use it with --executor ray")
+        cluster = {"executor": executor, "address": address}
+        return grade_all(**options, force=force, workers=workers, **cluster, console=console)
+    if executor != "local" or address:
+        raise click.UsageError("--executor and --address choose where a class run goes: use them with --all")
     if not student:
         raise click.UsageError("name a student, or grade the whole class with --all")
     from grader.grade_one import main as grade_one

@@ -10,8 +10,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import queue
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -21,20 +19,18 @@ from pathlib import Path
 from rich.console import Console
 
 from grader.batch.display import BatchDisplay
+from grader.batch.executors.base import EXECUTORS, Executor, ExecutorSettings, Finished
+from grader.batch.executors.local import GpuPool  # noqa: F401 - its home before the executors; tests import it here
 from grader.batch.plan import CurrentInputs, StudentPlan, plan_class, student_folders
 from grader.batch.summary import render_summary, summarise
 from grader.integrity.copies import compare_class, read_copy_report
-from grader.pipeline import CoursePolicy, GradingSession, apply_policy, grade_submission, open_session, rescore
+from grader.pipeline import CoursePolicy, GradingSession, apply_policy, open_session, rescore
 from grader.report.text import line
-from grader.results.model import Result
 from grader.results.store import load_results, results_lock, save_result
 from grader.rubric.config import Rubric, load_rubric
 from grader.sandbox.base import SandboxBackend
 from grader.sandbox.gpus import visible_gpus
-from grader.sandbox.supervisor import cancel_all
 
-# After Ctrl-C: how long the workers get to see their sandboxes killed and stop.
-WIND_DOWN_SECONDS = 5.0
 log = logging.getLogger(__name__)
 
 
@@ -50,6 +46,8 @@ class BatchOptions:
     timeout: float | None = None
     workers: int | None = None
     force: bool = False
+    executor: str = "local"  # where the sandboxes run: grader.batch.executors' registry
+    address: str | None = None  # the cluster to join (ray); None: a cluster of this machine alone
 
 
 @dataclass
@@ -59,29 +57,9 @@ class BatchReport:
     written: list[str] = field(default_factory=list)
     crashed: dict[str, str] = field(default_factory=dict)
     workers: int = 0
+    where: str = ""  # the executor's own words: "2 workers", "the Ray cluster at head:6379"
     seconds: float = 0.0
     interrupted: bool = False
-
-
-class GpuPool:
-    """Hands each running sandbox a GPU of its own while there are enough; with none, runs get None."""
-
-    def __init__(self, gpus: list[str]) -> None:
-        self.free: queue.Queue[str] = queue.Queue()
-        for gpu in gpus:
-            self.free.put(gpu)
-        self.enabled = bool(gpus)
-
-    @contextlib.contextmanager
-    def lease(self) -> Iterator[str | None]:
-        if not self.enabled:
-            yield None
-            return
-        gpu = self.free.get()
-        try:
-            yield gpu
-        finally:
-            self.free.put(gpu)
 
 
 def choose_workers(requested: int | None, rubric: Rubric) -> int:
@@ -92,30 +70,6 @@ def choose_workers(requested: int | None, rubric: Rubric) -> int:
         return rubric.sandbox.workers
     gpus = len(visible_gpus()) if rubric.sandbox.device != "cpu" else 0
     return gpus or max(1, (os.cpu_count() or 1) // 2)
-
-
-def _grade_in_sandbox(
-    plan: StudentPlan,
-    session: GradingSession,
-    policy: CoursePolicy,
-    results_dir: Path,
-    stop: threading.Event,
-    display: BatchDisplay,
-    gpus: GpuPool,
-) -> Result | None:
-    if stop.is_set():
-        return None
-    display.started(plan.student)
-    log.info("%r: grading (%s)", plan.student, plan.describe())
-    with gpus.lease() as gpu:
-        result = grade_submission(plan.folder, session, plan.student, gpu=gpu)
-    if stop.is_set():  # its sandbox may have been killed by the interrupt: that is no verdict on the student
-        log.info("%r: stopped by the interrupt, nothing saved", plan.student)
-        return None
-    result = apply_policy(result, plan.folder, policy)
-    save_result(result, results_dir)
-    log.info("%r: %s, %s points, %s", plan.student, result.status, result.final_points.total, result.error_kind or "ok")
-    return result
 
 
 def _update_without_sandbox(
@@ -139,7 +93,8 @@ def _update_without_sandbox(
             report.written.append(plan.student)
 
 
-def _grade_in_parallel(
+def _grade_in_sandboxes(
+    executor_class: type[Executor],
     plans: list[StudentPlan],
     session: GradingSession,
     policy: CoursePolicy,
@@ -147,74 +102,60 @@ def _grade_in_parallel(
     report: BatchReport,
     console: Console,
 ) -> None:
-    """Daemon worker threads take students from a queue; the main thread only waits and reports.
+    """The executor runs the sandboxes; this thread alone applies the policy, saves and shows each outcome.
 
-    On Ctrl-C or SIGTERM every running sandbox is killed through cancel-all and the workers are given
-    a few seconds to wind down; a worker still stuck after that (in a library call that never returns)
-    cannot keep the grader alive, being a daemon thread.
+    A student is saved once per run even if a retried task on a cluster reports it twice. On Ctrl-C or
+    SIGTERM the executor stops every sandbox and hands back what had finished before, which is saved too.
     """
-    stop = threading.Event()
-    gpus = GpuPool(visible_gpus() if session.rubric.sandbox.device != "cpu" else [])
+    executor = executor_class(ExecutorSettings(workers=report.workers, address=options.address))
+    report.where = executor.describe()
     display = BatchDisplay(console, total=len(plans), workers=report.workers)
-    todo: queue.Queue[StudentPlan] = queue.Queue()
-    for plan in plans:
-        todo.put(plan)
-    finished: queue.Queue[tuple[StudentPlan, Result | None, str | None]] = queue.Queue()
+    saved: set[str] = set()
 
-    def work() -> None:
-        while not stop.is_set():
+    def keep(finished: Finished) -> None:
+        student = finished.plan.student
+        if student in saved:
+            log.warning("%r: a second outcome for this student (a retried task); the first is kept", student)
+            return
+        saved.add(student)
+        crash = finished.crash
+        if crash is None:
             try:
-                plan = todo.get_nowait()
-            except queue.Empty:
-                return
-            try:
-                result = _grade_in_sandbox(plan, session, policy, options.results, stop, display, gpus)
+                result = apply_policy(finished.result, finished.plan.folder, policy)
+                save_result(result, options.results)
             except Exception as error:  # the grader's own fault: reported, never saved as the student's
-                finished.put((plan, None, f"{type(error).__name__}: {error}"))
-            else:
-                finished.put((plan, result, None))
+                crash = f"{type(error).__name__}: {error}"
+        if crash is not None:
+            log.error("%r: grader failure: %s", student, crash)
+            report.crashed[student] = crash
+            display.finished(student, None, crash)
+            return
+        log.info("%r: %s, %s points, %s", student, result.status, result.final_points.total, result.error_kind or "ok")
+        report.sandbox_runs += 1
+        report.written.append(student)
+        display.finished(student, result)
 
     started = time.monotonic()
-    workers = [threading.Thread(target=work, name=f"grade-{n}", daemon=True) for n in range(report.workers)]
     with display:
-        for worker in workers:
-            worker.start()
         try:
-            for _ in plans:
-                plan, result, crash = _next_finished(finished, workers)
-                if crash is not None:
-                    log.error("%r: grader failure: %s", plan.student, crash)
-                    report.crashed[plan.student] = crash
-                    display.finished(plan.student, None, crash)
-                elif result is not None:
-                    report.sandbox_runs += 1
-                    report.written.append(plan.student)
-                    display.finished(plan.student, result)
+            for finished in executor.grade(plans, session, display.started):
+                keep(finished)
         except KeyboardInterrupt:
             report.interrupted = True
             log.warning("interrupted: stopping every sandbox")
-            stop.set()  # before the kill, so that every killed sandbox's outcome is thrown away
-            cancel_all()
-            deadline = time.monotonic() + WIND_DOWN_SECONDS
-            for worker in workers:
-                worker.join(max(0.0, deadline - time.monotonic()))
+            for finished in executor.cancel():
+                keep(finished)
+        finally:
+            executor.close()
     report.seconds = round(time.monotonic() - started, 2)
-
-
-def _next_finished(finished: queue.Queue, workers: list[threading.Thread]):
-    """The next finished student; waits in short steps so that Ctrl-C is seen at once."""
-    while True:
-        try:
-            return finished.get(timeout=0.5)
-        except queue.Empty:
-            if not any(worker.is_alive() for worker in workers) and finished.empty():
-                raise RuntimeError("every grading worker stopped with students left") from None
 
 
 def grade_all(options: BatchOptions, console: Console) -> BatchReport:
     rubric = load_rubric(options.rubric)
     policy = CoursePolicy.load(rubric, options.rubric, options.overrides)
     policy.check(folder.name for folder in student_folders(options.submissions))
+    executor_class = EXECUTORS.get(options.executor)
+    executor_class.check_available()  # a missing cluster package stops the run before the session opens
     report = BatchReport()
     with (
         results_lock(Path(options.results)),
@@ -247,7 +188,7 @@ def grade_all(options: BatchOptions, console: Console) -> BatchReport:
             [plan for plan in plans if plan.action != "grade"], session, current, policy, options, report
         )
         if to_grade:
-            _grade_in_parallel(to_grade, session, policy, options, report, console)
+            _grade_in_sandboxes(executor_class, to_grade, session, policy, options, report, console)
         if not report.interrupted:  # copied models: every stored pair of students (flags never change points)
             compare_class(options.results, session.split.labels, rubric.integrity, session.split_sha256)
     return report
@@ -285,8 +226,7 @@ def _plan_line(plans: list[StudentPlan], session: GradingSession) -> str:
 def render_report(report: BatchReport, console: Console) -> None:
     parts = []
     if report.planned["grade"]:
-        workers = f"{report.workers} worker{'s' if report.workers > 1 else ''}"
-        parts.append(f"{report.sandbox_runs} graded in the sandbox ({workers}, {report.seconds:.1f} s)")
+        parts.append(f"{report.sandbox_runs} graded in the sandbox ({report.where}, {report.seconds:.1f} s)")
     updated = len(report.written) - report.sandbox_runs
     parts.append(f"{report.planned['rescore']} rescored from stored results, {updated} result(s) updated without it")
     console.print("this run: " + "; ".join(parts))
