@@ -23,7 +23,7 @@ SANDBOX_IMAGE ?= lab8-grader-sandbox:latest
 ISOLATION ?=
 GRADING_OPTIONS = --rubric $(RUBRIC) $(if $(DATA),--data $(DATA)) $(if $(TIMEOUT),--timeout $(TIMEOUT)) $(if $(SANDBOX),--sandbox $(SANDBOX)) $(if $(ISOLATION),--isolation $(ISOLATION))
 
-.PHONY: setup grade grade-all check pack validate import export reference bench bench-answers bench-integrity stress-class sandbox-image sandbox-clean test test-fast test-docker lint format clean
+.PHONY: setup grade grade-all check pack validate import export report reference bench bench-answers bench-integrity stress-class sandbox-image sandbox-clean test test-fast test-docker lint format clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ import: $(STAMP)
 
 export: $(STAMP)
 	$(BIN)/grader export --format $(FORMAT) --rubric $(RUBRIC) $(if $(GRADEBOOK),--gradebook $(GRADEBOOK)) $(if $(ROSTER),--roster $(ROSTER))
+
+# The HTML pages from results/ (runs no model): results/report/index.html and results/report/students/<name>.html.
+report: $(STAMP)
+	$(BIN)/grader report --rubric $(RUBRIC)
 
 # Students: check a submission folder the way grading runs it, then build the upload zip. QUICK=1 uses a fixed subset.
 SUBMISSION = $(if $(wildcard $(SUB)/.),$(SUB),submissions/$(SUB))
