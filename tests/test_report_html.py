@@ -30,12 +30,15 @@ from rich.console import Console
 
 from grader.answers.similarity import METHOD_ENV
 from grader.batch.run import BatchOptions, grade_all
+from grader.batch.summary import summarise
 from grader.cli import main as cli_main
 from grader.datasets import CIFAR10_CLASSES
+from grader.report.html.build import build_reports
+from grader.report.html.class_page import class_page
 from grader.report.html.clusters import connected_groups
 from grader.report.html.split import STRIP_IMAGES
-from grader.report.verbs import build_reports, find_student
-from grader.results.store import load_result
+from grader.report.verbs import find_student
+from grader.results.store import load_result, load_results
 
 # Written by students: markup that would run, close the table, or break out of an attribute if unescaped.
 PAYLOAD = '</table></script><script>window.pwned=1</script><img src=x onerror="window.pwned=2">\'"&amp;'
@@ -88,8 +91,9 @@ def graded(tmp_path_factory, tiny_split):
 
 @pytest.fixture(scope="module")
 def built(graded):
-    written = build_reports(results=graded.results, rubric=graded.rubric, exports=graded.exports)
-    return SimpleNamespace(**vars(graded), written=written, output=graded.results / "report")
+    output = graded.results / "report"
+    written = build_reports(results=graded.results, rubric=graded.rubric, output=output, exports=graded.exports)
+    return SimpleNamespace(**vars(graded), written=written, output=output)
 
 
 class Page(HTMLParser):
@@ -235,9 +239,9 @@ def test_class_page_lists_students_with_links_clusters_errors_and_the_export(bui
 
 
 def test_class_page_says_when_nothing_was_exported(graded, tmp_path):
-    written = build_reports(results=graded.results, rubric=graded.rubric, output=tmp_path / "out",
-                            exports=tmp_path / "none")  # fmt: skip
-    assert "Not exported yet" in Page(written.index.read_text(encoding="utf-8")).shown()
+    found, unreadable = load_results(graded.results)
+    html = class_page(found, summarise(found, unreadable), exports=tmp_path / "none", rubric=None)
+    assert "Not exported yet" in Page(html).shown()
 
 
 def test_without_the_split_the_pages_say_so_and_still_render(graded, tmp_path):
@@ -249,6 +253,19 @@ def test_without_the_split_the_pages_say_so_and_still_render(graded, tmp_path):
     assert "not available" in page.shown() and "Final grade" in page.shown()
     assert [attrs for attrs in page.all("img")] == []
     assert len(page.all("svg")) == 2
+
+
+def without_footer(html: str) -> str:
+    return html[: html.index("<footer>")]
+
+
+def test_pages_made_in_worker_processes_equal_those_made_in_one(built, tmp_path):
+    written = build_reports(results=built.results, rubric=built.rubric, output=tmp_path / "out", exports=None,
+                            workers=2)  # fmt: skip
+    assert sorted(written.students) == sorted(built.written.students)
+    for student, path in written.students.items():
+        expected = built.written.students[student].read_text(encoding="utf-8")
+        assert without_footer(path.read_text(encoding="utf-8")) == without_footer(expected), student
 
 
 def test_clusters_are_connected_groups_of_pairs():

@@ -5,81 +5,29 @@ from __future__ import annotations
 
 import difflib
 import webbrowser
-from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
 
-from grader.atomic_write import write_atomic
-from grader.batch.summary import summarise
-from grader.errors import GraderError
-from grader.integrity.copies import read_copy_report
 from grader.report.console import render_result
-from grader.report.html.class_page import class_page
+from grader.report.html.build import (
+    STUDENTS_FOLDER,
+    ReportError,
+    build_reports,
+    student_page_path,
+    write_student_page,
+)
 from grader.report.html.hostpaths import HostPaths
-from grader.report.html.split import ReportSplit, load_report_split
-from grader.report.html.student import student_page
+from grader.report.html.split import load_report_split
 from grader.report.text import line
 from grader.results.model import Result
-from grader.results.store import load_result, load_results, result_path
-from grader.rubric.config import Rubric, load_rubric
+from grader.results.store import load_result, result_path
 
 REPORT_FOLDER = "report"
-STUDENTS_FOLDER = "students"
-
-
-class ReportError(GraderError):
-    """No results to report on, or no result for the student asked for."""
-
-
-@dataclass
-class WrittenReport:
-    index: Path
-    students: dict[str, Path]
-    split: ReportSplit
 
 
 def report_folder(results: Path, output: Path | None) -> Path:
     return Path(output) if output is not None else Path(results) / REPORT_FOLDER
-
-
-def student_page_path(folder: Path, student: str) -> Path:
-    return folder / STUDENTS_FOLDER / f"{student}.html"
-
-
-def _stored(results: Path) -> tuple[list[Result], list[str]]:
-    if not Path(results).is_dir():
-        raise ReportError(f"{results}: no results folder; grade first (`grader grade --all`) or pass --results")
-    found, unreadable = load_results(results)
-    if not found and not unreadable:
-        raise ReportError(f"{results}: no results/<student>.json in it; grade first (`grader grade --all`)")
-    return found, unreadable
-
-
-def write_student_page(result: Result, folder: Path, split: ReportSplit, host: HostPaths) -> Path:
-    return write_atomic(student_page_path(folder, result.student), student_page(result, split, host))
-
-
-def build_reports(
-    *, results: Path, rubric: Path, output: Path | None = None, exports: Path | None = Path("exports")
-) -> WrittenReport:
-    """Every student's page, then the class page that links to them; each file written whole."""
-    found, unreadable = _stored(results)
-    folder = report_folder(results, output)
-    split = load_report_split(rubric)
-    host = HostPaths.of_run(results, Path(rubric).parent, folder, Path("submissions"))
-    pages = {result.student: write_student_page(result, folder, split, host) for result in found}
-    summary = summarise(found, unreadable, read_copy_report(results))
-    index = write_atomic(folder / "index.html", class_page(found, summary, exports, _rubric_or_none(rubric)))
-    return WrittenReport(index, pages, split)
-
-
-def _rubric_or_none(path: Path) -> Rubric | None:
-    """The pages are made from results/ alone; the rubric only adds the baselines' points to a chart."""
-    try:
-        return load_rubric(path)
-    except (GraderError, OSError):
-        return None
 
 
 def report_main(
@@ -91,10 +39,12 @@ def report_main(
     console: Console | None = None,
 ) -> int:
     console = console or Console(soft_wrap=True)
-    written = build_reports(results=results, rubric=rubric, output=output, exports=exports)
+    folder = report_folder(results, output)
+    with console.status(line(f"writing the pages into {folder}")):
+        written = build_reports(results=results, rubric=rubric, output=folder, exports=exports)
     if written.split.problem:
         console.print(line(("no misclassified images on the pages", "yellow"), f": {written.split.problem}"))
-    console.print(line(f"{len(written.students)} student page(s) in {written.index.parent / STUDENTS_FOLDER}"))
+    console.print(line(f"{len(written.students)} student page(s) in {folder / STUDENTS_FOLDER}"))
     console.print(line(("class page: ", "bold"), str(written.index)))
     return 0
 

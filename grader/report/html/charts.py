@@ -51,7 +51,7 @@ def _attribute(text: str) -> str:
 
 def per_class_accuracy(classes: Sequence[str], accuracy: Sequence[float], overall: float | None,
                        baselines: Mapping[str, float]) -> str:  # fmt: skip
-    fig = figure(6.4, 2.8)
+    fig = figure(7.2, 2.8)
     axes = fig.add_subplot()
     axes.bar(classes, [value * 100 for value in accuracy], color=BAR)
     if overall is not None:
@@ -60,7 +60,7 @@ def per_class_accuracy(classes: Sequence[str], accuracy: Sequence[float], overal
         axes.axhline(value * 100, color="#555555", linestyle=style, linewidth=1, label=f"{name} {value:.1%}")
     axes.set_ylim(0, 100)
     axes.set_ylabel("accuracy (%)")
-    axes.tick_params(axis="x", labelrotation=30)
+    axes.set_xticks(range(len(classes)), classes, rotation=30, ha="right")
     if overall is not None or baselines:
         axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=7, frameon=False)
     return inline_svg(fig, "Accuracy on each class")
@@ -89,7 +89,7 @@ def confusion_heatmap(classes: Sequence[str], matrix: Sequence[Sequence[int]]) -
 def distribution(values: Sequence[float], marks: Mapping[str, float], *, xlabel: str, label: str,
                  bins: int = 20, scale: float = 1.0) -> str:  # fmt: skip
     """A histogram of the class with each mark (a baseline) drawn as a labelled vertical line."""
-    fig = figure(6.4, 2.6)
+    fig = figure(7.2, 2.6)
     axes = fig.add_subplot()
     if values:
         axes.hist([value * scale for value in values], bins=bins, color=BAR, edgecolor="white")
