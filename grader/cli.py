@@ -191,7 +191,9 @@ def report(**options) -> int:
 @cli.command()
 @click.argument("student")
 @report_options
-@click.option("--open", "open_page", is_flag=True, help="Also open the student's page (built if missing).")
+@click.option(
+    "--open", "open_page", is_flag=True, help="Also open the student's page (built if missing or out of date)."
+)
 def show(student: str, **options) -> int:
     """Print one student's stored result; --open shows the HTML page in a browser."""
     from grader.report.verbs import show_main

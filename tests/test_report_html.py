@@ -36,8 +36,11 @@ from grader.datasets import CIFAR10_CLASSES
 from grader.report.html.build import build_reports
 from grader.report.html.class_page import class_page
 from grader.report.html.clusters import connected_groups
-from grader.report.html.split import STRIP_IMAGES
+from grader.report.html.hostpaths import HostPaths
+from grader.report.html.split import STRIP_IMAGES, ReportSplit
+from grader.report.html.student import student_page
 from grader.report.verbs import find_student
+from grader.results.model import LateInfo
 from grader.results.store import load_result, load_results
 
 # Written by students: markup that would run, close the table, or break out of an attribute if unescaped.
@@ -266,6 +269,31 @@ def test_pages_made_in_worker_processes_equal_those_made_in_one(built, tmp_path)
     for student, path in written.students.items():
         expected = built.written.students[student].read_text(encoding="utf-8")
         assert without_footer(path.read_text(encoding="utf-8")) == without_footer(expected), student
+
+
+def test_a_student_no_longer_in_results_loses_the_page(graded, tmp_path):
+    results = tmp_path / "results"
+    shutil.copytree(graded.results, results)
+    build_reports(results=results, rubric=graded.rubric, output=tmp_path / "out", exports=None, workers=1)
+    (results / "cat.json").unlink()
+    written = build_reports(results=results, rubric=graded.rubric, output=tmp_path / "out", exports=None, workers=1)
+    assert "cat" not in written.students and not (tmp_path / "out/students/cat.html").exists()
+    assert 'href="students/cat.html"' not in written.index.read_text(encoding="utf-8")
+
+
+def test_late_penalty_and_answers_under_review_are_said_in_plain_words(graded):
+    dan = load_result(graded.results / "dan.json")
+    answers = dict(dan.answers)
+    answers["questions"] = [{**answers["questions"][0], "needs_review": True, "flags": ["too-short"]}]
+    late = LateInfo(submitted_at="2022-11-03T10:00:00-06:00", days_late=2, penalty_fraction=0.2, reason="2 days late")
+    error = "model.py line 3 in /tmp/grader-run-x1/submission/model.py: NameError (see /home/ta/lab8/results/dan.json)"
+    result = dan.model_copy(update={"answers": answers, "late": late, "run": dan.run.model_copy(update={
+        "warnings": [error]})})  # fmt: skip
+    shown = Page(student_page(result, ReportSplit(None, None, "no split"), HostPaths([Path("/home/ta/lab8")]))).shown()
+    assert "Late penalty (2 day(s) late)" in shown and "-20%" in shown and "2 days late" in shown
+    assert "A teaching assistant will read this answer" in shown and "the answer is very short" in shown
+    assert "model.py line 3 in model.py: NameError (see results/dan.json)" in shown
+    assert "/tmp/" not in shown and "/home/" not in shown
 
 
 def test_clusters_are_connected_groups_of_pairs():

@@ -14,6 +14,7 @@ from grader.report.html.build import (
     STUDENTS_FOLDER,
     ReportError,
     build_reports,
+    page_is_current,
     student_page_path,
     write_student_page,
 )
@@ -74,14 +75,15 @@ def show_main(
     open_page: bool = False,
     console: Console | None = None,
 ) -> int:
-    """The stored result as `grader grade` printed it; --open also opens the student's page (built if missing)."""
+    """The stored result as `grader grade` printed it; --open also opens the student's page (built when missing
+    or older than the result)."""
     console = console or Console(soft_wrap=True)
     result = find_student(results, student)
     render_result(result, console)
     if open_page:
         folder = report_folder(results, output)
         page = student_page_path(folder, result.student)
-        if not page.is_file():
+        if not page_is_current(page, result_path(results, result.student)):
             host = HostPaths.of_run(results, Path(rubric).parent, folder, Path("submissions"))
             write_student_page(result, folder, load_report_split(rubric), host)
         console.print(line(f"opening {page}"))

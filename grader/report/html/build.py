@@ -83,6 +83,18 @@ def write_student_pages(
         return dict(zip((result.student for result in found), paths))
 
 
+def remove_stale_pages(folder: Path, current: set[Path]) -> None:
+    """A page whose result is gone (a student removed from results/) would otherwise outlive it, unlinked."""
+    for page in (folder / STUDENTS_FOLDER).glob("*.html"):
+        if page not in current:
+            page.unlink(missing_ok=True)
+
+
+def page_is_current(page: Path, result_file: Path) -> bool:
+    """The page exists and was written after the result it shows."""
+    return page.is_file() and page.stat().st_mtime >= result_file.stat().st_mtime
+
+
 def build_reports(
     *,
     results: Path,
@@ -96,6 +108,7 @@ def build_reports(
     host = HostPaths.of_run(results, Path(rubric).parent, output, Path("submissions"))
     workers = workers or report_workers(len(found))
     pages = write_student_pages(found, Path(output), rubric, split, host, workers)
+    remove_stale_pages(Path(output), set(pages.values()))
     summary = summarise(found, unreadable, read_copy_report(results))
     index = write_atomic(Path(output) / "index.html", class_page(found, summary, exports, _rubric_or_none(rubric)))
     return WrittenReport(index, pages, split)

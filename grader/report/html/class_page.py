@@ -59,11 +59,12 @@ class ClassView:
     rows: list[StudentRow]
     charts: list[tuple[str, object]]
     baselines: list[tuple[str, str]]
-    review: list[tuple[str, str, list[str]]]  # (student, link, reasons)
-    errors: list[tuple[str, list[tuple[str, str, str]]]]  # kind -> (student, link, error)
+    links: dict[str, str]  # the students with a page; others (an outdated copies.json) are named without a link
+    review: list[tuple[str, list[str]]]
+    errors: list[tuple[str, list[tuple[str, str]]]]  # kind -> (student, error)
     answer_clusters: list[Cluster]
     copy_clusters: list[Cluster]
-    integrity_flags: list[tuple[str, str, str, str]]
+    integrity_flags: list[tuple[str, str, str]]
     unreadable: list[str]
     exports: list[ExportFile] = field(default_factory=list)
     exports_folder: str = ""
@@ -164,7 +165,7 @@ def class_view(results: list[Result], summary: ClassSummary, exports: Path | Non
         ("Final points", chart(charts.distribution(totals, baseline_points(marks, rubric), xlabel="final points",
                                                    label="Distribution of points"))),
     ]  # fmt: skip
-    links = {result.student: student_link(result.student) for result in results}
+    rows = [student_row(result, items) for result in sorted(results, key=lambda result: result.student)]
     duplicates = [(p.student_a, p.student_b, p.similarity, p.question, []) for p in summary.duplicates]
     copies = summary.copies.pairs if summary.copies else []
     folder = Path(exports) if exports is not None else None
@@ -179,21 +180,15 @@ def class_view(results: list[Result], summary: ClassSummary, exports: Path | Non
             "Final",
             "Review",
         ],  # fmt: skip
-        rows=[student_row(result, items) for result in sorted(results, key=lambda result: result.student)],
+        rows=rows,
         charts=pictures,
         baselines=[(name, f"{accuracy:.2%}") for name, accuracy in sorted(marks.items())],
-        review=[
-            (row.student, row.link, row.review) for row in map(lambda r: student_row(r, items), results) if row.review
-        ],  # fmt: skip
-        errors=[
-            (kind, [(student, links.get(student, ""), error) for student, error in entries])
-            for kind, entries in summary.errors.items()
-        ],  # fmt: skip
+        links={row.student: row.link for row in rows},
+        review=[(row.student, row.review) for row in rows if row.review],
+        errors=list(summary.errors.items()),
         answer_clusters=cluster_pairs(duplicates),
         copy_clusters=cluster_pairs([(p.student_a, p.student_b, p.agreement, None, p.reasons) for p in copies]),
-        integrity_flags=[
-            (student, links.get(student, ""), code, message) for student, code, message in summary.integrity_flags
-        ],  # fmt: skip
+        integrity_flags=list(summary.integrity_flags),
         unreadable=list(summary.unreadable),
         exports=export_files(folder) if folder is not None and folder.is_dir() else [],
         exports_folder=str(folder) if folder is not None else "",
@@ -234,4 +229,4 @@ PAGE = template("class.html")
 
 def class_page(results: list[Result], summary: ClassSummary, exports: Path | None, rubric: Rubric | None) -> str:
     view = class_view(results, summary, exports, rubric)
-    return render(PAGE, title="Lab 8: class report", script=SORT_SCRIPT.strip(), view=view, link=student_link)
+    return render(PAGE, title="Lab 8: class report", script=SORT_SCRIPT.strip(), view=view)
