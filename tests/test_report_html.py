@@ -296,6 +296,17 @@ def test_late_penalty_and_answers_under_review_are_said_in_plain_words(graded):
     assert "/tmp/" not in shown and "/home/" not in shown
 
 
+def test_results_of_another_split_show_no_images_and_long_messages_are_cut(built):
+    dan = load_result(built.results / "dan.json")
+    moved = dan.model_copy(update={"inputs": dan.inputs.model_copy(update={"split": "0" * 64})})
+    split = ReportSplit(built.split, built.split.content_sha256())
+    page = Page(student_page(moved, split, HostPaths([])))
+    assert "graded on another test split" in page.shown() and page.all("img") == []
+    flood = dan.model_copy(update={"status": "error", "error_kind": "forward", "error": "x" * 100_000})
+    shown = Page(student_page(flood, split, HostPaths([]))).shown()
+    assert "failed while classifying" in shown and "x" * 4000 + " […]" in shown and "x" * 4001 not in shown
+
+
 def test_clusters_are_connected_groups_of_pairs():
     pairs = [("a", "b"), ("c", "b"), ("d", "e"), ("f", "a")]
     assert connected_groups(pairs) == [["a", "b", "c", "f"], ["d", "e"]]

@@ -30,14 +30,13 @@ class ReportSplit:
     sha256: str | None
     problem: str | None = None
 
-    def misclassified(self, predictions: str | None, split_sha256: str | None) -> list[tuple[int, int, int]]:
+    def misclassified(self, predictions: str) -> list[tuple[int, int, int]] | None:
         """Up to STRIP_IMAGES (index, true class, predicted class), taken class by class in turn so that the strip
-        shows the variety of mistakes; the same result always gives the same images."""
-        if self.images is None or not predictions or split_sha256 != self.sha256:
-            return []
+        shows the variety of mistakes; the same result always gives the same images. None: the predictions do
+        not fit this split (another length, or not one digit per image)."""
         labels = self.images.labels
-        if len(predictions) != len(labels) or not predictions.isdigit():
-            return []
+        if len(predictions) != len(labels) or not (predictions.isascii() and predictions.isdigit()):
+            return None
         predicted = np.frombuffer(predictions.encode("ascii"), dtype=np.uint8) - ord("0")
         wrong = np.flatnonzero(predicted != labels)
         by_class = [wrong[labels[wrong] == label].tolist() for label in range(int(labels.max()) + 1)]

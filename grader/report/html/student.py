@@ -47,6 +47,7 @@ FLAG_WORDS = {
     "unnumbered": "the answers were not numbered, so they were matched to the questions in order",
 }
 REVIEW_WORDS = "A teaching assistant will read this answer and may change its points."
+TEXT_LIMIT = 4000  # characters of one message or answer shown; the stored result keeps them whole
 
 
 @dataclass
@@ -85,6 +86,13 @@ class StudentView:
     warnings: list[str]
 
 
+def _shown(text: str | None, host: HostPaths | None) -> str:
+    """A message for the page, cut to TEXT_LIMIT; with `host`, the machine's folders are taken out (a student's own
+    text, an answer, is shown as written)."""
+    text = host.scrub(text) if host is not None else text or ""
+    return text if len(text) <= TEXT_LIMIT else text[:TEXT_LIMIT] + " […]"
+
+
 def _points(value: float | None, maximum: float) -> str:
     return "-" if value is None else f"{value:g} / {maximum:g}"
 
@@ -95,15 +103,16 @@ def _label(item: str) -> str:
 
 def grade_lines(result: Result, host: HostPaths) -> tuple[str, list[GradeLine]]:
     maximum = sum(item.max_points for item in result.items)
-    lines = [GradeLine(_label(item.item), _points(item.points, item.max_points), host.scrub(item.reason))
+    lines = [GradeLine(_label(item.item), _points(item.points, item.max_points), _shown(item.reason, host))
              for item in result.items]  # fmt: skip
     lines.append(GradeLine("Total before adjustments", _points(result.points.total, maximum), emphasis=True))
     if result.late and result.late.penalty_fraction:
         days = f"{result.late.days_late} day(s) late" if result.late.days_late else "late"
-        lines.append(GradeLine(f"Late penalty ({days})", f"-{result.late.penalty_fraction:.0%}", result.late.reason))
+        lines.append(GradeLine(f"Late penalty ({days})", f"-{result.late.penalty_fraction:.0%}",
+                               _shown(result.late.reason, host)))  # fmt: skip
     for override in result.overrides:
         lines.append(GradeLine(f"Changed by {override.decided_by}", f"{_label(override.item)} = {override.points:g}",
-                               override.reason))  # fmt: skip
+                               _shown(override.reason, host)))  # fmt: skip
     final = result.final_points.total if result.final_points.total is not None else result.points.total
     lines.append(GradeLine("Final grade", _points(final, maximum), emphasis=True))
     return _points(final, maximum), lines
@@ -120,9 +129,9 @@ def answer_views(result: Result, host: HostPaths) -> tuple[list[AnswerView], str
     for question in answers.questions:
         notes = [FLAG_WORDS.get(flag, flag) for flag in question.flags]  # what was missing is in the reason
         views.append(AnswerView(question.number, _points(question.points, question.max_points),
-                                host.scrub(question.reason), question.answer_text, notes,
+                                _shown(question.reason, host), _shown(question.answer_text, None), notes,
                                 question.needs_review))  # fmt: skip
-    note = f"The written answers could not be graded: {host.scrub(answers.error)}" if answers.error else None
+    note = f"The written answers could not be graded: {_shown(answers.error, host)}" if answers.error else None
     return views, note
 
 
@@ -132,12 +141,12 @@ def warnings(result: Result, host: HostPaths) -> list[str]:
         kind = result.error_kind or "error"
         found.append(ERROR_WORDS.get(kind, "Your model could not be graded."))
         if result.error:
-            found.append(f"What the grader saw: {host.scrub(result.error)}")
+            found.append(f"What the grader saw: {_shown(result.error, host)}")
     if result.run:
-        found += [host.scrub(warning) for warning in result.run.warnings]
+        found += [_shown(warning, host) for warning in result.run.warnings]
     if result.answers:
         with contextlib.suppress(ValidationError):
-            found += [host.scrub(warning) for warning in AnswersResult.model_validate(result.answers).warnings]
+            found += [_shown(warning, host) for warning in AnswersResult.model_validate(result.answers).warnings]
     return found
 
 
@@ -175,9 +184,9 @@ def _strip(result: Result, split: ReportSplit) -> tuple[list[tuple[str, str, str
         return [], None
     if split.images is None:
         return [], UNAVAILABLE
-    if result.inputs.split != split.sha256:
+    chosen = split.misclassified(result.predictions) if result.inputs.split == split.sha256 else None
+    if chosen is None:
         return [], OTHER_SPLIT
-    chosen = split.misclassified(result.predictions, result.inputs.split)
     if not chosen:
         return [], "Every test image was classified correctly."
     return [(charts.png_data_uri(split.images.images[index]), CIFAR10_CLASSES[true], CIFAR10_CLASSES[predicted])
