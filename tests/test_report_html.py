@@ -247,10 +247,19 @@ def test_class_page_says_when_nothing_was_exported(graded, tmp_path):
     assert "Not exported yet" in Page(html).shown()
 
 
+def results_of(graded, folder: Path, *students: str) -> Path:
+    """A results folder with only these students of the graded class (and its copies report)."""
+    shutil.copytree(graded.results / "integrity", folder / "integrity")
+    for student in students:
+        shutil.copy(graded.results / f"{student}.json", folder)
+    return folder
+
+
 def test_without_the_split_the_pages_say_so_and_still_render(graded, tmp_path):
     rubric = tmp_path / "rubric.yaml"
     shutil.copy(graded.rubric, rubric)  # its split.npz is beside the original only
-    written = build_reports(results=graded.results, rubric=rubric, output=tmp_path / "out", exports=None)
+    results = results_of(graded, tmp_path / "results", "dan")
+    written = build_reports(results=results, rubric=rubric, output=tmp_path / "out", exports=None)
     assert written.split.images is None and "split.npz" in written.split.problem
     page = Page((tmp_path / "out/students/dan.html").read_text(encoding="utf-8"))
     assert "not available" in page.shown() and "Final grade" in page.shown()
@@ -272,8 +281,7 @@ def test_pages_made_in_worker_processes_equal_those_made_in_one(built, tmp_path)
 
 
 def test_a_student_no_longer_in_results_loses_the_page(graded, tmp_path):
-    results = tmp_path / "results"
-    shutil.copytree(graded.results, results)
+    results = results_of(graded, tmp_path / "results", "bob", "cat")
     build_reports(results=results, rubric=graded.rubric, output=tmp_path / "out", exports=None, workers=1)
     (results / "cat.json").unlink()
     written = build_reports(results=results, rubric=graded.rubric, output=tmp_path / "out", exports=None, workers=1)
