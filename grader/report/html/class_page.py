@@ -133,11 +133,15 @@ def baseline_marks(results: list[Result]) -> dict[str, float]:
 
 
 def baseline_points(marks: dict[str, float], rubric: Rubric | None) -> dict[str, float]:
-    """The Exercise 1 points each baseline's accuracy earns under the rubric (none without a rubric)."""
+    """The Exercise 1 points each baseline's accuracy earns under the rubric; none without a rubric, or with one
+    whose anchors name a baseline these results were not compared with (the chart is drawn without marks)."""
     if rubric is None:
         return {}
-    return {f"{name} (Ex. 1)": exercise1_points(accuracy, rubric.exercise1, marks).points
-            for name, accuracy in marks.items()}  # fmt: skip
+    try:
+        return {f"{name} (Ex. 1)": exercise1_points(accuracy, rubric.exercise1, marks).points
+                for name, accuracy in marks.items()}  # fmt: skip
+    except GraderError:
+        return {}
 
 
 def export_files(folder: Path) -> list[ExportFile]:
