@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
 from html.parser import HTMLParser
 from pathlib import Path
@@ -40,8 +41,8 @@ from grader.report.html.hostpaths import HostPaths
 from grader.report.html.split import STRIP_IMAGES, ReportSplit
 from grader.report.html.student import student_page
 from grader.report.verbs import find_student
-from grader.results.model import LateInfo
-from grader.results.store import load_result, load_results
+from grader.results.model import LateInfo, Points
+from grader.results.store import load_result, load_results, save_result
 
 # Written by students: markup that would run, close the table, or break out of an attribute if unescaped.
 PAYLOAD = '</table></script><script>window.pwned=1</script><img src=x onerror="window.pwned=2">\'"&amp;'
@@ -267,8 +268,9 @@ def test_without_the_split_the_pages_say_so_and_still_render(graded, tmp_path):
     assert len(page.all("svg")) == 2
 
 
-def without_footer(html: str) -> str:
-    return html[: html.index("<footer>")]
+def without_key_and_footer(html: str) -> str:
+    """The page less what names where and when it was made (the output folder is in the key)."""
+    return re.sub(r'<meta name="grader-page-key"[^>]*>', "", html[: html.index("<footer>")])
 
 
 def test_pages_made_in_worker_processes_equal_those_made_in_one(built, tmp_path):
@@ -277,7 +279,7 @@ def test_pages_made_in_worker_processes_equal_those_made_in_one(built, tmp_path)
     assert sorted(written.students) == sorted(built.written.students)
     for student, path in written.students.items():
         expected = built.written.students[student].read_text(encoding="utf-8")
-        assert without_footer(path.read_text(encoding="utf-8")) == without_footer(expected), student
+        assert without_key_and_footer(path.read_text(encoding="utf-8")) == without_key_and_footer(expected), student
 
 
 def test_a_student_no_longer_in_results_loses_the_page(graded, tmp_path):
@@ -287,6 +289,17 @@ def test_a_student_no_longer_in_results_loses_the_page(graded, tmp_path):
     written = build_reports(results=results, rubric=graded.rubric, output=tmp_path / "out", exports=None, workers=1)
     assert "cat" not in written.students and not (tmp_path / "out/students/cat.html").exists()
     assert 'href="students/cat.html"' not in written.index.read_text(encoding="utf-8")
+
+
+def test_a_second_report_draws_only_the_pages_whose_result_changed(graded, tmp_path):
+    results = results_of(graded, tmp_path / "results", "alice", "bob", "dan")
+    first = build_reports(results=results, rubric=graded.rubric, output=tmp_path / "out", exports=None, workers=1)
+    assert first.drawn == 3
+    alice = load_result(results / "alice.json")
+    save_result(alice.model_copy(update={"final_points": Points(total=12.5)}), results)
+    second = build_reports(results=results, rubric=graded.rubric, output=tmp_path / "out", exports=None, workers=1)
+    assert second.drawn == 1
+    assert "12.5 / 104" in Page(second.students["alice"].read_text(encoding="utf-8")).shown()
 
 
 def test_late_penalty_and_answers_under_review_are_said_in_plain_words(graded):

@@ -14,7 +14,6 @@ from grader.report.html.build import (
     STUDENTS_FOLDER,
     ReportError,
     build_reports,
-    page_is_current,
     student_page_path,
     write_student_page,
 )
@@ -45,7 +44,13 @@ def report_main(
         written = build_reports(results=results, rubric=rubric, output=folder, exports=exports)
     if written.split.problem:
         console.print(line(("no misclassified images on the pages", "yellow"), f": {written.split.problem}"))
-    console.print(line(f"{len(written.students)} student page(s) in {folder / STUDENTS_FOLDER}"))
+    unchanged = len(written.students) - written.drawn
+    console.print(
+        line(
+            f"{len(written.students)} student page(s) in {folder / STUDENTS_FOLDER}: {written.drawn} drawn, "
+            f"{unchanged} unchanged"
+        )
+    )
     console.print(line(("class page: ", "bold"), str(written.index)))
     return 0
 
@@ -75,17 +80,18 @@ def show_main(
     open_page: bool = False,
     console: Console | None = None,
 ) -> int:
-    """The stored result as `grader grade` printed it; --open also opens the student's page (built when missing
-    or older than the result)."""
+    """The stored result as `grader grade` printed it; --open also opens the student's page (drawn when missing
+    or out of date)."""
     console = console or Console(soft_wrap=True)
     result = find_student(results, student)
     render_result(result, console)
     if open_page:
         folder = report_folder(results, output)
         page = student_page_path(folder, result.student)
-        if not page_is_current(page, result_path(results, result.student)):
-            host = HostPaths.of_run(results, Path(rubric).parent, folder, Path("submissions"))
-            write_student_page(result, folder, load_report_split(rubric), host)
-        console.print(line(f"opening {page}"))
-        webbrowser.open(page.resolve().as_uri())
+        host = HostPaths.of_run(results, Path(rubric).parent, folder, Path("submissions"))
+        write_student_page(result, folder, load_report_split(rubric), host)  # unless the page is up to date
+        if not webbrowser.open(page.resolve().as_uri()):
+            console.print(line(("no web browser found here", "yellow"), f"; the page is {page}"))
+            return 0
+        console.print(line(f"opened {page}"))
     return 0

@@ -24,6 +24,9 @@ class HostPaths:
                     names.add(str(form))
         self._folders = sorted(names, key=len, reverse=True)
 
+    def __repr__(self) -> str:
+        return f"HostPaths({self._folders!r})"
+
     def scrub(self, text: str | None) -> str:
         if not text:
             return ""

@@ -63,14 +63,16 @@ def content_policy(script: str | None) -> str:
     return f"default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src {scripts}; form-action 'none'"
 
 
-def render(page, *, title: str, script: str | None = None, **values) -> str:
-    """The full HTML document; `script` is the grader's own JavaScript, never anything from a student."""
+def render(page, *, title: str, script: str | None = None, key: str | None = None, **values) -> str:
+    """The full HTML document; `script` is the grader's own JavaScript, never anything from a student; `key`
+    names what the page was made from (build.page_key), so that an unchanged page is not drawn again."""
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return page.render(
         title=title,
         style=Markup(STYLE),
         script=Markup(script) if script else None,
         policy=content_policy(script),
+        key=key,
         footer=f"Lab 8 grader, report generated {generated}",
         **values,
     )

@@ -196,6 +196,6 @@ def _strip(result: Result, split: ReportSplit) -> tuple[list[tuple[str, str, str
 PAGE = template("student.html")
 
 
-def student_page(result: Result, split: ReportSplit, host: HostPaths) -> str:
+def student_page(result: Result, split: ReportSplit, host: HostPaths, key: str | None = None) -> str:
     view = student_view(result, split, host)
-    return render(PAGE, title=f"Lab 8: {result.student}", view=view, review_words=REVIEW_WORDS)
+    return render(PAGE, title=f"Lab 8: {result.student}", view=view, review_words=REVIEW_WORDS, key=key)
