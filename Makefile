@@ -23,7 +23,7 @@ SANDBOX_IMAGE ?= lab8-grader-sandbox:latest
 ISOLATION ?=
 GRADING_OPTIONS = --rubric $(RUBRIC) $(if $(DATA),--data $(DATA)) $(if $(TIMEOUT),--timeout $(TIMEOUT)) $(if $(SANDBOX),--sandbox $(SANDBOX)) $(if $(ISOLATION),--isolation $(ISOLATION))
 
-.PHONY: setup grade grade-all check pack validate import export report reference bench bench-answers bench-integrity stress-class sandbox-image sandbox-clean test test-fast test-docker lint format clean
+.PHONY: setup grade grade-all check pack validate import export report reference bench bench-answers bench-integrity bench-report stress-class sandbox-image sandbox-clean test test-fast test-docker lint format clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -101,6 +101,11 @@ bench-integrity: DATA = ../shared/data/cifar10/test.npz
 bench-integrity: TRAIN = ../shared/data/cifar10/train.npz
 bench-integrity: $(STAMP)
 	$(BIN)/python -m grader.integrity.bench --data $(DATA) --train-data $(TRAIN)
+
+# What `grader report` costs on a real split: N made-up results, built once, again unchanged, and with one changed.
+bench-report: DATA = ../shared/data/cifar10/test.npz
+bench-report: $(STAMP)
+	$(BIN)/python -m grader.report.html.bench --data $(DATA) $(if $(STUDENTS),--students $(STUDENTS))
 
 # The Docker sandbox image: FROM a CUDA PyTorch image, or with OFFLINE=1 from a debootstrapped Debian and
 # wheels fetched with pip (no registry needed). Inputs are hashed: an unchanged image is not rebuilt.
