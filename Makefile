@@ -26,7 +26,7 @@ SANDBOX_IMAGE ?= lab8-grader-sandbox:latest
 ISOLATION ?=
 GRADING_OPTIONS = --rubric $(RUBRIC) $(if $(DATA),--data $(DATA)) $(if $(TIMEOUT),--timeout $(TIMEOUT)) $(if $(SANDBOX),--sandbox $(SANDBOX)) $(if $(ISOLATION),--isolation $(ISOLATION))
 
-.PHONY: setup grade grade-all check pack validate import export reference bench bench-answers bench-integrity stress-class sandbox-image sandbox-clean test test-fast test-docker lint format clean
+.PHONY: setup grade grade-all check pack validate import export report reference bench bench-answers bench-integrity bench-report stress-class sandbox-image sandbox-clean test test-fast test-docker lint format clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,6 +48,10 @@ import: $(STAMP)
 
 export: $(STAMP)
 	$(BIN)/grader export --format $(FORMAT) --rubric $(RUBRIC) $(if $(GRADEBOOK),--gradebook $(GRADEBOOK)) $(if $(ROSTER),--roster $(ROSTER)) $(if $(ALL_COLUMNS),--all-columns)
+
+# The HTML pages from results/ (runs no model): results/report/index.html and results/report/students/<name>.html.
+report: $(STAMP)
+	$(BIN)/grader report --rubric $(RUBRIC)
 
 # Students: check a submission folder the way grading runs it, then build the upload zip. QUICK=1 uses a fixed subset.
 SUBMISSION = $(if $(wildcard $(SUB)/.),$(SUB),submissions/$(SUB))
@@ -100,6 +104,11 @@ bench-integrity: DATA = ../shared/data/cifar10/test.npz
 bench-integrity: TRAIN = ../shared/data/cifar10/train.npz
 bench-integrity: $(STAMP)
 	$(BIN)/python -m grader.integrity.bench --data $(DATA) --train-data $(TRAIN)
+
+# What `grader report` costs on a real split: N made-up results, built once, again unchanged, and with one changed.
+bench-report: DATA = ../shared/data/cifar10/test.npz
+bench-report: $(STAMP)
+	$(BIN)/python -m grader.report.html.bench --data $(DATA) $(if $(STUDENTS),--students $(STUDENTS))
 
 # The Docker sandbox image: FROM a CUDA PyTorch image, or with OFFLINE=1 from a debootstrapped Debian and
 # wheels fetched with pip (no registry needed). Inputs are hashed: an unchanged image is not rebuilt.

@@ -199,6 +199,37 @@ def summary(results: Path, submissions: Path) -> int:
     return main(results=results, submissions=submissions, console=console)
 
 
+report_options = _options(
+    click.option("--results", type=FilePath, default=Path("results"), show_default=True, help="The stored results."),
+    rubric_option,
+    click.option("--output", type=FilePath, help="Where the HTML pages go (default: <results>/report)."),
+)
+
+
+@cli.command()
+@report_options
+@click.option("--exports", type=FilePath, default=Path("exports"), show_default=True,
+              help="What `grader export` wrote, listed on the class page.")  # fmt: skip
+def report(**options) -> int:
+    """Write the HTML pages from the stored results (runs no model): <output>/index.html and students/<name>.html."""
+    from grader.report.verbs import report_main
+
+    return report_main(**options, console=console)
+
+
+@cli.command()
+@click.argument("student")
+@report_options
+@click.option(
+    "--open", "open_page", is_flag=True, help="Also open the student's page (built if missing or out of date)."
+)
+def show(student: str, **options) -> int:
+    """Print one student's stored result; --open shows the HTML page in a browser."""
+    from grader.report.verbs import show_main
+
+    return show_main(student=student, **options, console=console)
+
+
 @cli.command()
 @click.argument("submission", type=ExistingPath)
 @grading_options

@@ -1,0 +1,236 @@
+"""The class dashboard, for the TA: distributions with the baselines marked, a sortable table of students that
+links to their pages, a triage list and what `grader export` last wrote.
+
+The figures come from `grader summary`'s own functions (summarise, read_copy_report); this module only lays
+them out and groups the near-duplicate and copied pairs into clusters.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from urllib.parse import quote
+
+from pydantic import ValidationError
+
+from grader.answers import AnswersResult
+from grader.batch.summary import ClassSummary
+from grader.errors import GraderError
+from grader.export.base import read_table
+from grader.report.html import charts
+from grader.report.html.clusters import Cluster, cluster_pairs
+from grader.report.html.shell import chart, render, template
+from grader.results.model import Result
+from grader.rubric.config import Rubric
+from grader.rubric.points import exercise1_points
+
+EXPORT_SUFFIXES = (".csv", ".tsv", ".txt", ".xls")
+
+
+@dataclass
+class Cell:
+    text: str
+    sort: str | float = ""
+    number: bool = False
+
+
+@dataclass
+class StudentRow:
+    student: str
+    link: str
+    cells: list[Cell]
+    review: list[str]
+
+
+@dataclass
+class ExportFile:
+    name: str
+    written: str
+    rows: int | None
+
+
+@dataclass
+class ClassView:
+    graded: int
+    failed: int
+    columns: list[str]
+    rows: list[StudentRow]
+    charts: list[tuple[str, object]]
+    baselines: list[tuple[str, str]]
+    links: dict[str, str]  # the students with a page; others (an outdated copies.json) are named without a link
+    review: list[tuple[str, list[str]]]
+    errors: list[tuple[str, list[tuple[str, str]]]]  # kind -> (student, error)
+    answer_clusters: list[Cluster]
+    copy_clusters: list[Cluster]
+    integrity_flags: list[tuple[str, str, str]]
+    unreadable: list[str]
+    exports: list[ExportFile] = field(default_factory=list)
+    exports_folder: str = ""
+
+
+def student_link(student: str) -> str:
+    """The page of a student, relative to index.html; the name is a file name already (results/<name>.json)."""
+    return "students/" + quote(student, safe="") + ".html"
+
+
+def _final(result: Result) -> float | None:
+    return result.final_points.total if result.final_points.total is not None else result.points.total
+
+
+def _answers(result: Result) -> AnswersResult | None:
+    if not result.answers:
+        return None
+    with contextlib.suppress(ValidationError):
+        return AnswersResult.model_validate(result.answers)
+    return None
+
+
+def review_reasons(result: Result) -> list[str]:
+    """Why a TA should look at this student, in the order a TA would act on them."""
+    reasons = []
+    if result.status != "graded":
+        reasons.append(f"error: {result.error_kind or 'unknown'}")
+    answers = _answers(result)
+    if answers and answers.needs_review:
+        questions = [str(q.number) for q in answers.questions if q.needs_review]
+        reasons.append("answers to review" + (f" (Q{', Q'.join(questions)})" if questions else ""))
+    if result.integrity:
+        reasons += [f"integrity: {flag.code}" for flag in result.integrity.flags]
+    if result.run and not result.run.sandboxed:
+        reasons.append("graded without a sandbox")
+    return reasons
+
+
+def item_names(results: list[Result]) -> list[str]:
+    return list(dict.fromkeys(item.item for result in results for item in result.items))
+
+
+def student_row(result: Result, items: list[str]) -> StudentRow:
+    points = {item.item: item for item in result.items}
+    cells = [
+        Cell(result.status, result.status),
+        Cell("-" if result.accuracy is None else f"{result.accuracy:.2%}", -1 if result.accuracy is None else
+             result.accuracy, number=True),
+    ]  # fmt: skip
+    for name in items:
+        item = points.get(name)
+        value = None if item is None else item.points
+        cells.append(Cell("-" if value is None else f"{value:g}", -1 if value is None else value, number=True))
+    late = result.late.penalty_fraction if result.late else 0.0
+    cells.append(Cell(f"-{late:.0%}" if late else "", late, number=True))
+    final = _final(result)
+    cells.append(Cell("-" if final is None else f"{final:g}", -1 if final is None else final, number=True))
+    reasons = review_reasons(result)
+    cells.append(Cell("; ".join(reasons), len(reasons)))
+    return StudentRow(result.student, student_link(result.student), cells, reasons)
+
+
+def baseline_marks(results: list[Result]) -> dict[str, float]:
+    """Each baseline's accuracy as the results compared with it (the same split's measurement for all)."""
+    return {entry.baseline: entry.accuracy for result in results for entry in result.comparison}
+
+
+def baseline_points(marks: dict[str, float], rubric: Rubric | None) -> dict[str, float]:
+    """The Exercise 1 points each baseline's accuracy earns under the rubric; none without a rubric, or with one
+    whose anchors name a baseline these results were not compared with (the chart is drawn without marks)."""
+    if rubric is None:
+        return {}
+    try:
+        return {f"{name} (Ex. 1)": exercise1_points(accuracy, rubric.exercise1, marks).points
+                for name, accuracy in marks.items()}  # fmt: skip
+    except GraderError:
+        return {}
+
+
+def export_files(folder: Path) -> list[ExportFile]:
+    """What `grader export` wrote, newest first: the file, when, and its rows below the header."""
+    found = []
+    paths = [path for path in folder.iterdir() if path.is_file() and path.suffix.lower() in EXPORT_SUFFIXES]
+    for path in sorted(paths, key=lambda path: path.stat().st_mtime, reverse=True):
+        written = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        try:
+            rows = len(read_table(path)[1])
+        except (GraderError, OSError, ValueError):
+            rows = None
+        found.append(ExportFile(path.name, written, rows))
+    return found
+
+
+def class_view(results: list[Result], summary: ClassSummary, exports: Path | None, rubric: Rubric | None) -> ClassView:
+    items = item_names(results)
+    marks = baseline_marks(results)
+    totals = [total for total in map(_final, results) if total is not None]
+    accuracies = [result.accuracy for result in results if result.accuracy is not None]
+    pictures = [
+        ("Accuracy", chart(charts.distribution(accuracies, marks, xlabel="accuracy on the test split (%)",
+                                               label="Distribution of accuracy", scale=100))),
+        ("Final points", chart(charts.distribution(totals, baseline_points(marks, rubric), xlabel="final points",
+                                                   label="Distribution of points"))),
+    ]  # fmt: skip
+    rows = [student_row(result, items) for result in sorted(results, key=lambda result: result.student)]
+    duplicates = [(p.student_a, p.student_b, p.similarity, p.question, []) for p in summary.duplicates]
+    copies = summary.copies.pairs if summary.copies else []
+    folder = Path(exports) if exports is not None else None
+    return ClassView(
+        graded=summary.graded,
+        failed=summary.failed,
+        columns=[
+            "Status",
+            "Accuracy",
+            *(name.replace("exercise", "Ex. ") for name in items),
+            "Late",
+            "Final",
+            "Review",
+        ],  # fmt: skip
+        rows=rows,
+        charts=pictures,
+        baselines=[(name, f"{accuracy:.2%}") for name, accuracy in sorted(marks.items())],
+        links={row.student: row.link for row in rows},
+        review=[(row.student, row.review) for row in rows if row.review],
+        errors=list(summary.errors.items()),
+        answer_clusters=cluster_pairs(duplicates),
+        copy_clusters=cluster_pairs([(p.student_a, p.student_b, p.agreement, None, p.reasons) for p in copies]),
+        integrity_flags=list(summary.integrity_flags),
+        unreadable=list(summary.unreadable),
+        exports=export_files(folder) if folder is not None and folder.is_dir() else [],
+        exports_folder=str(folder) if folder is not None else "",
+    )
+
+
+SORT_SCRIPT = """
+document.querySelectorAll("table.sortable").forEach(function (table) {
+  table.querySelectorAll("th.sortable").forEach(function (header) {
+    header.addEventListener("click", function () {
+      var column = header.cellIndex;
+      var ascending = header.getAttribute("aria-sort") !== "ascending";
+      table.querySelectorAll("th.sortable").forEach(function (other) { other.removeAttribute("aria-sort"); });
+      header.setAttribute("aria-sort", ascending ? "ascending" : "descending");
+      var body = table.tBodies[0];
+      var rows = Array.prototype.slice.call(body.rows);
+      function key(row) {
+        var cell = row.cells[column];
+        var value = cell.getAttribute("data-sort");
+        if (value === null) { value = cell.textContent.trim(); }
+        var number = Number(value);
+        return value.trim() !== "" && !isNaN(number) ? number : value.toLowerCase();
+      }
+      rows.sort(function (a, b) {
+        var x = key(a), y = key(b);
+        if (typeof x !== typeof y) { x = String(x); y = String(y); }
+        var order = x < y ? -1 : x > y ? 1 : 0;
+        return ascending ? order : -order;
+      });
+      rows.forEach(function (row) { body.appendChild(row); });
+    });
+  });
+});
+"""
+
+PAGE = template("class.html")
+
+
+def class_page(results: list[Result], summary: ClassSummary, exports: Path | None, rubric: Rubric | None) -> str:
+    view = class_view(results, summary, exports, rubric)
+    return render(PAGE, title="Lab 8: class report", script=SORT_SCRIPT.strip(), view=view)

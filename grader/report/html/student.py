@@ -1,0 +1,201 @@
+"""One student's page: written for the student, to be handed back as feedback.
+
+It shows the grade and how it was reached, the accuracy against the baselines, per-class accuracy, the
+confusion matrix, misclassified test images, each written answer with its points and reason, and warnings
+in plain words. It leaves out what is the TA's: the machine, its folders, the sandbox, integrity evidence.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+
+from pydantic import ValidationError
+
+from grader.answers import AnswersResult
+from grader.datasets import CIFAR10_CLASSES
+from grader.report.html import charts
+from grader.report.html.hostpaths import HostPaths
+from grader.report.html.shell import chart, render, template
+from grader.report.html.split import OTHER_SPLIT, UNAVAILABLE, ReportSplit
+from grader.results.model import Result
+
+ERROR_WORDS = {
+    "syntax": "model.py could not be read by Python (a syntax error).",
+    "import": "model.py imports something that is not available when grading.",
+    "contract": "The submission does not follow the contract in SUBMITTING.md (the model class or weights file).",
+    "build": "The model could not be built from model.py.",
+    "weights": "The weights could not be loaded into the model.",
+    "forward": "The model failed while classifying the test images.",
+    "output": "The model's output could not be used (wrong shape, NaN or unreadable).",
+    "timeout": "The model did not finish within the time limit.",
+    "memory": "The model used more memory than allowed.",
+    "cpu": "The model used more CPU time than allowed.",
+    "disk": "The model wrote more to disk than allowed.",
+    "killed": "The model's process was stopped by the system.",
+    "crash": "The model's process crashed.",
+    "device": "The model asked for a device that grading does not have (e.g. a GPU).",
+    "cancelled": "Grading was interrupted before your model finished; it will be graded again.",
+    "intake": "The files of the submission could not be used.",
+}
+FLAG_WORDS = {
+    "empty": "no answer was found",
+    "off-topic": "the answer does not seem to address the question",
+    "too-short": "the answer is very short",
+    "copied-from-lab-text": "much of the answer repeats the lab text",
+    "near-duplicate": "the wording is very close to another student's answer",
+    "unnumbered": "the answers were not numbered, so they were matched to the questions in order",
+}
+REVIEW_WORDS = "A teaching assistant will read this answer and may change its points."
+TEXT_LIMIT = 4000  # characters of one message or answer shown; the stored result keeps them whole
+
+
+@dataclass
+class GradeLine:
+    label: str
+    points: str
+    reason: str = ""
+    emphasis: bool = False
+
+
+@dataclass
+class AnswerView:
+    number: int
+    points: str
+    reason: str
+    text: str
+    notes: list[str] = field(default_factory=list)
+    needs_review: bool = False
+
+
+@dataclass
+class StudentView:
+    """What the page shows, all as plain strings and numbers; the template escapes every one of them."""
+
+    student: str
+    graded: bool
+    grade: str
+    grade_lines: list[GradeLine]
+    accuracy: str | None
+    comparison: list[tuple[str, str, str, bool]]
+    charts: list[tuple[str, object]]
+    strip: list[tuple[str, str, str]]  # (image data URI, true class, predicted class)
+    strip_note: str | None
+    answers: list[AnswerView]
+    answers_note: str | None
+    warnings: list[str]
+
+
+def _shown(text: str | None, host: HostPaths | None) -> str:
+    """A message for the page, cut to TEXT_LIMIT; with `host`, the machine's folders are taken out (a student's own
+    text, an answer, is shown as written)."""
+    text = host.scrub(text) if host is not None else text or ""
+    return text if len(text) <= TEXT_LIMIT else text[:TEXT_LIMIT] + " […]"
+
+
+def _points(value: float | None, maximum: float) -> str:
+    return "-" if value is None else f"{value:g} / {maximum:g}"
+
+
+def _label(item: str) -> str:
+    return item.replace("exercise", "Exercise ").replace("_", " ").strip().capitalize()
+
+
+def grade_lines(result: Result, host: HostPaths) -> tuple[str, list[GradeLine]]:
+    maximum = sum(item.max_points for item in result.items)
+    lines = [GradeLine(_label(item.item), _points(item.points, item.max_points), _shown(item.reason, host))
+             for item in result.items]  # fmt: skip
+    lines.append(GradeLine("Total before adjustments", _points(result.points.total, maximum), emphasis=True))
+    if result.late and result.late.penalty_fraction:
+        days = f"{result.late.days_late} day(s) late" if result.late.days_late else "late"
+        lines.append(GradeLine(f"Late penalty ({days})", f"-{result.late.penalty_fraction:.0%}",
+                               _shown(result.late.reason, host)))  # fmt: skip
+    for override in result.overrides:
+        lines.append(GradeLine(f"Changed by {override.decided_by}", f"{_label(override.item)} = {override.points:g}",
+                               _shown(override.reason, host)))  # fmt: skip
+    final = result.final_points.total if result.final_points.total is not None else result.points.total
+    lines.append(GradeLine("Final grade", _points(final, maximum), emphasis=True))
+    return _points(final, maximum), lines
+
+
+def answer_views(result: Result, host: HostPaths) -> tuple[list[AnswerView], str | None]:
+    if not result.answers:
+        return [], "No written answers were graded."
+    try:
+        answers = AnswersResult.model_validate(result.answers)
+    except ValidationError:
+        return [], "The written answers' details could not be read; the points above still stand."
+    views = []
+    for question in answers.questions:
+        notes = [FLAG_WORDS.get(flag, flag) for flag in question.flags]  # what was missing is in the reason
+        views.append(AnswerView(question.number, _points(question.points, question.max_points),
+                                _shown(question.reason, host), _shown(question.answer_text, None), notes,
+                                question.needs_review))  # fmt: skip
+    note = f"The written answers could not be graded: {_shown(answers.error, host)}" if answers.error else None
+    return views, note
+
+
+def warnings(result: Result, host: HostPaths) -> list[str]:
+    found = []
+    if result.status != "graded":
+        kind = result.error_kind or "error"
+        found.append(ERROR_WORDS.get(kind, "Your model could not be graded."))
+        if result.error:
+            found.append(f"What the grader saw: {_shown(result.error, host)}")
+    if result.run:
+        found += [_shown(warning, host) for warning in result.run.warnings]
+    if result.answers:
+        with contextlib.suppress(ValidationError):
+            found += [_shown(warning, host) for warning in AnswersResult.model_validate(result.answers).warnings]
+    return found
+
+
+def student_view(result: Result, split: ReportSplit, host: HostPaths) -> StudentView:
+    grade, lines = grade_lines(result, host)
+    baselines = {entry.baseline: entry.accuracy for entry in result.comparison}
+    comparison = [(entry.baseline, f"{entry.accuracy:.2%}", f"{entry.difference * 100:+.2f} points", entry.beats)
+                  for entry in result.comparison]  # fmt: skip
+    pictures = []
+    if result.per_class_accuracy and len(result.per_class_accuracy) == len(CIFAR10_CLASSES):
+        pictures.append(("Accuracy on each class", chart(charts.per_class_accuracy(
+            CIFAR10_CLASSES, result.per_class_accuracy, result.accuracy, baselines))))  # fmt: skip
+    if result.confusion_matrix and len(result.confusion_matrix) == len(CIFAR10_CLASSES):
+        pictures.append(("Confusion matrix", chart(charts.confusion_heatmap(CIFAR10_CLASSES, result.confusion_matrix))))
+    strip, strip_note = _strip(result, split)
+    answers, answers_note = answer_views(result, host)
+    return StudentView(
+        student=result.student,
+        graded=result.status == "graded",
+        grade=grade,
+        grade_lines=lines,
+        accuracy=None if result.accuracy is None else f"{result.accuracy:.2%}",
+        comparison=comparison,
+        charts=pictures,
+        strip=strip,
+        strip_note=strip_note,
+        answers=answers,
+        answers_note=answers_note,
+        warnings=warnings(result, host),
+    )
+
+
+def _strip(result: Result, split: ReportSplit) -> tuple[list[tuple[str, str, str]], str | None]:
+    if result.status != "graded" or not result.predictions:
+        return [], None
+    if split.images is None:
+        return [], UNAVAILABLE
+    chosen = split.misclassified(result.predictions) if result.inputs.split == split.sha256 else None
+    if chosen is None:
+        return [], OTHER_SPLIT
+    if not chosen:
+        return [], "Every test image was classified correctly."
+    return [(charts.png_data_uri(split.images.images[index]), CIFAR10_CLASSES[true], CIFAR10_CLASSES[predicted])
+            for index, true, predicted in chosen], None  # fmt: skip
+
+
+PAGE = template("student.html")
+
+
+def student_page(result: Result, split: ReportSplit, host: HostPaths, key: str | None = None) -> str:
+    view = student_view(result, split, host)
+    return render(PAGE, title=f"Lab 8: {result.student}", view=view, review_words=REVIEW_WORDS, key=key)
