@@ -155,7 +155,8 @@ def _grade_in_parallel(
     """
     stop = threading.Event()
     gpus = GpuPool(visible_gpus() if session.rubric.sandbox.device != "cpu" else [])
-    display = BatchDisplay(console, total=len(plans), workers=report.workers)
+    limit = session.timeout_seconds or session.rubric.sandbox.limits.wall_clock_seconds
+    display = BatchDisplay(console, total=len(plans), workers=report.workers, limit_seconds=limit)
     todo: queue.Queue[StudentPlan] = queue.Queue()
     for plan in plans:
         todo.put(plan)
