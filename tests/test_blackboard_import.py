@@ -450,3 +450,25 @@ def test_imported_student_folders_are_ignored_by_git_and_the_example_is_not():
         check=False,
     )
     assert found.stdout.split() == ["submissions/alice/model.py", "submissions/.bob.x.importing/model.py"]
+
+
+def test_import_bb_takes_the_unzipped_folder_and_prints_each_note_once(tmp_path, capsys):
+    from grader.cli import main as cli_main
+
+    bulk = BulkZip()
+    for name in ("tom", "uma"):
+        bulk.attempt(name, datetime(2022, 11, 1, 8, 0, 0), {"model.py": b"m", "weights.pth": b"w"})
+        bulk.attempt(name, datetime(2022, 11, 1, 9, 0, 0), {}, text="<p>1. Overfitting.</p>")
+    unzipped = tmp_path / "gradebook_CS101_Lab8"
+    with zipfile.ZipFile(bulk.write(tmp_path / "gradebook.zip")) as archive:
+        archive.extractall(unzipped)
+    rubric = tmp_path / "rubric.yaml"
+    rubric.write_text((Path(__file__).resolve().parents[1] / "rubric.yaml").read_text())
+    code = cli_main(["import-bb", str(unzipped), "--submissions", str(tmp_path / "subs"), "--rubric", str(rubric)])
+    output = capsys.readouterr().out
+    assert code == 0, output
+    assert output.count("no due date known") == 1
+    assert "tom: model file original/attempt-2022-11-01-08-00-00/model.py comes from the earlier attempt" in output
+    assert "uma: no answers file in the graded attempt: the text typed into its Submission Field is used" in output
+    assert f"{unzipped}: 2 imported, 0 skipped, 0 failed" in output
+    assert (tmp_path / "subs" / "uma" / "answers.md").read_text() == "1. Overfitting.\n"

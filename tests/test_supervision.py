@@ -206,14 +206,19 @@ def test_one_interrupt_stops_every_sandbox_and_keeps_finished_results(
         assert sandbox_containers() == []
 
 
-@pytest.mark.integration
-def test_a_model_that_sleeps_at_import_stops_at_the_import_limit_not_the_wall_clock(rubric_file, submissions):
-    require_tool(bwrap_available(), "bubblewrap is not installed or cannot create namespaces here")
+@pytest.mark.parametrize(
+    "backend", [pytest.param("local", marks=pytest.mark.integration), pytest.param("docker", marks=pytest.mark.docker)]
+)
+def test_a_model_that_sleeps_at_import_stops_at_the_import_limit_not_the_wall_clock(backend, rubric_file, submissions):
+    if backend == "local":
+        require_tool(bwrap_available(), "bubblewrap is not installed or cannot create namespaces here")
+    else:
+        backend = docker_backend()
     limits = {"import_seconds": 3, "wall_clock_seconds": 120}
     edit_rubric(rubric_file, lambda rubric: rubric["sandbox"]["limits"].update(limits))
     trains = "import time\nimport torch\ntorch.optim.SGD([torch.zeros(1, requires_grad=True)]).zero_grad()\n"
     folder = make_submission(submissions, "sleepy", trains + "time.sleep(600)\n" + TINY_MODEL)
-    with open_session(load_rubric(rubric_file), rubric_file, backend="local") as session:
+    with open_session(load_rubric(rubric_file), rubric_file, backend=backend) as session:
         started = time.monotonic()
         result = grade_submission(folder, session)
         seconds = time.monotonic() - started
