@@ -463,3 +463,18 @@ def test_the_normalisation_warning_needs_five_rubric_points_beyond_the_noise():
     assert "it scores 65.2% (65.2 points, +5.2)" in hit.message
     small = np.arange(40) % 10  # +5 points on 40 images is two images: noise, not a normalisation
     assert normalisation_finding(probe_with(small, 20, 22), small, False, points) is None
+
+
+def test_the_probes_see_a_permuted_preprocess_as_the_grader_does(rubric, tmp_path):
+    """preprocess returning a permuted (non-contiguous) tensor grades fine, so the extra checks must run too."""
+    source = BRIGHTNESS_MODEL.replace("x.mean(dim=(1, 2, 3))", "x.view(x.size(0), -1).mean(dim=1)") + textwrap.dedent(
+        """
+
+        def preprocess(images):
+            return (images.permute(0, 3, 1, 2).float() / 255 - 0.5) / 0.5
+        """
+    )
+    report = run_check(rubric, submission(tmp_path, "permuted", source), tmp_path)
+    assert report.result.accuracy == 1.0
+    assert "diagnostics-skipped" not in codes(report), [f.message for f in report.findings]
+    assert report.result.run.diagnostics.normalisation is not None
