@@ -446,10 +446,11 @@ def test_live_display_prints_student_names_errors_and_crashes_literally():
     display.finished("a" + HOSTILE, graded)
     display.finished("b" + HOSTILE, hostile_result("b" + HOSTILE, status="error", error_kind="x", error=HOSTILE))
     display.finished("c" + HOSTILE, None, crash=HOSTILE)
+    display._running["d" + HOSTILE] -= 3600  # has run an hour: overdue, so the ETA names it
     console.print(display)
     output = console.file.getvalue()
     assert_printed_literally(output)
-    assert output.count("[link=http://evil]click[/link]") == 6  # four names, one error, one crash
+    assert output.count("[link=http://evil]click[/link]") == 7  # four names, one error, one crash, the ETA's name
 
 
 def test_class_summary_prints_names_errors_and_file_names_from_the_results_literally(tmp_path):

@@ -461,7 +461,8 @@ def test_import_bb_takes_the_unzipped_folder_and_prints_each_note_once(tmp_path,
         bulk.attempt(name, datetime(2022, 11, 1, 9, 0, 0), {}, text="<p>1. Overfitting.</p>")
     unzipped = tmp_path / "gradebook_CS101_Lab8"
     with zipfile.ZipFile(bulk.write(tmp_path / "gradebook.zip")) as archive:
-        archive.extractall(unzipped)
+        archive.extractall(unzipped / "gradebook_CS101_Lab8")  # as Windows' Extract All does: one folder down
+    (unzipped / ".DS_Store").write_bytes(b"")
     rubric = tmp_path / "rubric.yaml"
     rubric.write_text((Path(__file__).resolve().parents[1] / "rubric.yaml").read_text())
     code = cli_main(["import-bb", str(unzipped), "--submissions", str(tmp_path / "subs"), "--rubric", str(rubric)])
@@ -472,3 +473,4 @@ def test_import_bb_takes_the_unzipped_folder_and_prints_each_note_once(tmp_path,
     assert "uma: no answers file in the graded attempt: the text typed into its Submission Field is used" in output
     assert f"{unzipped}: 2 imported, 0 skipped, 0 failed" in output
     assert (tmp_path / "subs" / "uma" / "answers.md").read_text() == "1. Overfitting.\n"
+    assert "belong to no receipt" not in output

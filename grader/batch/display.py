@@ -15,8 +15,17 @@ from dataclasses import dataclass
 
 from rich.console import Console, Group
 from rich.live import Live
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    SpinnerColumn,
+    Task,
+    TimeElapsedColumn,
+)
 from rich.table import Table
+from rich.text import Text
 
 from grader.report.text import line, literal
 from grader.results.model import Result
@@ -86,6 +95,13 @@ def duration(seconds: float) -> str:
     return f"{hours} h {minutes:02d} min"
 
 
+class EtaColumn(ProgressColumn):
+    """The ETA text, which may name a student: literal, never read as markup."""
+
+    def render(self, task: Task) -> Text:
+        return literal(task.fields.get("eta", ""))
+
+
 class BatchDisplay:
     """Workers report from their threads; rich's refresh thread renders, so the state sits behind a lock."""
 
@@ -99,7 +115,7 @@ class BatchDisplay:
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
-            "{task.fields[eta]}",
+            EtaColumn(),
             console=console,
         )
         self.task = self.progress.add_task(f"grading with {workers} worker(s)", total=total, eta="")

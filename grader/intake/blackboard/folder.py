@@ -15,6 +15,7 @@ import zipfile
 from pathlib import Path
 
 UTF8_NAME_FLAG = 0x800
+IGNORED_BESIDE = {"__MACOSX", ".DS_Store", "Thumbs.db", "desktop.ini"}  # what unzip tools and file browsers add
 
 
 class FolderTooLarge(ValueError):
@@ -23,8 +24,10 @@ class FolderTooLarge(ValueError):
 
 class FolderDownload:
     def __init__(self, root: Path, max_members: int) -> None:
-        self.root = Path(root)
+        self.root = _below_lone_folders(Path(root))
         self.notes: list[str] = []
+        if self.root != Path(root):
+            self.notes.append(f"read the download from {self.root} (the folder above holds nothing else)")
         self._infos = self._list(max_members)
 
     def __enter__(self) -> FolderDownload:
@@ -67,6 +70,17 @@ class FolderDownload:
                 if len(infos) > max_members:
                     raise FolderTooLarge(f"more than {max_members} files")
         return infos
+
+
+def _below_lone_folders(root: Path, levels: int = 3) -> Path:
+    """Some unzip tools (Windows' Extract All) put the files one folder down: go down through lone folders."""
+    for _ in range(levels):
+        with os.scandir(root) as entries:
+            kept = [entry for entry in entries if entry.name not in IGNORED_BESIDE]
+        if len(kept) != 1 or not kept[0].is_dir(follow_symlinks=False):
+            break
+        root = Path(kept[0].path)
+    return root
 
 
 def _describe(name: str, status: os.stat_result) -> zipfile.ZipInfo:
