@@ -474,3 +474,13 @@ def test_import_bb_takes_the_unzipped_folder_and_prints_each_note_once(tmp_path,
     assert f"{unzipped}: 2 imported, 0 skipped, 0 failed" in output
     assert (tmp_path / "subs" / "uma" / "answers.md").read_text() == "1. Overfitting.\n"
     assert "belong to no receipt" not in output
+
+
+def test_an_upload_named_like_an_earlier_attempts_folder_does_not_stop_the_import(tmp_path):
+    bulk = BulkZip()
+    bulk.attempt("vic", datetime(2022, 11, 1, 8, 0, 0), {"model.py": b"first model"})
+    bulk.attempt("vic", datetime(2022, 11, 1, 9, 0, 0), {"attempt-2022-11-01-08-00-00": b"x", "answers.md": b"a"})
+    _, submissions, students = run_import(tmp_path, bulk)
+    assert students["vic"].status == "imported", students["vic"].problems
+    assert (submissions / "vic" / "model.py").read_bytes() == b"first model"
+    assert (submissions / "vic" / "original" / "attempt-2022-11-01-08-00-00").read_bytes() == b"x"

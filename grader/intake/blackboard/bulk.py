@@ -290,7 +290,7 @@ def _gather_files(
         gaps = [role for role in ROLES if role not in recognition.chosen and role not in recognition.ambiguous]
         if not gaps:
             break
-        folder = source.work / "original" / f"attempt-{older.attempt}"
+        folder = unique_path(source.work / "original", f"attempt-{older.attempt}")  # an upload may hold the name
         older_files, older_recognition, older_notes = _recognise_attempt(source, older, folder, earlier=True)
         files += older_files
         adopted = {role: older_recognition.chosen[role] for role in gaps if role in older_recognition.chosen}
