@@ -154,10 +154,6 @@ class BatchDisplay:
         if not self.live_redraw:
             self.console.print(self._plain_line(done, student, result, crash, took, eta))
 
-    def eta(self) -> Eta:
-        with self._lock:
-            return self._eta()
-
     def _eta(self) -> Eta:
         now = time.monotonic()
         running = {student: now - started for student, started in self._running.items()}
