@@ -161,7 +161,8 @@ def pin_split(path: Path, rubric: Path, name: str | None, train: bool) -> int:
     "--rubric", type=FilePath, default=Path("rubric.yaml"), show_default=True, help="For attempts: and late:."
 )
 def import_bb(**options) -> int:
-    """Unpack a Blackboard Assignment bulk download (gradebook_....zip) into submissions/<username>/."""
+    """Unpack a Blackboard Assignment bulk download (gradebook_....zip, or the folder it was unzipped into)
+    into submissions/<username>/."""
     from grader.batch.import_bb import main
 
     return main(**options, console=console)

@@ -206,7 +206,9 @@ class BulkZip:
     def __init__(self):
         self.members: list[tuple[zipfile.ZipInfo | str, bytes]] = []
 
-    def attempt(self, username, when: datetime, files: dict, display=None, receipt_date=None, header_extra=""):
+    def attempt(
+        self, username, when: datetime, files: dict, display=None, receipt_date=None, header_extra="", text=None
+    ):
         stamp = f"{when:%Y-%m-%d-%H-%M-%S}"
         stem = f"{ASSIGNMENT}_{username}_attempt_{stamp}"
         lines = [
@@ -217,7 +219,7 @@ class BulkZip:
             *([header_extra] if header_extra else []),
             "",
             "Submission Field:",
-            "There is no student submission text data for this assignment.",
+            text or "There is no student submission text data for this assignment.",
             "",
             "Comments:",
             "There are no student comments for this assignment.",

@@ -39,7 +39,7 @@ from helpers import (
 from rich.console import Console
 
 from grader.answers import Exercise2Rubric
-from grader.batch.display import BatchDisplay
+from grader.batch.display import BatchDisplay, estimate_eta
 from grader.batch.plan import CurrentInputs, plan_student
 from grader.batch.run import BatchOptions, GpuPool, choose_workers, grade_all, visible_gpus
 from grader.batch.summary import main as summary_main
@@ -446,10 +446,11 @@ def test_live_display_prints_student_names_errors_and_crashes_literally():
     display.finished("a" + HOSTILE, graded)
     display.finished("b" + HOSTILE, hostile_result("b" + HOSTILE, status="error", error_kind="x", error=HOSTILE))
     display.finished("c" + HOSTILE, None, crash=HOSTILE)
+    display._running["d" + HOSTILE] -= 3600  # has run an hour: overdue, so the ETA names it
     console.print(display)
     output = console.file.getvalue()
     assert_printed_literally(output)
-    assert output.count("[link=http://evil]click[/link]") == 6  # four names, one error, one crash
+    assert output.count("[link=http://evil]click[/link]") == 7  # four names, one error, one crash, the ETA's name
 
 
 def test_class_summary_prints_names_errors_and_file_names_from_the_results_literally(tmp_path):
@@ -476,3 +477,53 @@ def test_class_summary_prints_names_errors_and_file_names_from_the_results_liter
     output = console.file.getvalue()
     assert_printed_literally(output)
     assert "Near-duplicate answers" in output and "[red]x.json" in output
+
+
+def test_eta_comes_from_the_typical_student_time_and_the_free_workers():
+    eta = estimate_eta(queued=10, running={"a": 1.0, "b": 3.0}, finished=[4.0, 4.0, 5.0], workers=2, limit_seconds=600)
+    assert eta.seconds == pytest.approx((10 * 4.0 + 3.0 + 1.0) / 2)
+    assert eta.waiting_on is None and eta.text() == "ETA 22 s"
+    assert estimate_eta(queued=0, running={}, finished=[4.0], workers=2, limit_seconds=600).seconds == 0
+    assert estimate_eta(queued=5, running={"a": 2.0}, finished=[], workers=2, limit_seconds=600).text() == (
+        "ETA unknown (no student finished yet)"
+    )
+
+
+def test_eta_never_promises_less_than_a_stuck_student_may_still_take():
+    # Typical 4 s; carol has slept for 10 minutes of a 15-minute limit: the class is not done in 17 s.
+    eta = estimate_eta(
+        queued=6, running={"carol": 600.0, "dan": 1.0}, finished=[4.0, 4.1, 3.9], workers=2, limit_seconds=900
+    )
+    assert eta.seconds == pytest.approx(300.0)
+    assert eta.waiting_on == "carol"
+    assert eta.text() == "ETA up to 5 min 00 s: carol has run 10 min 00 s (typical 4 s, limit 15 min 00 s)"
+    # The overdue student holds one worker: the queue drains through the other one alone.
+    busy = estimate_eta(queued=100, running={"carol": 600.0, "dan": 1.0}, finished=[4.0], workers=2, limit_seconds=900)
+    assert busy.seconds == pytest.approx(100 * 4.0 + 3.0)
+    # Just past the typical time is not yet overdue.
+    assert estimate_eta(queued=0, running={"dan": 9.0}, finished=[4.0], workers=1, limit_seconds=900).waiting_on is None
+
+
+def test_grade_all_piped_prints_one_plain_line_per_finished_student(graded_class, tmp_path, monkeypatch, capsys):
+    root = tmp_path / "class"
+    shutil.copytree(graded_class.paths.root, root)
+    shutil.rmtree(root / "results")
+    fake = class_sandbox()
+    monkeypatch.setattr("grader.pipeline.session.get_backend", lambda name, image=None: fake)
+    argv = ["grade", "--all", "--rubric", str(root / "rubric.yaml"), "--submissions", str(root / "submissions")]
+    code = cli_main([*argv, "--results", str(root / "results"), "--workers", "1"])
+    output = capsys.readouterr().out
+    assert code == 0
+    lines = [text for text in output.splitlines() if text.startswith("[")]
+    assert len(lines) == 3, output
+    assert [text.split(" ")[:3] for text in lines] == [
+        ["[1/3]", "alice", "graded"],
+        ["[2/3]", "bob", "graded"],
+        ["[3/3]", "carol", "error:"],
+    ]
+    alice = result_of(SimpleNamespace(results=root / "results"), "alice")
+    assert lines[0].startswith(f"[1/3] alice graded {alice.final_points.total:.2f} points (")
+    assert lines[2].startswith("[3/3] carol error: syntax (")
+    assert "; ETA " in lines[0] and "unknown" not in lines[0]  # alice's time is the typical one from here on
+    assert lines[-1].endswith("; ETA 0 s")
+    assert "\r" not in output and "\x1b" not in output  # no live redraw, no cursor movement

@@ -3,8 +3,10 @@
 import io
 import json
 import os
+import subprocess
 import zipfile
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from helpers import ASSIGNMENT, BulkZip
@@ -313,3 +315,172 @@ def test_a_file_that_is_not_a_zip_is_an_error(tmp_path):
     path.write_bytes(b"not a zip")
     with pytest.raises(BulkDownloadError, match="not a readable zip"):
         import_bulk_download(path, tmp_path / "submissions", NEWEST, None)
+
+
+def test_answers_typed_into_the_submission_field_become_the_answers_file(tmp_path):
+    typed = (
+        "<p><strong>Q1.</strong> Overfitting &amp; augmentation</p><div>Q2: the learning rate<br>was too high</div>"
+        "<script>alert(1)</script>"
+    )
+    bulk = BulkZip()
+    bulk.attempt("kim", datetime(2022, 11, 1, 9, 0, 0), {"model.py": b"m", "weights.pth": b"w"}, text=typed)
+    bulk.attempt("lee", datetime(2022, 11, 1, 9, 0, 0), {"model.py": b"m", "answers.md": b"uploaded"}, text="typed")
+    report, submissions, students = run_import(tmp_path, bulk)
+
+    assert students["kim"].files["answers"] == "answers.md"
+    answers = (submissions / "kim" / "answers.md").read_text()
+    assert answers == "Q1. Overfitting & augmentation\n\nQ2: the learning rate\nwas too high\n"
+    manifest = read_manifest(submissions / "kim")
+    assert {item.original: item.role for item in manifest.files}["(Submission Field)"] == "answers"
+    assert any("Submission Field" in note and "answers_from_text_field.md" in note for note in manifest.notes)
+    assert any(line.startswith("kim: no answers file") for line in report.lines())
+    assert (submissions / "lee" / "answers.md").read_text() == "uploaded"  # an uploaded file wins over typed text
+    assert not (submissions / "lee" / "original" / "answers_from_text_field.md").exists()
+
+
+def test_submission_field_ends_at_the_last_comments_line_and_placeholder_means_none():
+    def receipt(field: str) -> str:
+        return (
+            f"Name: Kim (kim)\nAssignment: {ASSIGNMENT}\n\nSubmission Field:\n{field}\n\nComments:\n"
+            "There are no student comments for this assignment.\n\nFiles:\n"
+        )
+
+    name = f"{ASSIGNMENT}_kim_attempt_2022-11-01-09-00-00.txt"
+    assert parse_receipt(receipt("Q1 answer\nComments:\nstill mine"), name).submission_text == (
+        "Q1 answer\nComments:\nstill mine"
+    )
+    placeholder = "There is no student submission text data for this assignment."
+    assert parse_receipt(receipt(placeholder), name).submission_text is None
+
+
+def test_files_split_over_attempts_fill_each_missing_role_from_the_newest_earlier_attempt(tmp_path):
+    bulk = BulkZip()
+    bulk.attempt("max", datetime(2022, 11, 1, 8, 0, 0), {"model.py": b"first model", "w.pth": b"first weights"})
+    bulk.attempt("max", datetime(2022, 11, 1, 9, 0, 0), {"model.py": b"second model", "notes.txt": b"x"})
+    bulk.attempt("max", datetime(2022, 11, 1, 10, 0, 0), {"answers.md": b"my answers"})
+    bulk.attempt("max", datetime(2022, 11, 3, 10, 0, 0), {"model.py": b"late model"})  # set aside: after the due date
+    report, submissions, students = run_import(tmp_path, bulk, policy=BEFORE_DEADLINE)
+
+    folder = submissions / "max"
+    assert students["max"].attempt == "2022-11-01-10-00-00"
+    assert students["max"].files == {"model": "model.py", "weights": "weights.pth", "answers": "answers.md"}
+    assert (folder / "model.py").read_bytes() == b"second model"  # the newest earlier attempt with a model
+    assert (folder / "weights.pth").read_bytes() == b"first weights"
+    assert (folder / "answers.md").read_bytes() == b"my answers"
+    manifest = read_manifest(folder)
+    by_role = {item.role: item for item in manifest.files if item.role}
+    assert by_role["model"].attempt == "2022-11-01-09-00-00"
+    assert by_role["weights"].attempt == "2022-11-01-08-00-00"
+    assert by_role["answers"].attempt is None
+    assert by_role["model"].stored == "original/attempt-2022-11-01-09-00-00/model.py"
+    notes = "\n".join(students["max"].notes)
+    assert "model file original/attempt-2022-11-01-09-00-00/model.py comes from the earlier attempt" in notes
+    assert "weights file original/attempt-2022-11-01-08-00-00/w.pth comes from the earlier attempt" in notes
+    assert any(line.startswith("max: model file") for line in report.lines())
+    assert students["max"].missing == []
+
+
+def test_the_graded_attempt_keeps_every_role_it_has_a_file_for(tmp_path):
+    bulk = BulkZip()
+    bulk.attempt("ned", datetime(2022, 11, 1, 8, 0, 0), {"model.py": b"old", "weights.pth": b"old", "answers.md": b"a"})
+    bulk.attempt("ned", datetime(2022, 11, 1, 9, 0, 0), {"model.py": b"new", "weights.pth": b"new"})
+    _, submissions, students = run_import(tmp_path, bulk)
+    assert (submissions / "ned" / "model.py").read_bytes() == b"new"
+    assert (submissions / "ned" / "weights.pth").read_bytes() == b"new"
+    assert (submissions / "ned" / "answers.md").read_bytes() == b"a"
+    assert students["ned"].notes == [
+        "answers file original/attempt-2022-11-01-08-00-00/answers.md comes from the earlier attempt "
+        "2022-11-01-08-00-00: the graded attempt 2022-11-01-09-00-00 has none"
+    ]
+
+
+def test_an_unzipped_download_folder_imports_like_the_zip_and_refuses_links_out(tmp_path):
+    bulk = BulkZip()
+    bulk.attempt("olga", datetime(2022, 11, 1, 9, 0, 0), {"model.py": b"olga", "weights.pth": b"w", "answers.md": b"a"})
+    stem = bulk.attempt("pia", datetime(2022, 11, 1, 9, 0, 0), {"model.py": b"pia", "weights.pth": b"w"})
+    zip_path = bulk.write(tmp_path / "gradebook.zip")
+    unzipped = tmp_path / "gradebook"
+    with zipfile.ZipFile(zip_path) as archive:
+        archive.extractall(unzipped)
+    secret = tmp_path / "secret.pth"
+    secret.write_bytes(b"not pia's")
+    (unzipped / f"{stem}_weights.pth").unlink()
+    (unzipped / f"{stem}_weights.pth").symlink_to(secret)
+
+    report = import_bulk_download(unzipped, tmp_path / "submissions", NEWEST, None)
+    students = {student.username: student for student in report.students}
+    assert (tmp_path / "submissions" / "olga" / "model.py").read_bytes() == b"olga"
+    assert students["olga"].files == {"model": "model.py", "weights": "weights.pth", "answers": "answers.md"}
+    assert (tmp_path / "submissions" / "pia" / "model.py").read_bytes() == b"pia"
+    pia_problems = "\n".join(students["pia"].problems)
+    assert "refused 'weights.pth'" in pia_problems and "symbolic link" in pia_problems
+    assert not (tmp_path / "submissions" / "pia" / "weights.pth").exists()
+
+
+def test_a_download_folder_over_the_member_limit_is_refused(tmp_path):
+    folder = tmp_path / "gradebook"
+    folder.mkdir()
+    for number in range(4):
+        (folder / f"file{number}.txt").write_bytes(b"x")
+    with pytest.raises(BulkDownloadError, match="more than 3 files"):
+        import_bulk_download(folder, tmp_path / "submissions", NEWEST, None, limits=ExtractionLimits(max_members=3))
+
+
+def test_no_due_date_is_said_once_per_import_not_per_student(tmp_path):
+    bulk = BulkZip()
+    for name in ("quinn", "rosa", "sam"):
+        bulk.attempt(name, datetime(2022, 11, 1, 9, 0, 0), {"model.py": b"1"})
+        bulk.attempt(name, datetime(2022, 11, 5, 9, 0, 0), {"model.py": b"2"})
+    report, submissions, students = run_import(tmp_path, bulk, policy=BEFORE_DEADLINE, due=None)
+    assert sum("no due date" in line for line in report.lines()) == 1
+    assert not any("due date" in problem for student in students.values() for problem in student.problems)
+    assert (submissions / "rosa" / "model.py").read_bytes() == b"2"
+
+
+def test_imported_student_folders_are_ignored_by_git_and_the_example_is_not():
+    repo = Path(__file__).resolve().parents[1]
+    paths = ["submissions/alice/model.py", "submissions/.bob.x.importing/model.py", "submissions/example/model.py"]
+    paths += ["submissions/example/.sample", "submissions/.gitignore"]
+    found = subprocess.run(
+        ["git", "check-ignore", "--no-index", "--stdin"],
+        cwd=repo,
+        input="\n".join(paths),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert found.stdout.split() == ["submissions/alice/model.py", "submissions/.bob.x.importing/model.py"]
+
+
+def test_import_bb_takes_the_unzipped_folder_and_prints_each_note_once(tmp_path, capsys):
+    from grader.cli import main as cli_main
+
+    bulk = BulkZip()
+    for name in ("tom", "uma"):
+        bulk.attempt(name, datetime(2022, 11, 1, 8, 0, 0), {"model.py": b"m", "weights.pth": b"w"})
+        bulk.attempt(name, datetime(2022, 11, 1, 9, 0, 0), {}, text="<p>1. Overfitting.</p>")
+    unzipped = tmp_path / "gradebook_CS101_Lab8"
+    with zipfile.ZipFile(bulk.write(tmp_path / "gradebook.zip")) as archive:
+        archive.extractall(unzipped / "gradebook_CS101_Lab8")  # as Windows' Extract All does: one folder down
+    (unzipped / ".DS_Store").write_bytes(b"")
+    rubric = tmp_path / "rubric.yaml"
+    rubric.write_text((Path(__file__).resolve().parents[1] / "rubric.yaml").read_text())
+    code = cli_main(["import-bb", str(unzipped), "--submissions", str(tmp_path / "subs"), "--rubric", str(rubric)])
+    output = capsys.readouterr().out
+    assert code == 0, output
+    assert output.count("no due date known") == 1
+    assert "tom: model file original/attempt-2022-11-01-08-00-00/model.py comes from the earlier attempt" in output
+    assert "uma: no answers file in the graded attempt: the text typed into its Submission Field is used" in output
+    assert f"{unzipped}: 2 imported, 0 skipped, 0 failed" in output
+    assert (tmp_path / "subs" / "uma" / "answers.md").read_text() == "1. Overfitting.\n"
+    assert "belong to no receipt" not in output
+
+
+def test_an_upload_named_like_an_earlier_attempts_folder_does_not_stop_the_import(tmp_path):
+    bulk = BulkZip()
+    bulk.attempt("vic", datetime(2022, 11, 1, 8, 0, 0), {"model.py": b"first model"})
+    bulk.attempt("vic", datetime(2022, 11, 1, 9, 0, 0), {"attempt-2022-11-01-08-00-00": b"x", "answers.md": b"a"})
+    _, submissions, students = run_import(tmp_path, bulk)
+    assert students["vic"].status == "imported", students["vic"].problems
+    assert (submissions / "vic" / "model.py").read_bytes() == b"first model"
+    assert (submissions / "vic" / "original" / "attempt-2022-11-01-08-00-00").read_bytes() == b"x"

@@ -20,7 +20,7 @@ from rich.console import Console
 from grader.check import selfcheck
 from grader.check.answers import AnswersStatus
 from grader.check.contract import Staged
-from grader.check.diagnose import interpret
+from grader.check.diagnose import interpret, normalisation_finding
 from grader.check.findings import Finding
 from grader.check.report import render_check
 from grader.check.selfcheck import CheckReport, check_submission
@@ -28,6 +28,7 @@ from grader.check.verbs import check_main, pack_main
 from grader.datasets import LabelledImages
 from grader.intake.submission import SubmissionFiles
 from grader.results.model import InputHashes, Result, RunInfo
+from grader.sandbox.protocol import NormalisationProbe
 
 pytestmark = pytest.mark.integration  # nearly every check runs the submission in the local sandbox
 
@@ -186,7 +187,8 @@ def test_normalisation_differing_from_training_is_found_with_the_fix(rubric, tmp
     report = run_check(rubric, folder, tmp_path)
     assert report.result.accuracy < 0.5
     hit = finding(report, "normalisation")
-    assert "100% with inputs in [0, 1]" in hit.message and "def preprocess(images)" in hit.hint
+    assert "with inputs in [0, 1] (ToTensor() without Normalize) it scores 100.0% (100 points, +" in hit.message
+    assert "def preprocess(images)" in hit.hint
     (folder / "model.py").write_text(BRIGHTNESS_MODEL + "\n\n" + textwrap.dedent(hit.hint.split("\n", 1)[1]))
     fixed = run_check(rubric, folder, tmp_path)
     assert fixed.result.accuracy == 1.0 and "normalisation" not in codes(fixed)
@@ -342,7 +344,7 @@ def test_check_report_prints_what_the_submission_wrote_literally(tmp_path):
         result=result,
         answers=AnswersStatus(file=HOSTILE, questions=[1, 2], found=[1]),
         findings=[
-            *interpret(result, np.arange(10), custom_preprocess=False),
+            *interpret(result, np.arange(10), custom_preprocess=False, points_of=lambda accuracy: 100 * accuracy),
             Finding(level="error", code="answers", message=HOSTILE, hint=HOSTILE),
         ],
     )
@@ -408,3 +410,71 @@ def test_laptop_check_without_bubblewrap_passes_a_torchvision_model_beside_the_p
     assert report.result.status == "graded", report.result.error
     assert report.result.accuracy == 1.0
     assert report.passed
+
+
+CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
+
+
+def channel_brightness_weights(mean, std) -> dict:
+    """brightness_weights for per-channel statistics: the centre of level L is the mean of (L/255 - m_c) / s_c."""
+    centres = torch.tensor(
+        [float(np.mean([(LEVELS[k] / 255 - m) / s for m, s in zip(mean, std)])) for k in range(10)],
+        dtype=torch.float32,
+    )
+    return {"fc.weight": (40 * 2 * centres).unsqueeze(1), "fc.bias": -40 * centres**2}
+
+
+def test_a_model_trained_with_cifar_statistics_and_no_preprocess_is_told_the_points_it_loses(rubric, tmp_path):
+    folder = submission(tmp_path, "cifarnorm", weights=channel_brightness_weights(CIFAR_MEAN, CIFAR_STD))
+    report = run_check(rubric, folder, tmp_path)
+    hit = finding(report, "normalisation")
+    used = report.result.accuracy  # the probe sees every image of this small split: the same figure
+    used_points = report.result.points.by_item["exercise1"]
+    assert used < 0.9
+    assert hit.message == (
+        f"on 60 test images your model scores {used:.1%} ({used_points:g} points) as submitted "
+        "(Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)), the default); with CIFAR-10 mean/std normalisation it "
+        f"scores 100.0% (100 points, +{100 - used_points:g}): add a preprocess function (see STUDENTS.md)"
+    )
+    assert "torch.tensor((0.4914, 0.4822, 0.4465))" in hit.hint
+    (folder / "model.py").write_text(BRIGHTNESS_MODEL + "\n\n" + textwrap.dedent(hit.hint.split("\n", 1)[1]))
+    fixed = run_check(rubric, folder, tmp_path)
+    assert fixed.result.accuracy == 1.0 and "normalisation" not in codes(fixed)
+
+
+def probe_with(labels, used_right: int, alternative_right: int) -> NormalisationProbe:
+    """Predictions right on the first `n` images and one class off on the rest, as digits."""
+
+    def digits(right: int) -> str:
+        return "".join(str(label if i < right else (label + 1) % 10) for i, label in enumerate(labels))
+
+    wrong = digits(0)
+    return NormalisationProbe(
+        step=1, used=digits(used_right), unit=wrong, half=wrong, cifar=digits(alternative_right), imagenet=wrong
+    )
+
+
+def test_the_normalisation_warning_needs_five_rubric_points_beyond_the_noise():
+    labels = np.arange(500) % 10
+    points = lambda accuracy: round(100 * accuracy, 2)  # noqa: E731 - one rubric point per accuracy point
+    assert normalisation_finding(probe_with(labels, 300, 324), labels, False, points) is None  # +4.8 points
+    hit = normalisation_finding(probe_with(labels, 300, 326), labels, False, points)  # +5.2 points, 26 images
+    assert hit is not None and "scores 60.0% (60 points) as submitted" in hit.message
+    assert "it scores 65.2% (65.2 points, +5.2)" in hit.message
+    small = np.arange(40) % 10  # +5 points on 40 images is two images: noise, not a normalisation
+    assert normalisation_finding(probe_with(small, 20, 22), small, False, points) is None
+
+
+def test_the_probes_see_a_permuted_preprocess_as_the_grader_does(rubric, tmp_path):
+    """preprocess returning a permuted (non-contiguous) tensor grades fine, so the extra checks must run too."""
+    source = BRIGHTNESS_MODEL.replace("x.mean(dim=(1, 2, 3))", "x.view(x.size(0), -1).mean(dim=1)") + textwrap.dedent(
+        """
+
+        def preprocess(images):
+            return (images.permute(0, 3, 1, 2).float() / 255 - 0.5) / 0.5
+        """
+    )
+    report = run_check(rubric, submission(tmp_path, "permuted", source), tmp_path)
+    assert report.result.accuracy == 1.0
+    assert "diagnostics-skipped" not in codes(report), [f.message for f in report.findings]
+    assert report.result.run.diagnostics.normalisation is not None

@@ -19,6 +19,7 @@ from helpers import (
     FakeBackend,
     bwrap_available,
     docker_backend,
+    edit_rubric,
     make_submission,
     require_tool,
     sandbox_containers,
@@ -203,3 +204,49 @@ def test_one_interrupt_stops_every_sandbox_and_keeps_finished_results(
     assert sandbox_processes(str(submissions)) == []
     if sandbox == "docker":
         assert sandbox_containers() == []
+
+
+@pytest.mark.parametrize(
+    "backend", [pytest.param("local", marks=pytest.mark.integration), pytest.param("docker", marks=pytest.mark.docker)]
+)
+def test_a_model_that_sleeps_at_import_stops_at_the_import_limit_not_the_wall_clock(backend, rubric_file, submissions):
+    if backend == "local":
+        require_tool(bwrap_available(), "bubblewrap is not installed or cannot create namespaces here")
+    else:
+        backend = docker_backend()
+    limits = {"import_seconds": 3, "wall_clock_seconds": 120}
+    edit_rubric(rubric_file, lambda rubric: rubric["sandbox"]["limits"].update(limits))
+    trains = "import time\nimport torch\ntorch.optim.SGD([torch.zeros(1, requires_grad=True)]).zero_grad()\n"
+    folder = make_submission(submissions, "sleepy", trains + "time.sleep(600)\n" + TINY_MODEL)
+    with open_session(load_rubric(rubric_file), rubric_file, backend=backend) as session:
+        started = time.monotonic()
+        result = grade_submission(folder, session)
+        seconds = time.monotonic() - started
+    assert result.error_kind == "timeout"
+    assert result.error.startswith(
+        "importing model.py took longer than 3 s (the import limit, sandbox.limits.import_seconds); "
+        "the model must not train or load data at import"
+    )
+    assert result.error.endswith("(model.py line 3 calls zero_grad() at import)")
+    assert seconds < 60, f"stopped after {seconds:.0f} s: the wall clock (120 s), not the import limit, stopped it"
+
+
+@pytest.mark.integration
+def test_the_import_limit_leaves_a_quick_import_and_a_slow_inference_alone(rubric_file, submissions):
+    require_tool(bwrap_available(), "bubblewrap is not installed or cannot create namespaces here")
+    edit_rubric(rubric_file, lambda rubric: rubric["sandbox"]["limits"].update(import_seconds=2))
+    slow_forward = TINY_MODEL.replace("def forward(self, x):", "def forward(self, x):\n        time.sleep(1.5)")
+    folder = make_submission(submissions, "patient", "import time\n" + slow_forward)
+    (folder / "answers.md").write_text(ANSWERS)
+    with open_session(load_rubric(rubric_file), rubric_file, backend="local") as session:
+        result = grade_submission(folder, session)
+    assert result.status == "graded", result.error
+
+
+def test_changing_the_import_limit_reruns_the_sandbox_section_and_nothing_else(rubric_file):
+    before = load_rubric(rubric_file).section_hashes()
+    edit_rubric(rubric_file, lambda rubric: rubric["sandbox"]["limits"].update(import_seconds=60))
+    assert load_rubric(rubric_file).section_hashes() == before  # the default, written out, changes nothing
+    edit_rubric(rubric_file, lambda rubric: rubric["sandbox"]["limits"].update(import_seconds=30))
+    after = load_rubric(rubric_file).section_hashes()
+    assert [section for section in after if after[section] != before[section]] == ["sandbox"]

@@ -1,4 +1,5 @@
-"""`grader import-bb ZIP`: a Blackboard Assignment bulk download into submissions/<username>/."""
+"""`grader import-bb ZIP`: a Blackboard Assignment bulk download (the zip, or the folder it was unzipped into)
+into submissions/<username>/."""
 
 from __future__ import annotations
 

@@ -109,7 +109,8 @@ def _grade_in_sandboxes(
     """
     executor = executor_class(ExecutorSettings(workers=report.workers, address=options.address))
     report.where = executor.describe()
-    display = BatchDisplay(console, total=len(plans), workers=report.workers)
+    limit = session.timeout_seconds or session.rubric.sandbox.limits.wall_clock_seconds
+    display = BatchDisplay(console, total=len(plans), workers=report.workers, limit_seconds=limit)
     saved: set[str] = set()
 
     def keep(finished: Finished) -> None:

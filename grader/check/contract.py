@@ -14,11 +14,11 @@ from pathlib import Path
 
 from grader.check.findings import Finding
 from grader.intake.contract import contract_name, is_torchscript_archive
+from grader.intake.model_source import called_name, training_call_at_import
 from grader.intake.submission import IntakeError, SubmissionFiles, find_submission_files
 
 WINDOWS_PATH = re.compile(r"^[A-Za-z]:[\\/]|\\\\|[\w.-]\\[\w.-]+\.\w{1,12}$")
 MACHINE_PATH = re.compile(r"^(/home/|/Users/|/content/|/kaggle/|/mnt/|~/)")
-TRAINING_CALLS = {"backward", "step", "zero_grad", "fit", "CIFAR10", "DataLoader", "download_url"}
 
 
 @dataclass
@@ -61,23 +61,6 @@ def stage_submission(folder: Path, staging: Path) -> tuple[Staged | None, list[F
 # --- model.py ----------------------------------------------------------------------------
 
 
-def _top_level_statements(tree: ast.Module) -> list[ast.stmt]:
-    """What runs when the grader imports model.py: not functions, classes or the __main__ block."""
-    kept = []
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            continue
-        if isinstance(node, ast.If) and "__main__" in ast.unparse(node.test):
-            continue
-        kept.append(node)
-    return kept
-
-
-def _called_name(call: ast.Call) -> str:
-    func = call.func
-    return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
-
-
 def source_findings(model_path: Path, folder: Path) -> list[Finding]:
     """Advice from reading model.py: machine-specific paths, local imports, training at import time."""
     try:
@@ -90,11 +73,9 @@ def source_findings(model_path: Path, folder: Path) -> list[Finding]:
             findings.append(_path_finding(node))
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             findings += _local_import_findings(node, folder)
-    for statement in _top_level_statements(tree):
-        calls = [n for n in ast.walk(statement) if isinstance(n, ast.Call) and _called_name(n) in TRAINING_CALLS]
-        if calls:
-            findings.append(_training_finding(calls[0]))
-            break
+    training = training_call_at_import(tree)
+    if training is not None:
+        findings.append(_training_finding(training))
     return findings
 
 
@@ -140,7 +121,7 @@ def _training_finding(call: ast.Call) -> Finding:
     return Finding(
         level="warning",
         code="trains-at-import",
-        message=f"model.py line {call.lineno}: {_called_name(call)}() runs when model.py is imported; "
+        message=f"model.py line {call.lineno}: {called_name(call)}() runs when model.py is imported; "
         "it looks like training or data loading, which the grader's time limit will stop",
         hint="Keep only the model class (and build_model/preprocess) at the top level; move training under\n"
         "    if __name__ == '__main__':\n        train()",

@@ -7,7 +7,8 @@ since the labels never enter the sandbox.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import math
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -16,25 +17,27 @@ from grader.datasets import CIFAR10_CLASSES
 from grader.results.model import Result
 from grader.sandbox.protocol import Diagnostics, NormalisationProbe
 
+PointsOf = Callable[[float], float]  # an accuracy to Exercise 1's points under the rubric
 SAVE_STATE_DICT = 'torch.save(model.state_dict(), "weights.pth")'
 NORMALISATIONS = {
     "unit": ("inputs in [0, 1] (ToTensor() without Normalize)", None),
     "half": ("Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))", ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))),
-    "cifar": ("CIFAR-10's mean and std", ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))),
-    "imagenet": ("ImageNet's mean and std", ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))),
+    "cifar": ("CIFAR-10 mean/std normalisation", ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))),
+    "imagenet": ("ImageNet mean/std normalisation", ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))),
 }
-NORMALISATION_GAIN = 0.2  # an alternative must beat what the grader used by 20 points of accuracy
+NORMALISATION_POINTS = 5.0  # Exercise 1 points an alternative normalisation must win to be worth a warning
 CLASS_ORDER_GAIN = 0.2  # relabelling must win 20 points of accuracy, and reach 40%
 CLASS_ORDER_FLOOR = 0.4
 SHAPE_ERRORS = ("shapes cannot be multiplied", "channels", "size mismatch", "Expected input", "view size", "shape")
 
 
-def interpret(result: Result, labels: np.ndarray, custom_preprocess: bool) -> list[Finding]:
+def interpret(result: Result, labels: np.ndarray, custom_preprocess: bool, points_of: PointsOf) -> list[Finding]:
     """Advice from one graded (or failed) run of the check; `labels` are those of the images run."""
     run = result.run
     findings = [_from_warning(warning) for warning in (run.warnings if run else [])]
     if run and run.diagnostics:
-        findings += diagnostic_findings(run.diagnostics, labels, custom_preprocess, result.error_kind == "forward")
+        failed = result.error_kind == "forward"
+        findings += diagnostic_findings(run.diagnostics, labels, custom_preprocess, failed, points_of)
     if result.confusion_matrix:
         findings += class_order_findings(np.asarray(result.confusion_matrix))
     shape_error = any(marker in (result.error or "") for marker in SHAPE_ERRORS)
@@ -60,7 +63,7 @@ def _from_warning(warning: str) -> Finding:
 
 
 def diagnostic_findings(
-    found: Diagnostics, labels: np.ndarray, custom: bool, forward_failed: bool
+    found: Diagnostics, labels: np.ndarray, custom: bool, forward_failed: bool, points_of: PointsOf
 ) -> Iterator[Finding]:
     """What each of the runner's findings means for the student, with the fix."""
     if found.batchnorm_init:
@@ -102,7 +105,7 @@ def diagnostic_findings(
         )
     if found.input_shapes is not None and forward_failed:
         yield _input_size_finding(found.input_shapes)
-    if found.normalisation and (hit := normalisation_finding(found.normalisation, labels, custom)):
+    if found.normalisation and (hit := normalisation_finding(found.normalisation, labels, custom, points_of)):
         yield hit
     if found.skipped:
         yield Finding(
@@ -128,24 +131,36 @@ def _input_size_finding(fits: list[tuple[int, int, int]]) -> Finding:
     )
 
 
-def normalisation_finding(probe: NormalisationProbe, labels: np.ndarray, custom_preprocess: bool) -> Finding | None:
+def normalisation_finding(
+    probe: NormalisationProbe, labels: np.ndarray, custom_preprocess: bool, points_of: PointsOf
+) -> Finding | None:
+    """A warning when a standard normalisation would earn NORMALISATION_POINTS more of Exercise 1 than the
+    submission as it is, on the probe's images; `points_of` maps an accuracy to the rubric's points.
+
+    The gain must also be more than the sample's noise: among the images the two runs disagree on, the
+    alternative must win clearly more (a paired sign test at about two standard deviations).
+    """
     sample = np.asarray(labels)[:: probe.step][: len(probe.used)]
     digits = probe.model_dump(exclude={"step"})
     predictions = {name: np.frombuffer(p.encode(), dtype=np.uint8) - ord("0") for name, p in digits.items()}
     if not len(sample) or any(len(p) != len(sample) for p in predictions.values()):
         return None
-    accuracy = {name: float((p == sample).mean()) for name, p in predictions.items()}
-    used = accuracy.pop("used")
-    best = max(accuracy, key=accuracy.get)
-    if accuracy[best] < used + NORMALISATION_GAIN:
+    right = {name: p == sample for name, p in predictions.items()}
+    used_right = right.pop("used")
+    used, used_points = float(used_right.mean()), points_of(float(used_right.mean()))
+    gains = {name: points_of(float(hits.mean())) - used_points for name, hits in right.items()}
+    best = max(gains, key=lambda name: (gains[name], float(right[name].mean())))
+    won, lost = int((right[best] & ~used_right).sum()), int((used_right & ~right[best]).sum())
+    if gains[best] < NORMALISATION_POINTS or won - lost <= 2 * math.sqrt(won + lost):
         return None
-    grader_used = "your preprocess()" if custom_preprocess else NORMALISATIONS["half"][0] + " (the default)"
+    accuracy = float(right[best].mean())
+    grader_used = "your preprocess()" if custom_preprocess else NORMALISATIONS["half"][0] + ", the default"
     return Finding(
         level="warning",
         code="normalisation",
-        message=f"on {len(sample)} test images your model scores {used:.0%} with {grader_used}, but "
-        f"{accuracy[best]:.0%} with {NORMALISATIONS[best][0]}: the grader does not normalise the images the "
-        "way you did in training",
+        message=f"on {len(sample)} test images your model scores {used:.1%} ({used_points:g} points) as submitted "
+        f"({grader_used}); with {NORMALISATIONS[best][0]} it scores {accuracy:.1%} "
+        f"({points_of(accuracy):g} points, +{gains[best]:g}): add a preprocess function (see STUDENTS.md)",
         hint="Define in model.py the preprocessing you trained with, e.g.\n" + preprocess_snippet(best),
     )
 

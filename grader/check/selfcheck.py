@@ -17,6 +17,7 @@ from grader.datasets.pin import write_images_for_sandbox
 from grader.pipeline import GradingSession, grade_submission, open_session
 from grader.results.model import Result
 from grader.rubric.config import load_rubric
+from grader.rubric.points import exercise1_points
 from grader.sandbox.base import run_folder
 
 QUICK_PER_CLASS = 100
@@ -92,8 +93,12 @@ def check_submission(
         session = _session_for_check(session, quick, scratch)
         report.images = len(session.split)
         report.result = grade_submission(files.folder, session, student=files.student)
-        labels = session.split.labels
-    report.findings += interpret(report.result, labels, defines_preprocess(model_path))
+        labels, baselines = session.split.labels, session.baselines
+
+    def points_of(accuracy: float) -> float:
+        return exercise1_points(accuracy, rubric.exercise1, baselines).points
+
+    report.findings += interpret(report.result, labels, defines_preprocess(model_path), points_of)
     report.answers, answer_findings = check_answers(files.folder, files.answers_file, rubric)
     report.findings += answer_findings
     return report

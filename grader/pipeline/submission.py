@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from grader import __version__
+from grader.intake.model_source import describe_training_at_import
 from grader.intake.submission import IntakeError, SubmissionFiles, find_submission_files, submission_hashes
 from grader.integrity.checks import check_integrity
 from grader.integrity.probes import ProbeSet, build_probes, submission_key
@@ -85,6 +86,9 @@ def grade_submission(
         with shown_images(session, inputs.submission) as (images_file, probes):
             outcome = session.backend.run(_job(session, files, gpu, images_file))
         _record_outcome(result, outcome, session, probes)
+        if outcome.failure_phase == "import" and files.model_file:
+            found = describe_training_at_import(files.folder / files.model_file)
+            result.error += f" ({found})" if found else ""
     scores = {item.name: beside[item.name].result() if item.name in beside else item.score(given) for item in items}
     _set_items(result, scores, session.baselines)
     result.final_points = result.points.model_copy()

@@ -18,6 +18,8 @@ from grader.integrity.model import IntegritySettings
 from grader.policy.late import AttemptPolicy, LatePolicy
 from grader.sandbox.protocol import SandboxLimits
 
+DEFAULT_IMPORT_SECONDS = SandboxLimits.model_fields["import_seconds"].default
+
 
 class RubricError(GraderError, ValueError):
     """rubric.yaml is missing, unreadable or invalid; the message names the file and the key."""
@@ -130,6 +132,10 @@ class Rubric(Strict):
         # neither must trigger regrading.
         data["sandbox"].pop("workers", None)
         data["sandbox"].pop("isolation", None)
+        # The import limit changes a sandbox run, so a changed value reruns the class; at its default it is
+        # left out, so that results graded before the setting existed are not all rerun for it.
+        if data["sandbox"]["limits"].get("import_seconds") == DEFAULT_IMPORT_SECONDS:
+            data["sandbox"]["limits"].pop("import_seconds")
         # The copy rules are applied to the stored predictions of the whole class: no student reruns for them.
         for key in [key for key in data["integrity"] if key.startswith("copy_")]:
             data["integrity"].pop(key)

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 # Everything that runs inside: files only, copied or mounted whole; host code never imports them.
 INSIDE_DIR = Path(__file__).with_name("inside")
 META_MAX_BYTES = 64 * 1024
+PROGRESS_FILE = "progress.json"
+IMPORT_LIMIT_KEY = "sandbox.limits.import_seconds"
 LOG_TAIL_CHARS = 4000
 NUM_CLASSES = 10
 
@@ -31,6 +33,12 @@ class SandboxLimits(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     wall_clock_seconds: float = Field(default=600, gt=0, description="Whole run, from start to results")
+    import_seconds: float = Field(
+        default=60,
+        ge=0,
+        description="Importing model.py (a model that trains or loads data at import stops here, not at the "
+        "wall clock); 0: only the wall clock",
+    )
     memory_mb: int = Field(default=4096, gt=0, description="Memory the student's process may allocate")
     cpu_seconds: int = Field(default=3600, gt=0, description="CPU time over all threads")
     processes: int = Field(default=512, gt=0, description="Processes and threads (torch uses one per core)")
@@ -158,6 +166,9 @@ class SandboxOutcome(BaseModel):
     failure_kind: ErrorKind | None = None
     failure: str | None = None
     exit_code: int | None = None
+    failure_phase: Literal["import"] | None = Field(
+        default=None, description="import: stopped by the import limit while importing model.py"
+    )
     wall_seconds: float = 0.0
     stdout_tail: str = ""
     stderr_tail: str = ""
@@ -206,6 +217,7 @@ def runner_arguments(
         "--output", output,
         "--batch-size", str(job.batch_size),
         "--device", device or job.device,
+        "--import-seconds", f"{job.limits.import_seconds:g}",
     ] + (["--diagnose"] if job.diagnose else [])  # fmt: skip
 
 
@@ -225,23 +237,35 @@ def _read_meta(output_dir: Path) -> RunnerMeta | None:
         return None
 
 
-def _read_phase(output_dir: Path) -> str:
-    """What the runner said it was doing, from progress.json; any content it could not have written is ignored."""
-    path = output_dir / "progress.json"
-    progress: object = None
+def read_progress(output_dir: Path) -> dict:
+    """progress.json as the runner last wrote it; {} when absent or not what the runner could have written.
+
+    Student code runs in the same process and may rewrite it: it only words the reasons and starts the
+    import limit, while the wall clock stays the hard limit.
+    """
+    path = Path(output_dir) / PROGRESS_FILE
     try:
         if path.is_file() and not path.is_symlink() and path.stat().st_size < 4096:
             progress = json.loads(path.read_text(encoding="utf-8", errors="replace"))
+            return progress if isinstance(progress, dict) else {}
     except (OSError, ValueError, RecursionError):
         pass
-    phase = progress.get("phase") if isinstance(progress, dict) else None
+    return {}
+
+
+def _read_phase(output_dir: Path) -> str:
+    """What the runner said it was doing, in words."""
+    progress = read_progress(output_dir)
+    phase = progress.get("phase")
+    if phase == "importing":
+        return "importing model.py"
     if phase == "inference":
         done, total = progress.get("done"), progress.get("total")
         if isinstance(done, int) and isinstance(total, int):
             return f"running inference ({done} of {total} images done)"
         return "running inference"
     if phase == "loading":
-        return "loading the model (importing model.py, reading the weights)"
+        return "loading the model (building it, reading the weights)"
     if phase == "done":
         return (
             "exiting after inference: a thread or process the submission started kept it running "
@@ -319,11 +343,19 @@ def read_outcome(
     if verdict.overflow:
         outcome.failure_kind, outcome.failure = ErrorKind.DISK, verdict.overflow
         return outcome
+    if verdict.import_timed_out is not None:
+        outcome.failure_kind, outcome.failure_phase = ErrorKind.TIMEOUT, "import"
+        outcome.failure = (
+            f"importing model.py took longer than {verdict.import_timed_out:g} s (the import limit, "
+            f"{IMPORT_LIMIT_KEY}); the model must not train or load data at import: put that code under "
+            "`if __name__ == '__main__':`"
+        )
+        return outcome
     if verdict.timed_out:
         phase = _read_phase(output_dir)
         outcome.failure_kind = ErrorKind.TIMEOUT
         outcome.failure = f"exceeded the wall-clock limit of {limits.wall_clock_seconds:g} s while {phase}"
-        if phase.startswith("loading"):
+        if phase.startswith(("importing", "loading")):
             outcome.failure += (
                 "; does model.py train or download at import time? Put that code under `if __name__ == '__main__':`"
             )

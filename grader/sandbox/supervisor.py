@@ -21,6 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from grader.sandbox.protocol import read_progress
+
 POLL_SECONDS = 0.2
 # Walking a folder the submission filled stops here: past this many entries it is over any sane limit anyway.
 MAX_ENTRIES_WALKED = 200_000
@@ -51,6 +53,7 @@ class Verdict:
     """Why the loop stopped the sandbox, if it did; none set means the sandbox exited by itself."""
 
     timed_out: bool = False
+    import_timed_out: float | None = None  # the import limit that importing model.py ran past
     overflow: str | None = None
     cancelled: bool = False
     seconds: float = 0.0
@@ -64,14 +67,21 @@ def supervise(
     disk_mb: int,
     watched: list[Path],
 ) -> Verdict:
-    """Waits for the sandbox to end; kills it on timeout, on too much output, or on cancel-all."""
+    """Waits for the sandbox to end; kills it on timeout, on too much output, or on cancel-all.
+
+    Besides the wall clock, the import limit the runner states in progress.json while it imports model.py
+    (the output folder is one of `watched`) is timed by this clock, from when that phase is first seen.
+    """
     started = time.monotonic()
     verdict = Verdict()
+    import_clock = _ImportClock(watched)
     while running():
         if _cancelled.is_set():
             verdict.cancelled = True
         elif time.monotonic() - started > wall_clock_seconds:
             verdict.timed_out = True
+        elif (limit := import_clock.overrun()) is not None:
+            verdict.import_timed_out = limit
         else:
             written = bytes_under(*watched)
             if written >= UNLIMITED:
@@ -81,12 +91,37 @@ def supervise(
                 )
             elif written > disk_mb * 2**20:
                 verdict.overflow = f"wrote {written // 2**20} MB, more than the {disk_mb} MB disk limit"
-        if verdict.cancelled or verdict.timed_out or verdict.overflow:
+        if verdict.cancelled or verdict.timed_out or verdict.import_timed_out is not None or verdict.overflow:
             kill()
             break
         _cancelled.wait(POLL_SECONDS)
     verdict.seconds = time.monotonic() - started
     return verdict
+
+
+class _ImportClock:
+    """How long the runner has been importing model.py, by the host's clock, against the limit it was given."""
+
+    def __init__(self, watched: list[Path]) -> None:
+        self.folders = [path for path in watched if path.is_dir()]
+        self.since: float | None = None
+        self.limit = 0.0
+
+    def overrun(self) -> float | None:
+        """The import limit when importing has run past it, else None."""
+        progress = next((found for folder in self.folders if (found := read_progress(folder))), None)
+        if progress is None:  # not written yet, or caught half-written: nothing new
+            return None if self.since is None else self._check(self.limit)
+        limit = progress.get("limit_s")
+        if progress.get("phase") != "importing" or not isinstance(limit, (int, float)) or limit <= 0:
+            self.since = None
+            return None
+        self.since = self.since if self.since is not None else time.monotonic()
+        self.limit = float(limit)
+        return self._check(self.limit)
+
+    def _check(self, limit: float) -> float | None:
+        return limit if time.monotonic() - self.since > limit else None
 
 
 def bytes_under(*paths: Path) -> int:

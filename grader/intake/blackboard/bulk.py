@@ -7,11 +7,17 @@ failed import leaves the previous one intact:
 
     submissions/<username>/manifest.json      what was imported, from where, and what is wrong
     submissions/<username>/original/...       every uploaded file under its original name
+    submissions/<username>/original/attempt-<stamp>/...   an earlier attempt's files, when it fills a role
     submissions/<username>/model.py           the chosen files under their contract names
     submissions/<username>/weights.<ext>
     submissions/<username>/answers.<ext>
 
-The zip is untrusted: every refused member becomes a problem of the student it belongs to.
+A role the graded attempt has no file for (students split model and answers over attempts) is filled from
+the newest earlier attempt that has one; answers typed into the Submission Field become
+answers_from_text_field.md when no answers file was uploaded. The manifest notes both.
+
+The zip (or the folder it was unzipped into, folder.py) is untrusted: every refused member becomes a
+problem of the student it belongs to.
 """
 
 from __future__ import annotations
@@ -28,10 +34,12 @@ from datetime import datetime
 from pathlib import Path
 
 from grader.errors import GraderError
-from grader.intake.blackboard.dates import choose_attempt
+from grader.intake.blackboard.dates import NO_DUE_DATE, choose_attempt
+from grader.intake.blackboard.folder import FolderDownload, FolderTooLarge
 from grader.intake.blackboard.manifest import ImportReport, Manifest, ManifestFile, StudentImport, write_manifest
 from grader.intake.blackboard.receipts import RECEIPT_NAME, Receipt, ReceiptError, ReceiptFile, parse_receipt
-from grader.intake.contract import ignored
+from grader.intake.blackboard.text_field import TEXT_FIELD_ANSWERS, write_text_field_answers
+from grader.intake.contract import ROLES, ignored
 from grader.intake.recognise import Recognition, classify, install_contract_files
 from grader.intake.safe_zip import (
     ExtractionLimits,
@@ -63,7 +71,8 @@ def import_bulk_download(
     *,
     limits: ExtractionLimits | None = None,
 ) -> ImportReport:
-    """Unpacks a Grade Center bulk download into submissions/<username>/, one attempt per student.
+    """Unpacks a Grade Center bulk download (the zip, or the folder it was unzipped into) into
+    submissions/<username>/, one attempt per student.
 
     `due` is the deadline for `newest-before-deadline` (pass LatePolicy.deadline to honour the grace period);
     a time without a zone is compared in the zone of `due`. One student's failure never stops the import.
@@ -71,10 +80,9 @@ def import_bulk_download(
     zip_path, submissions_dir = Path(zip_path), Path(submissions_dir)
     limits = limits or ExtractionLimits()
     report = ImportReport(source=str(zip_path))
-    try:
-        archive = zipfile.ZipFile(zip_path)
-    except (zipfile.BadZipFile, OSError) as error:
-        raise BulkDownloadError(f"{zip_path}: not a readable zip ({error})") from error
+    if attempt_policy.keep == "newest-before-deadline" and due is None:
+        report.notes.append(NO_DUE_DATE)
+    archive = _open_download(zip_path, limits, report)
     with archive:
         members = _index_members(archive, limits, report)
         receipts = _read_receipts(archive, members, limits, report)
@@ -96,6 +104,25 @@ def import_bulk_download(
         more = f" and {len(unclaimed) - 10} more" if len(unclaimed) > 10 else ""
         report.notes.append(f"{len(unclaimed)} member(s) belong to no receipt and were ignored: {shown}{more}")
     return report
+
+
+def _open_download(path: Path, limits: ExtractionLimits, report: ImportReport) -> zipfile.ZipFile | FolderDownload:
+    """The zip, or the folder it was unzipped into, read through the same few calls."""
+    if path.is_dir():
+        try:
+            folder = FolderDownload(path, limits.max_members)
+        except FolderTooLarge as error:
+            raise BulkDownloadError(f"{path}: {error}, limit {limits.max_members}") from error
+        except OSError as error:
+            raise BulkDownloadError(f"{path}: cannot read the folder ({error})") from error
+        report.notes += folder.notes
+        return folder
+    try:
+        return zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as error:
+        raise BulkDownloadError(
+            f"{path}: not a readable zip ({error}); give the bulk download's .zip or the folder it was unzipped into"
+        ) from error
 
 
 def _index_members(
@@ -180,8 +207,8 @@ def _import_student(
     work = Path(tempfile.mkdtemp(prefix=f".{receipt.username}.", suffix=".importing", dir=submissions_dir))
     try:
         work.chmod(0o755)  # mkdtemp makes it private; the sandbox's unprivileged user must read it
-        files = _extract_attempt(archive, members, receipt, work, limits, problems)
-        recognition = classify(work, [item.stored for item in files]) if files else Recognition()
+        source = _AttemptSource(archive, members, work, limits, problems)
+        files, recognition, notes = _gather_files(source, receipt, attempts)
         if files:
             install_contract_files(work, recognition)
             problems += recognition.problems
@@ -205,7 +232,7 @@ def _import_student(
             roles=recognition.contract,
             missing=recognition.missing if files else [],
             ambiguous=recognition.ambiguous,
-            notes=recognition.notes,
+            notes=notes + recognition.notes,
             problems=problems,
         )
         write_manifest(work, manifest)
@@ -222,21 +249,96 @@ def _import_student(
         files=recognition.contract,
         missing=manifest.missing,
         ambiguous=recognition.ambiguous,
+        notes=notes,
         problems=problems,
     )
+
+
+class _AttemptSource:
+    """Extracts attempts of one student into its folder, all of them within the student's one byte budget."""
+
+    def __init__(self, archive, members, work: Path, limits: ExtractionLimits, problems: list[str]) -> None:
+        self.archive, self.members, self.work, self.limits, self.problems = archive, members, work, limits, problems
+        self.used = 0
+
+    def extract(self, receipt: Receipt, folder: Path) -> list[ManifestFile]:
+        folder.mkdir(parents=True)
+        files, used = _extract_attempt(
+            self.archive, self.members, receipt, folder, self.work, self.limits,
+            self.limits.max_student_bytes - self.used, self.problems,
+        )  # fmt: skip
+        self.used += used
+        return files
+
+
+def _gather_files(
+    source: _AttemptSource, chosen: Receipt, attempts: list[Receipt]
+) -> tuple[list[ManifestFile], Recognition, list[str]]:
+    """The graded attempt's files, each role it lacks filled from the newest earlier attempt that has one.
+
+    Students often split one submission over attempts (the model first, the answers later): the graded
+    attempt decides every role it has a file for, and the notes say where each adopted file came from.
+    """
+    files, recognition, notes = _recognise_attempt(source, chosen, source.work / "original", earlier=False)
+    considered = [item.stored for item in files]
+    earlier = sorted(
+        (attempt for attempt in attempts if attempt.attempt_time < chosen.attempt_time),
+        key=lambda attempt: (attempt.attempt_time, attempt.receipt_name),
+        reverse=True,
+    )
+    for older in earlier:
+        gaps = [role for role in ROLES if role not in recognition.chosen and role not in recognition.ambiguous]
+        if not gaps:
+            break
+        folder = unique_path(source.work / "original", f"attempt-{older.attempt}")  # an upload may hold the name
+        older_files, older_recognition, older_notes = _recognise_attempt(source, older, folder, earlier=True)
+        files += older_files
+        adopted = {role: older_recognition.chosen[role] for role in gaps if role in older_recognition.chosen}
+        if not adopted:
+            continue
+        notes += older_notes
+        for role, path in sorted(adopted.items()):
+            notes.append(
+                f"{role} file {path} comes from the earlier attempt {older.attempt}: "
+                f"the graded attempt {chosen.attempt} has none"
+            )
+        considered += adopted.values()
+        recognition = classify(source.work, considered)
+    return files, recognition, notes
+
+
+def _recognise_attempt(
+    source: _AttemptSource, receipt: Receipt, folder: Path, *, earlier: bool
+) -> tuple[list[ManifestFile], Recognition, list[str]]:
+    """One attempt's files and their roles; answers typed into its Submission Field count when no file has them."""
+    files = source.extract(receipt, folder)
+    attempt = receipt.attempt if earlier else None
+    for item in files:
+        item.attempt = attempt
+    recognition = classify(source.work, [item.stored for item in files]) if files else Recognition()
+    notes: list[str] = []
+    if receipt.submission_text and "answers" not in recognition.chosen and "answers" not in recognition.ambiguous:
+        written = write_text_field_answers(unique_path(folder, TEXT_FIELD_ANSWERS), receipt.submission_text)
+        if written is not None:
+            stored = written.relative_to(source.work).as_posix()
+            files.append(ManifestFile(original="(Submission Field)", stored=stored, attempt=attempt))
+            recognition = classify(source.work, [item.stored for item in files])
+            where = f"attempt {receipt.attempt}" if earlier else "the graded attempt"
+            notes.append(f"no answers file in {where}: the text typed into its Submission Field is used ({stored})")
+    return files, recognition, notes
 
 
 def _extract_attempt(
     archive: zipfile.ZipFile,
     members: dict[str, zipfile.ZipInfo],
     receipt: Receipt,
+    original_dir: Path,
     work: Path,
     limits: ExtractionLimits,
+    budget: int,
     problems: list[str],
-) -> list[ManifestFile]:
-    """Copies the attempt's files into work/original/, unpacking zips the student uploaded."""
-    original_dir = work / "original"
-    original_dir.mkdir()
+) -> tuple[list[ManifestFile], int]:
+    """Copies the attempt's files into original_dir, unpacking zips the student uploaded; returns the bytes used."""
     stored: list[ManifestFile] = []
     used = 0
     for item in _attempt_files(receipt, members, problems):
@@ -245,7 +347,7 @@ def _extract_attempt(
             name = safe_filename(check_path(item.original)[-1])
             check_member(info, limits)
             target = unique_path(original_dir, name)
-            used += copy_member(archive, info, target, limits.max_student_bytes - used)
+            used += copy_member(archive, info, target, budget - used)
         except UnsafeMember as error:
             problems.append(f"refused {item.original!r} (zip member {item.stored!r}): {error}")
             continue
@@ -253,11 +355,10 @@ def _extract_attempt(
             problems.append(f"cannot extract {item.original!r}: {error}")
             continue
         stored.append(ManifestFile(original=item.original, stored=target.relative_to(work).as_posix()))
-        budget = limits.max_student_bytes - used
-        inner, inner_bytes = _unpack_if_archive(target, item.original, work, limits, budget, problems)
+        inner, inner_bytes = _unpack_if_archive(target, item.original, work, limits, budget - used, problems)
         stored += inner
         used += inner_bytes
-    return stored
+    return stored, used
 
 
 def _attempt_files(receipt: Receipt, members: dict[str, zipfile.ZipInfo], problems: list[str]) -> list[ReceiptFile]:

@@ -69,14 +69,21 @@ def _zone_offset(zone: str) -> timezone | None:
     return timezone(-delta if match["sign"] == "-" else delta)
 
 
+NO_DUE_DATE = (
+    "no due date known (no `late:` section in the rubric): kept each student's newest attempt "
+    "instead of the newest before the deadline"
+)
+
+
 def choose_attempt(attempts: list[Receipt], policy: AttemptPolicy, due: datetime | None) -> tuple[Receipt, list[str]]:
-    """The attempt to grade, with notes on what was set aside."""
+    """The attempt to grade, with notes on what was set aside.
+
+    Without a due date the newest is kept; the import says that once (NO_DUE_DATE), not per student.
+    """
     ordered = sorted(attempts, key=lambda receipt: (receipt.attempt_time, receipt.receipt_name))
     newest = ordered[-1]
-    if policy.keep == "newest":
+    if policy.keep == "newest" or due is None:
         return newest, []
-    if due is None:
-        return newest, ["no due date known: kept the newest attempt"]
     on_time = [receipt for receipt in ordered if receipt.moment(due) <= due]
     if not on_time:
         return newest, ["every attempt is after the deadline: kept the newest"]

@@ -18,6 +18,7 @@ class ManifestFile(BaseModel):
     original: str = Field(description="the name the student gave it; inside an uploaded zip: zip name/inner path")
     stored: str = Field(description="path relative to the student's folder")
     role: str | None = Field(default=None, description="model, weights or answers when chosen for that role")
+    attempt: str | None = Field(default=None, description="the earlier attempt it comes from; None: the graded attempt")
 
 
 class Manifest(BaseModel):
@@ -51,6 +52,7 @@ class StudentImport(BaseModel):
     files: dict[str, str] = Field(default_factory=dict, description="role -> contract name in the student's folder")
     missing: list[str] = Field(default_factory=list)
     ambiguous: dict[str, list[str]] = Field(default_factory=dict)
+    notes: list[str] = Field(default_factory=list, description="files taken from an earlier attempt or the text field")
     problems: list[str] = Field(default_factory=list)
 
 
@@ -63,8 +65,10 @@ class ImportReport(BaseModel):
         return sum(student.status == status for student in self.students)
 
     def lines(self) -> list[str]:
-        """One line per problem, each naming its student, for the CLI to print."""
-        found = [f"{student.username}: {problem}" for student in self.students for problem in student.problems]
+        """One line per problem or adopted file, each naming its student, for the CLI to print."""
+        found = [
+            f"{student.username}: {line}" for student in self.students for line in student.problems + student.notes
+        ]
         return found + self.notes
 
 

@@ -17,6 +17,8 @@ from grader.policy.late import as_aware
 RECEIPT_NAME = re.compile(r"^(?P<stem>.+_attempt_(?P<stamp>\d{4}-\d{2}-\d{2}-\d{2}-\d{2}-\d{2}))\.txt$")
 STAMP_FORMAT = "%Y-%m-%d-%H-%M-%S"
 USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,99}$")
+MAX_SUBMISSION_TEXT = 200_000  # characters kept from the Submission Field
+NO_SUBMISSION_TEXT = "there is no student submission text data for this assignment."
 
 
 class ReceiptError(ValueError):
@@ -42,6 +44,9 @@ class Receipt(BaseModel):
     current_grade: str | None = None
     override_grade: str | None = None
     files: list[ReceiptFile] = Field(default_factory=list)
+    submission_text: str | None = Field(
+        default=None, description="what the student typed into the Submission Field (may be HTML), size-capped"
+    )
     problems: list[str] = Field(default_factory=list)
 
     @property
@@ -65,8 +70,9 @@ def parse_receipt(text: str, receipt_name: str) -> Receipt:
     files: list[ReceiptFile] = []
     pending_original: str | None = None
     in_files = False
+    lines = unicodedata.normalize("NFC", text.lstrip("\ufeff")).splitlines()
     # NFC, as the zip's member names are indexed, so that a receipt's Filename finds its member.
-    for line in unicodedata.normalize("NFC", text.lstrip("\ufeff")).splitlines():
+    for line in lines:
         stripped = line.strip()
         key, colon, value = stripped.partition(":")
         key, value = key.strip().lower(), value.strip()
@@ -91,6 +97,7 @@ def parse_receipt(text: str, receipt_name: str) -> Receipt:
         override_grade=headers.get("override grade", headers.get("override mark")) or None,
         # A Filename outside this attempt's prefix would let a receipt claim another student's upload.
         files=[item for item in files if item.stored.startswith(stem + "_")],
+        submission_text=_submission_field(lines),
     )
     if len(receipt.files) < len(files):
         receipt.problems.append("the receipt lists files of another attempt; they were ignored")
@@ -103,6 +110,23 @@ def parse_receipt(text: str, receipt_name: str) -> Receipt:
     if receipt.submitted_at is None:
         receipt.problems.append("no readable submission date: the attempt stamp (server-local time) is used")
     return receipt
+
+
+def _submission_field(lines: list[str]) -> str | None:
+    """The text between `Submission Field:` and the last `Comments:` before `Files:`; None when empty.
+
+    The student's own text may hold a line `Comments:`, so the section ends at the last one, not the first.
+    """
+    labels = [line.strip().lower() for line in lines]
+    if "submission field:" not in labels:
+        return None
+    start = labels.index("submission field:") + 1
+    end = labels.index("files:", start) if "files:" in labels[start:] else len(labels)
+    comments = [index for index in range(start, end) if labels[index] == "comments:"]
+    body = "\n".join(lines[start : comments[-1] if comments else end]).strip()
+    if not body or body.lower() == NO_SUBMISSION_TEXT:
+        return None
+    return body[:MAX_SUBMISSION_TEXT]
 
 
 def _after_stem(stored: str, stem: str) -> str:

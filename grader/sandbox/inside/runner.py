@@ -203,9 +203,15 @@ def check_keys(model, state_dict, weights_name):
     raise SubmissionError("weights", f"{weights_name} does not fit the model in model.py: " + "; ".join(parts))
 
 
-def load_model(model_path, weights_path, submission_dir, warnings):
-    """Returns (model, preprocess, weights_format)."""
-    module = import_model_module(model_path, submission_dir) if model_path else None
+def load_model(model_path, weights_path, submission_dir, warnings, progress=None, import_seconds=0):
+    """Returns (model, preprocess, weights_format). The host times the import against `import_seconds`."""
+    module = None
+    if model_path:
+        if progress:
+            progress.phase("importing", limit_s=import_seconds)
+        module = import_model_module(model_path, submission_dir)
+        if progress:
+            progress.phase("loading")
     preprocess = getattr(module, "preprocess", None) or default_preprocess
     weights_name = os.path.basename(weights_path)
     if is_torchscript(weights_path):
@@ -290,7 +296,9 @@ def run(args):
         progress.phase("loading")
         model_path = os.path.join(args.submission, args.model) if args.model else None
         weights_path = os.path.join(args.submission, args.weights)
-        model, preprocess, meta["weights_format"] = load_model(model_path, weights_path, args.submission, warnings)
+        model, preprocess, meta["weights_format"] = load_model(
+            model_path, weights_path, args.submission, warnings, progress, args.import_seconds
+        )
         meta["parameter_count"] = sum(p.numel() for p in model.parameters())
         meta["load_seconds"] = round(time.perf_counter() - started, 4)
         images = np.load(args.images, mmap_mode="r", allow_pickle=False)
@@ -374,6 +382,7 @@ def parse_args(argv=None):
     parser.add_argument("--output", required=True, help="folder for logits.npy and meta.json")
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    parser.add_argument("--import-seconds", type=float, default=0, help="the host's limit on importing model.py")
     parser.add_argument("--diagnose", action="store_true", help="after the run, probe for common mistakes")
     parser.add_argument("--guard", action="store_true", help="install the audit-hook guard (plain-process fallback)")
     parser.add_argument("--guard-write", action="append", default=[], help="fallback guard: writable root")
