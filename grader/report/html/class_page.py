@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from grader.answers import AnswersResult
 from grader.batch.summary import ClassSummary
 from grader.errors import GraderError
-from grader.export.base import read_table
+from grader.export.base import read_gradebook
 from grader.report.html import charts
 from grader.report.html.clusters import Cluster, cluster_pairs
 from grader.report.html.shell import chart, render, template
@@ -151,7 +151,7 @@ def export_files(folder: Path) -> list[ExportFile]:
     for path in sorted(paths, key=lambda path: path.stat().st_mtime, reverse=True):
         written = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         try:
-            rows = len(read_table(path)[1])
+            rows = len(read_gradebook(path).rows)
         except (GraderError, OSError, ValueError):
             rows = None
         found.append(ExportFile(path.name, written, rows))
