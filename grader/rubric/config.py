@@ -70,6 +70,12 @@ class SandboxSettings(Strict):
         "not a security boundary (trusted code only)",
     )
     limits: SandboxLimits = SandboxLimits()
+    warm: bool = Field(
+        default=False,
+        description="local backend with bubblewrap: each worker keeps a sandbox that imported torch once and forks "
+        "every submission into its own fresh namespaces (same isolation, no interpreter start per student); "
+        "$GRADER_WARM_SANDBOX=1 or 0 overrides it on one machine",
+    )
 
 
 class Anchor(Strict):
@@ -130,6 +136,7 @@ class Rubric(Strict):
         # neither must trigger regrading.
         data["sandbox"].pop("workers", None)
         data["sandbox"].pop("isolation", None)
+        data["sandbox"].pop("warm", None)  # a warm sandbox runs the same runner in the same isolation
         # The copy rules are applied to the stored predictions of the whole class: no student reruns for them.
         for key in [key for key in data["integrity"] if key.startswith("copy_")]:
             data["integrity"].pop(key)

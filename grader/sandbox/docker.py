@@ -53,7 +53,8 @@ class DockerBackend(SandboxBackend):
     isolation = "docker"
 
     @classmethod
-    def configured(cls, *, image: str | None = None) -> DockerBackend:
+    def configured(cls, *, image: str | None = None, warm: bool = False) -> DockerBackend:
+        # sandbox.warm is the local backend's alone: every Docker run is a fresh container.
         return cls(image=image)
 
     def __init__(

@@ -187,16 +187,17 @@ class LocalBackend(SandboxBackend):
 
     @classmethod
     def configured(cls, *, image: str | None = None, warm: bool = False) -> LocalBackend:
-        return cls(warm=warm)
-
-    def __init__(self, force_plain_process: bool | None = None, warm: bool | None = None) -> None:
-        if force_plain_process is None:
-            force_plain_process = os.environ.get("GRADER_LOCAL_ISOLATION") == "process"
-        self.use_bwrap = not force_plain_process and bwrap_works()
-        # GRADER_WARM_SANDBOX=1 or 0 overrides the rubric's sandbox.warm on one machine (benchmarks, tests).
+        # GRADER_WARM_SANDBOX=1 or 0 overrides the rubric's sandbox.warm on one machine (benchmarks).
         override = os.environ.get("GRADER_WARM_SANDBOX", "").strip().lower()
         if override in ("1", "true", "yes", "0", "false", "no"):
             warm = override in ("1", "true", "yes")
+        return cls(warm=warm)
+
+    def __init__(self, force_plain_process: bool | None = None, warm: bool = False) -> None:
+        """warm: run each submission in a forked child of a warm sandbox (warm.py); bubblewrap only."""
+        if force_plain_process is None:
+            force_plain_process = os.environ.get("GRADER_LOCAL_ISOLATION") == "process"
+        self.use_bwrap = not force_plain_process and bwrap_works()
         self.warm_pool: WarmPool | None = None
         if warm and self.use_bwrap:
             self.warm_pool = WarmPool(backend=self.name, isolation="bwrap (warm)")
@@ -231,6 +232,8 @@ class LocalBackend(SandboxBackend):
             outcome = self.warm_pool.run(job, use_gpu=use_gpu, env=env, rlimits=_rlimits(job.limits, not use_gpu))
             if outcome is not None:
                 return outcome  # else a cold run, today's path, for this student
+            if cancelled():
+                return cancelled_outcome(self.name, self.isolation)
         with run_folder("grader-run-") as folder:
             output, scratch = folder / "output", folder / "scratch"
             output.mkdir()
