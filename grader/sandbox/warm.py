@@ -181,6 +181,7 @@ class WarmPool:
         self._all: set[Zygote] = set()
         self._lock = threading.Lock()
         self.broken: str | None = None  # why warm runs stopped for this session: every run is then cold
+        self.zygotes_started = 0
 
     def run(
         self, job: SandboxJob, *, use_gpu: bool, env: dict[str, str], rlimits: dict[str, int]
@@ -253,12 +254,25 @@ class WarmPool:
         else:
             log.warning("warm sandbox: the zygote stopped (%s); running this submission cold", reply or "no reply")
 
-    def _take(self, use_gpu: bool, env: dict[str, str], processes: int) -> Zygote | None:
+    def idle(self) -> list[Zygote]:
         with self._lock:
-            for zygote in self._idle:
-                if zygote.use_gpu == use_gpu:
-                    self._idle.remove(zygote)
-                    return zygote
+            return list(self._idle)
+
+    def _take(self, use_gpu: bool, env: dict[str, str], processes: int) -> Zygote | None:
+        """An idle zygote that is still alive, else a new one once it has imported torch."""
+        with self._lock:
+            matching = [zygote for zygote in self._idle if zygote.use_gpu == use_gpu]
+            for zygote in matching:
+                self._idle.remove(zygote)
+        while matching:
+            zygote = matching.pop()
+            if zygote.process.poll() is None:
+                with self._lock:
+                    self._idle.extend(matching)
+                return zygote
+            self._release(zygote, reusable=False)
+        with self._lock:
+            self.zygotes_started += 1
         try:
             zygote = Zygote(use_gpu=use_gpu, env=env, processes=processes)
         except OSError as error:
