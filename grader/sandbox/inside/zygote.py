@@ -128,7 +128,7 @@ def run_submission(runner, job):
     """The student's process: limits, its environment, then the runner as a cold sandbox would start it."""
     set_limits(job["rlimits"])
     os.environ.clear()
-    os.environ.update(job["env"])
+    os.environ.update(job["env"], PWD="/scratch")  # as bubblewrap's --chdir leaves it in a cold run
     os.chdir("/scratch")
     sys.argv = [RUNNER, *job["argv"]]
     runner.main_and_exit(job["argv"])
