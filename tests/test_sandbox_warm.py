@@ -195,6 +195,39 @@ def test_the_inbox_and_the_previous_submission_are_out_of_reach(warm_backend, im
 
 
 @pytest.mark.integration
+def test_no_other_process_of_the_warm_sandbox_can_be_read_or_written(warm_backend, images, tmp_path):
+    """/proc shows the zygote and the job's own init; their memory, environment and files stay closed."""
+    outcome = run(
+        warm_backend,
+        images,
+        tmp_path,
+        "mallory",
+        """
+    me = os.readlink("/proc/self")
+    others, opened = [], []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        if pid == me:
+            continue
+        others.append(pid)
+        for name, mode in (("mem", "r+b"), ("mem", "rb"), ("environ", "rb"), ("cwd/.", None), ("root/.", None)):
+            try:
+                if mode:
+                    open(f"/proc/{pid}/{name}", mode).close()
+                else:
+                    os.listdir(f"/proc/{pid}/{name}")
+                opened.append(f"{pid}/{name}")
+            except OSError:
+                pass
+    report(others=len(others), opened=opened)
+    """,
+    )
+    assert outcome.isolation == WARM and outcome.failure is None, outcome.failure
+    seen = found(outcome)
+    assert seen["others"] >= 2  # at least the zygote and the job's namespace init are there to try
+    assert seen["opened"] == []
+
+
+@pytest.mark.integration
 def test_no_network_no_capabilities_and_the_runs_own_limits(warm_backend, images, tmp_path):
     outcome = run(
         warm_backend,

@@ -33,7 +33,7 @@ MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 0x1, 0x2, 0x4, 0x8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 0x20, 0x1000, 0x4000, 0x40000
 # statvfs flags of a mount that a read-only remount must repeat: the kernel refuses to clear locked ones.
 KEPT_MOUNT_FLAGS = {os.ST_NOSUID: MS_NOSUID, os.ST_NODEV: MS_NODEV, os.ST_NOEXEC: MS_NOEXEC}
-PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT = 1, 24, 38, 47
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT = 1, 4, 24, 38, 47
 PR_CAP_AMBIENT_CLEAR_ALL = 4
 LINUX_CAPABILITY_VERSION_3 = 0x20080522
 SIGKILL = 9
@@ -126,6 +126,7 @@ def shell_status(wait_status):
 
 def run_submission(runner, job):
     """The student's process: limits, its environment, then the runner as a cold sandbox would start it."""
+    _check(libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0), "dumpable")  # its own /proc entries, as in a cold run
     set_limits(job["rlimits"])
     os.environ.clear()
     os.environ.update(job["env"], PWD="/scratch")  # as bubblewrap's --chdir leaves it in a cold run
@@ -163,6 +164,9 @@ def job_child(runner, job, isolated):
     enter_namespaces()
     mount_view(job_dir, job["tmpfs_mb"])
     drop_privileges()
+    # The submission shares this uid and namespace: without this it could write into this process's memory
+    # (/proc/PID/mem), and from here signal the zygote. Its own process sets itself dumpable again.
+    _check(libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), "not dumpable")
     os.write(isolated, b"1")
     os.close(isolated)
     pid = os.fork()
