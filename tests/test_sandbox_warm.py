@@ -340,3 +340,24 @@ def test_the_warm_setting_changes_no_section_hash(rubric_file):
     warm = cold.model_copy(update={"sandbox": cold.sandbox.model_copy(update={"warm": True})})
     assert warm.sandbox.warm and not cold.sandbox.warm
     assert warm.section_hashes() == cold.section_hashes()
+
+
+@pytest.mark.integration
+def test_parallel_workers_each_get_a_zygote_of_their_own(warm_backend, images, tmp_path):
+    import threading
+
+    outcomes = []
+    # Both runs wait at the same point, so that neither zygote is free for the other.
+    barrier = "import time\ntime.sleep(3)\n"
+    workers = [
+        threading.Thread(target=lambda n=n: outcomes.append(run(warm_backend, images, tmp_path, f"w{n}", barrier)))
+        for n in range(2)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(120)
+    assert [outcome.isolation for outcome in outcomes] == [WARM, WARM]
+    assert all(outcome.failure is None for outcome in outcomes), [outcome.failure for outcome in outcomes]
+    assert warm_backend.warm_pool.zygotes_started == 2
+    assert len(warm_backend.warm_pool.idle()) == 2
