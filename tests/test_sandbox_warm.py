@@ -361,3 +361,19 @@ def test_parallel_workers_each_get_a_zygote_of_their_own(warm_backend, images, t
     assert all(outcome.failure is None for outcome in outcomes), [outcome.failure for outcome in outcomes]
     assert warm_backend.warm_pool.zygotes_started == 2
     assert len(warm_backend.warm_pool.idle()) == 2
+
+
+@pytest.mark.integration
+def test_a_zygote_that_never_gets_ready_leaves_the_student_to_a_cold_run(warm_backend, images, tmp_path, monkeypatch):
+    import tempfile
+
+    private = tmp_path / "tmp"
+    private.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(private))
+    monkeypatch.setattr("grader.sandbox.warm.READY_TIMEOUT_SECONDS", 0)
+    outcome = run(warm_backend, images, tmp_path, "patient")
+    assert outcome.isolation == "bwrap" and outcome.failure is None, outcome.failure
+    assert warm_backend.warm_pool.broken and "did not start" in warm_backend.warm_pool.broken
+    assert warm_backend.warm_pool.idle() == [] and list(private.iterdir()) == []  # its folder is gone too
+    again = run(warm_backend, images, tmp_path, "next")
+    assert again.isolation == "bwrap" and warm_backend.warm_pool.zygotes_started == 1  # no second attempt

@@ -37,7 +37,7 @@ from grader.sandbox.protocol import (
     runner_arguments,
     tmpfs_sizes_mb,
 )
-from grader.sandbox.supervisor import cancelled, remove_tree, supervise
+from grader.sandbox.supervisor import POLL_SECONDS, cancelled, remove_tree, supervise
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,8 @@ class Zygote:
         stream = self.process.stdout
         if stream is None:
             return False
-        readable, _, _ = select.select([stream], [], [], 0.05)
+        # Up to one poll of the supervisor: an answer is seen the moment it comes, not at the next poll.
+        readable, _, _ = select.select([stream], [], [], POLL_SECONDS)
         if readable:
             chunk = os.read(stream.fileno(), REPLY_MAX_BYTES)
             if not chunk or len(self._received) + len(chunk) > REPLY_MAX_BYTES:
