@@ -6,8 +6,9 @@ runner.py imports (numpy, torch); it never runs a tensor operation itself, so it
 
 Protocol, one JSON object per line: the zygote writes {"ready": true} once torch is imported; then for
 each line the host writes on stdin ({"name": job folder in /inbox, "argv": runner arguments, "env",
-"rlimits", "tmpfs_mb": {path: size}}) it answers {"exit": status}, status as a shell reports it (128 + signal).
-Anything it cannot do is {"error": reason}: the host then discards this zygote and runs the student cold.
+"rlimits", "tmpfs_mb": {path: size}}) it answers {"exit": status, "isolated": bool}, status as a shell reports
+it (128 + signal), isolated false when a step below failed before the submission could run. Anything it
+cannot do is {"error": reason}. Either way the host then discards this zygote and runs the student cold.
 
 Each submission gets, in its child:
 - a user namespace of its own (the zygote has no capabilities; this gives the child just enough to mount),
@@ -97,9 +98,10 @@ def mount_view(job_dir, tmpfs_mb):
 def drop_privileges():
     """No capability can come back: bounding and ambient sets cleared, no_new_privs, then capset to nothing."""
     _check(libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0), "clear ambient capabilities")
-    for capability in range(64):
-        if libc.prctl(PR_CAPBSET_DROP, capability, 0, 0, 0) != 0 and capability < 41:
-            raise IsolationError(f"drop capability {capability}: {os.strerror(ctypes.get_errno())}")
+    with open("/proc/sys/kernel/cap_last_cap") as stream:
+        last_capability = int(stream.read())
+    for capability in range(last_capability + 1):
+        _check(libc.prctl(PR_CAPBSET_DROP, capability, 0, 0, 0), f"drop capability {capability}")
     _check(libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
     header = (ctypes.c_uint32 * 2)(LINUX_CAPABILITY_VERSION_3, 0)
     _check(libc.capset(header, (ctypes.c_uint32 * 6)()), "capset")
@@ -141,6 +143,8 @@ def namespace_init(runner, job):
     if pid == 0:
         try:
             run_submission(runner, job)
+        except BaseException:  # noqa: BLE001 - the runner reports its own failures; this is before it started
+            traceback.print_exc()
         finally:
             os._exit(1)
     return shell_status(os.waitpid(pid, 0)[1])
