@@ -377,3 +377,20 @@ def test_a_zygote_that_never_gets_ready_leaves_the_student_to_a_cold_run(warm_ba
     assert warm_backend.warm_pool.idle() == [] and list(private.iterdir()) == []  # its folder is gone too
     again = run(warm_backend, images, tmp_path, "next")
     assert again.isolation == "bwrap" and warm_backend.warm_pool.zygotes_started == 1  # no second attempt
+
+
+@pytest.mark.integration
+def test_a_submission_that_cannot_be_copied_runs_cold_and_the_zygote_stays(warm_backend, images, tmp_path):
+    assert run(warm_backend, images, tmp_path, "first").isolation == WARM
+    folder = make_submission(tmp_path, "piped")
+    os.mkfifo(folder / "a-named-pipe")
+    job = SandboxJob(
+        submission_dir=folder, model_file="model.py", weights_file="weights.pth", images_file=images,
+        batch_size=4, device="cpu", limits=SandboxLimits(wall_clock_seconds=60, memory_mb=2048),
+    )  # fmt: skip
+    outcome = warm_backend.run(job)
+    assert outcome.isolation == "bwrap" and outcome.failure is None, outcome.failure
+    assert run(warm_backend, images, tmp_path, "after").isolation == WARM
+    assert warm_backend.warm_pool.zygotes_started == 1 and not warm_backend.warm_pool.broken
+    [zygote] = warm_backend.warm_pool.idle()
+    assert list(zygote.inbox.iterdir()) == []

@@ -126,25 +126,29 @@ class Zygote:
         self.jobs += 1
         job_dir = self.inbox / f"job-{self.jobs}"
         job_dir.mkdir()
-        shutil.copytree(job.submission_dir, job_dir / "submission", symlinks=True)
-        (job_dir / "data").mkdir()
-        images = job_dir / "data" / "images.npy"
         try:
-            os.link(job.images_file, images)
-        except OSError:
-            shutil.copyfile(job.images_file, images)
-        (job_dir / "output").mkdir()
-        (job_dir / "stdout.log").touch()
-        (job_dir / "stderr.log").touch()
+            # Symlinks stay links, as in a cold run's bind of the folder: they never reach a host file.
+            shutil.copytree(job.submission_dir, job_dir / "submission", symlinks=True)
+            (job_dir / "data").mkdir()
+            images = job_dir / "data" / "images.npy"
+            try:
+                os.link(job.images_file, images)
+            except OSError:
+                shutil.copyfile(job.images_file, images)
+            (job_dir / "output").mkdir()
+            (job_dir / "stdout.log").touch()
+            (job_dir / "stderr.log").touch()
+        except BaseException:
+            remove_tree(job_dir)
+            raise
         return job_dir
 
-    def send(self, message: dict) -> bool:
+    def send(self, message: dict, processes: int) -> bool:
+        """Starts a job; `processes` is its limit, which the zygote's pids cgroup takes for this job."""
         self.reply = None
         if self.cgroup and self.cgroup.path:
-            limit = message.pop("processes") + ZYGOTE_PROCESSES
             with contextlib.suppress(OSError):
-                (self.cgroup.path / "pids.max").write_text(str(limit))
-        message.pop("processes", None)
+                (self.cgroup.path / "pids.max").write_text(str(processes + ZYGOTE_PROCESSES))
         try:
             assert self.process.stdin is not None
             self.process.stdin.write(json.dumps(message).encode() + b"\n")
@@ -198,7 +202,9 @@ class WarmPool:
             try:
                 job_dir = zygote.prepare(job)
             except (OSError, shutil.Error) as error:
+                # A file that cannot be copied (a pipe, a socket) is the submission's: the zygote stays.
                 log.warning("warm sandbox: cannot copy %s (%s); running it cold", job.submission_dir, error)
+                reusable = True
                 return None
             outcome, reusable = self._run_job(zygote, job, job_dir, env, rlimits)
             return outcome
@@ -215,10 +221,9 @@ class WarmPool:
             "env": env,
             "rlimits": rlimits,
             "tmpfs_mb": tmpfs_sizes_mb(limits),
-            "processes": limits.processes,
         }
         started = time.monotonic()
-        if not zygote.send(message):
+        if not zygote.send(message, limits.processes):
             return None, False
         output, stdout, stderr = job_dir / "output", job_dir / "stdout.log", job_dir / "stderr.log"
         verdict = supervise(
