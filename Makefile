@@ -26,7 +26,7 @@ SANDBOX_IMAGE ?= lab8-grader-sandbox:latest
 ISOLATION ?=
 GRADING_OPTIONS = --rubric $(RUBRIC) $(if $(DATA),--data $(DATA)) $(if $(TIMEOUT),--timeout $(TIMEOUT)) $(if $(SANDBOX),--sandbox $(SANDBOX)) $(if $(ISOLATION),--isolation $(ISOLATION))
 
-.PHONY: setup grade grade-all check pack validate import export report reference bench bench-answers bench-integrity bench-report stress-class sandbox-image sandbox-clean test test-fast test-docker lint format clean
+.PHONY: setup grade grade-all check pack validate import export report reference bench bench-answers bench-integrity bench-report bench-warm stress-class sandbox-image sandbox-clean test test-fast test-docker lint format clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -84,6 +84,10 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m grader.bench $(if $(DATA),--data $(DATA)) $(if $(TRAIN_SPLIT),--train $(TRAIN_SPLIT))
+
+# Cold against warm local sandboxes (sandbox.warm): the example graded as a class of 5 both ways; prints `overhead <cold> -> <warm> s per submission`.
+bench-warm: $(STAMP)
+	$(BIN)/python -m grader.sandbox.warm_bench $(if $(DATA),--data $(DATA))
 
 # Trains each baseline (resuming from its checkpoint), then grades them all like students into reference/baselines.json.
 reference: $(STAMP)

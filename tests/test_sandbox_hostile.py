@@ -24,7 +24,7 @@ OUTPUT_DIR = 'OUTPUT = sys.argv[sys.argv.index("--output") + 1]\n'
 
 
 @pytest.fixture(
-    params=["bwrap", "process", pytest.param("docker", marks=pytest.mark.docker)],
+    params=["bwrap", "bwrap-warm", "process", pytest.param("docker", marks=pytest.mark.docker)],
     scope="module",
 )
 def backend(request):
@@ -35,9 +35,19 @@ def backend(request):
         yield backend
         backend.close()
         return
-    if request.param == "bwrap":
+    if request.param.startswith("bwrap"):
         require_tool(bwrap_available(), "bubblewrap is not installed or cannot create namespaces here")
-    yield LocalBackend(force_plain_process=request.param == "process")
+    # bwrap-warm: every attack runs in a child forked by the warm sandbox (grader/sandbox/warm.py).
+    backend = LocalBackend(force_plain_process=request.param == "process", warm=request.param == "bwrap-warm")
+    if request.param == "bwrap-warm":
+        assert backend.warm_pool is not None
+    yield backend
+    backend.close()
+
+
+def ran_warm(backend, outcome) -> bool:
+    """A warm backend must not have fallen back to a cold run: the attack has to meet the warm sandbox."""
+    return getattr(backend, "warm_pool", None) is None or outcome.isolation == "bwrap (warm)"
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +70,9 @@ def run(backend, images: Path, folder: Path, prelude: str, epilogue: str = "", *
         device="cpu",
         limits=SandboxLimits(**{"wall_clock_seconds": 60, "memory_mb": 2048, **limits}),
     )
-    return backend.run(job)
+    outcome = backend.run(job)
+    assert outcome.failure_kind == "cancelled" or ran_warm(backend, outcome), outcome
+    return outcome
 
 
 def test_a_progress_file_of_the_wrong_shape_is_ignored(backend, images, tmp_path):
@@ -93,6 +105,10 @@ def test_a_deep_chain_of_folders_is_cleaned_up(backend, images, tmp_path, monkey
     assert outcome.failure is None or outcome.failure_kind == "disk", outcome.failure
     if outcome.failure:
         assert "nested more than 64 levels" in outcome.failure
+    if getattr(backend, "warm_pool", None):
+        # A warm sandbox's own folder lives until the backend closes; the job's folder in it must be gone now.
+        assert all(not any((zygote / "inbox").iterdir()) for zygote in private.iterdir())
+        backend.warm_pool.close()
     assert list(private.iterdir()) == []
 
 

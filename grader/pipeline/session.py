@@ -87,7 +87,7 @@ def open_session(
     reset_cancel()  # a new session starts with no interrupt pending from an earlier one in this process
     sandbox = backend
     if not isinstance(sandbox, SandboxBackend):
-        sandbox = get_backend(backend or rubric.sandbox.backend, rubric.sandbox.image)
+        sandbox = get_backend(backend or rubric.sandbox.backend, rubric.sandbox.image, rubric.sandbox.warm)
     require_boundary(sandbox, isolation or rubric.sandbox.isolation)
     with run_folder("grader-images-") as folder:
         images_file = write_images_for_sandbox(split, folder)

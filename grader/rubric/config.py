@@ -72,6 +72,12 @@ class SandboxSettings(Strict):
         "not a security boundary (trusted code only)",
     )
     limits: SandboxLimits = SandboxLimits()
+    warm: bool = Field(
+        default=False,
+        description="local backend with bubblewrap: each worker keeps a sandbox that imported torch once and forks "
+        "every submission into its own fresh namespaces (same isolation, no interpreter start per student); "
+        "$GRADER_WARM_SANDBOX=1 or 0 overrides it on one machine",
+    )
 
 
 class Anchor(Strict):
@@ -136,6 +142,7 @@ class Rubric(Strict):
         # left out, so that results graded before the setting existed are not all rerun for it.
         if data["sandbox"]["limits"].get("import_seconds") == DEFAULT_IMPORT_SECONDS:
             data["sandbox"]["limits"].pop("import_seconds")
+        data["sandbox"].pop("warm", None)  # a warm sandbox runs the same runner in the same isolation
         # The copy rules are applied to the stored predictions of the whole class: no student reruns for them.
         for key in [key for key in data["integrity"] if key.startswith("copy_")]:
             data["integrity"].pop(key)

@@ -23,8 +23,10 @@ class SandboxBackend(ABC):
     isolation: str
 
     @classmethod
-    def configured(cls, *, image: str | None = None) -> SandboxBackend:
-        """The backend as the rubric's sandbox settings configure it; most backends have nothing to set."""
+    def configured(cls, *, image: str | None = None, warm: bool = False) -> SandboxBackend:
+        """The backend as the rubric's sandbox settings configure it; most backends have nothing to set.
+
+        warm: the rubric's sandbox.warm (a warm sandbox per worker); only the local backend has one."""
         return cls()
 
     @property
@@ -62,15 +64,15 @@ def backend_names() -> list[str]:
     return ["auto", *BACKENDS.names()]
 
 
-def get_backend(name: str, image: str | None = None) -> SandboxBackend:
+def get_backend(name: str, image: str | None = None, warm: bool = False) -> SandboxBackend:
     """'auto' is the most preferred backend that answers: Docker when the engine and image do, else local.
 
-    image: the rubric's sandbox.image, for the backends that run one (Docker)."""
+    image: the rubric's sandbox.image, for the backends that run one (Docker). warm: the rubric's sandbox.warm."""
     if name == "auto":
         *others, name = BACKENDS.preferred()
         for candidate in others:
             with suppress(SandboxUnavailable):
-                return get_backend(candidate, image)
-    backend = BACKENDS.get(name).configured(image=image)
+                return get_backend(candidate, image, warm)
+    backend = BACKENDS.get(name).configured(image=image, warm=warm)
     backend.check_available()
     return backend

@@ -399,9 +399,10 @@ def main(argv=None):
     return run(args)
 
 
-if __name__ == "__main__":
+def main_and_exit(argv=None):
+    """The whole run, then the process ends: how the sandbox starts the runner, cold or forked by the zygote."""
     try:
-        status = main()
+        status = main(argv)
     except BaseException:  # noqa: BLE001 - reported on stderr; the host reads the exit status
         traceback.print_exc()
         status = 1
@@ -409,3 +410,7 @@ if __name__ == "__main__":
     sys.stderr.flush()
     # Not sys.exit: a thread or atexit handler of the submission must not keep the finished run alive.
     os._exit(status)
+
+
+if __name__ == "__main__":
+    main_and_exit()
