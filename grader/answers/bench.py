@@ -1,13 +1,13 @@
 """Measure the Exercise 2 checker the way it grades students, against human grades.
 
-    python -m grader.answers.bench [--asag DIR] [--lab DIR] [--method auto|minilm|tfidf] [--fit | --tune]
+    python -m grader.answers.bench [--asag DIR] [--lab DIR] [--method auto|minilm|tfidf] [--fit]
 
 Short-answer data sets: every CSV in DIR (default ../shared/data/asag; env ASAG overrides), columns
 question_id, question, reference_answer, student_answer, score, and optionally score_grader1,
-score_grader2. answers.csv is for development: --fit (the similarity calibration) and --tune (the
-meaning range and evidence gate) read it alone; every other file is measured only. Each answer
-goes through the full scorer that grades Exercise 2 (key ideas, similarity, rules, rounding),
-from its question's reference answer alone, since these sets have no concept lists.
+score_grader2. answers.csv is for development: --fit (the similarity calibration) reads it alone;
+every other file is measured only. Each answer goes through the full scorer that grades Exercise 2
+(sentences, similarity, rules, rounding) from its question's reference answer alone, since these
+sets have no concept lists.
 
 The lab's own set (--lab, default tests/data/exercise2_lab): answers files graded by a careful
 human, scored with the packaged rubric; agreement per question and per file.
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import itertools
 import math
 import os
 import sys
@@ -118,24 +117,28 @@ def question_rubrics(split: Split) -> list[QuestionRubric]:
     return [built[qid] for qid in split.question_ids]
 
 
-def similarity_scores(method: SimilarityMethod, split: Split) -> np.ndarray:
+def similarity_scores(method: SimilarityMethod, split: Split) -> tuple[np.ndarray, np.ndarray]:
+    """(calibrated closeness, unrelated mask) of every answer, as grading computes them."""
     features = feature_matrix(method, split.answers, split.references, split.questions)
-    return score_features(method.name, features, split.answers)[0]
+    return score_features(method.name, features, split.answers)
 
 
 def full_scores(
     method: SimilarityMethod,
     split: Split,
-    semantic: np.ndarray,
+    similarity: tuple[np.ndarray, np.ndarray],
     settings: ScoringSettings,
     meaning_range: tuple[float, float] | None = None,
 ) -> np.ndarray:
     """Points of every answer, as grading gives them (rounded to the rubric's step)."""
     questions = question_rubrics(split)
+    semantic, unrelated = similarity
     return np.array(
         [
-            score_question(q, answer, float(s), 0.0, settings, method=method, meaning_range=meaning_range).points
-            for q, answer, s in zip(questions, split.answers, semantic, strict=True)
+            score_question(
+                q, answer, float(s), 0.0, settings, method=method, meaning_range=meaning_range, unrelated=bool(u)
+            ).points
+            for q, answer, s, u in zip(questions, split.answers, semantic, unrelated, strict=True)
         ]
     )
 
@@ -159,20 +162,6 @@ def detail_split(name: str, split: Split, predicted: np.ndarray) -> str:
     return "; ".join(parts)
 
 
-def tune(method: SimilarityMethod, dev: Split) -> None:
-    """Grid over the meaning range and the evidence gate on the development answers only."""
-    semantic = similarity_scores(method, dev)
-    base = Exercise2Rubric.default().scoring
-    best = None
-    for low, width, gate in itertools.product((0.3, 0.35, 0.4, 0.45), (0.2, 0.3, 0.4), (0.0, 0.15, 0.25, 0.4)):
-        settings = base.model_copy(update={"evidence_gate": gate})
-        r = pearson(full_scores(method, dev, semantic, settings, (low, low + width)), dev.scores)
-        print(f"tune low={low} high={low + width:.2f} gate={gate} r={r:.3f}", flush=True)
-        if best is None or r > best[0]:
-            best = (r, low, low + width, gate)
-    print(f"best on {DEV_FILE}: r={best[0]:.3f} meaning range ({best[1]}, {best[2]:.2f}) evidence_gate {best[3]}")
-
-
 def asag_files(folder: Path) -> list[Path]:
     files = sorted(folder.glob("*.csv"))
     first = {HELDOUT_FILE: 0, DEV_FILE: 1}
@@ -184,12 +173,12 @@ def measure_asag(method: SimilarityMethod, folder: Path, started: float) -> list
     settings = Exercise2Rubric.default().scoring
     for path in asag_files(folder):
         split = read_split(path)
-        semantic = similarity_scores(method, split)
-        full = full_scores(method, split, semantic, settings)
+        similarity = similarity_scores(method, split)
+        full = full_scores(method, split, similarity, settings)
         lines = [
             report_split(path.name, split, full, "asag"),
             detail_split(path.name, split, full),
-            report_split(path.name, split, split.max_score * semantic, "asag-similarity"),
+            report_split(path.name, split, split.max_score * similarity[0], "asag-similarity"),
         ]
         print("\n".join(lines) + f"  ({time.perf_counter() - started:.0f}s so far)", flush=True)
         summary += [lines[0], lines[2]]
@@ -239,7 +228,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lab-text", type=Path, default=DEFAULT_LAB_TEXT, help="the handout, to spot copies")
     parser.add_argument("--method", default="auto")
     parser.add_argument("--fit", action="store_true", help="learn the similarity calibration on answers.csv")
-    parser.add_argument("--tune", action="store_true", help="grid the meaning range and gate on answers.csv")
     args = parser.parse_args(argv)
 
     name = resolve_method_name(args.method)
@@ -249,13 +237,10 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     dev = read_split(dev_path) if has_asag else None
     method = get_method(name, corpus=background_corpus(dev) if dev else ())
-    if args.fit or args.tune:
+    if args.fit:
         if dev is None:
             print(f"no {DEV_FILE} in {args.asag}", file=sys.stderr)
             return 2
-        if args.tune:
-            tune(method, dev)
-            return 0
         features = feature_matrix(method, dev.answers, dev.references, dev.questions)
         print(f"features: intercept, {', '.join(FEATURES)}")
         print(f'    "{name}": {fit_calibration(features, dev.scores, dev.max_score)},')

@@ -28,6 +28,7 @@ happen come go mimic imitate replace remove add apply label note say tell call k
 PREDICATE_LEMMAS = frozenset(lemma(w) for w in _PREDICATE_WORDS.split() if "'" not in w)
 _SUBJECT_WORDS = frozenset({"it", "they", "we", "you", "i", "this", "these", "which", "that", "there"})
 _MIN_CLAIM_WORDS = 3
+_LIST_ITEMS = 3  # "autoencoder, bottleneck, PCA": three items without a verb make a list
 _BULLET = re.compile(r"^\s*(?:[-*\u2022\u25cf\u25aa+]|\(?[a-z0-9]{1,2}[.)])\s+", re.IGNORECASE)
 _SHORT_LINE_WORDS = 6
 _KEYWORD_LIST_CLAIM_SHARE = 0.34
@@ -81,9 +82,15 @@ def _segment_predicates(segment: list[Token]) -> bool:
 
 
 def _has_predicate(tokens: list[Token]) -> bool:
-    if sum(1 for t in tokens if not t.is_punct) < _MIN_CLAIM_WORDS:
+    """A statement, or one answer phrase ("To simulate parts of the product"): anything but a list of
+    three or more items with no predicate."""
+    words = [t for t in tokens if not t.is_punct]
+    if len(words) == 2:  # "They can.", "It is."
+        return words[0].text in _SUBJECT_WORDS and words[1].lemma in _AUXILIARY_LEMMAS
+    if len(words) < _MIN_CLAIM_WORDS:
         return False
-    return any(_segment_predicates(segment) for segment in _segments(tokens))
+    segments = _segments(tokens)
+    return len(segments) < _LIST_ITEMS or any(_segment_predicates(segment) for segment in segments)
 
 
 def _lines_to_units(text: str) -> list[tuple[str, bool]]:

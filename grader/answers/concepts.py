@@ -47,9 +47,9 @@ def _sentences(tokens: list[Token]) -> list[list[Token]]:
     return list(groups.values())
 
 
-def _matches_in(sentence: list[Token], phrase: Phrase) -> bool:
+def _matches_in(sentence: list[Token], phrase: Phrase, strict: bool = False) -> bool:
     wanted = set(phrase.lemmas)
-    width = _window(len(wanted))
+    width = len(wanted) + 2 if strict else _window(len(wanted))
     for start, first in enumerate(sentence):
         if first.lemma not in wanted:
             continue
@@ -57,14 +57,17 @@ def _matches_in(sentence: list[Token], phrase: Phrase) -> bool:
         for tok in sentence[start : start + width]:
             if tok.lemma in wanted and tok.lemma not in seen:
                 seen[tok.lemma] = tok
-        if len(seen) == len(wanted) and any(t.negated for t in seen.values()) == phrase.negated:
+        in_order = not strict or [t.lemma for t in sorted(seen.values(), key=sentence.index)] == list(phrase.lemmas)
+        if len(seen) == len(wanted) and in_order and any(t.negated for t in seen.values()) == phrase.negated:
             return True
     return False
 
 
-def phrase_found(tokens: list[Token], phrasing: str) -> bool:
+def phrase_found(tokens: list[Token], phrasing: str, strict: bool = False) -> bool:
+    """Whether one sentence holds the phrasing's lemmas close together with its polarity; `strict`:
+    in the phrasing's order and nearly adjacent (for wrong claims, where a loose match accuses)."""
     phrase = compile_phrase(phrasing)
-    return bool(phrase.lemmas) and any(_matches_in(s, phrase) for s in _sentences(tokens))
+    return bool(phrase.lemmas) and any(_matches_in(s, phrase, strict) for s in _sentences(tokens))
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,7 @@ def match_concepts(claims: list[Sentence], concepts: list[Concept]) -> ConceptMa
     """Concepts that one of the claims states in one of their phrasings (used for misconceptions)."""
     found, missing, weight = [], [], 0.0
     for concept in concepts:
-        if any(phrase_found(list(c.tokens), p) for c in claims for p in concept.phrasings):
+        if any(phrase_found(list(c.tokens), p, strict=True) for c in claims for p in concept.phrasings):
             found.append(concept.name)
             weight += concept.weight
         else:
@@ -138,6 +141,8 @@ class IdeaMatch:
 
 
 FOUND_STRENGTH = 0.5
+UNCONFIRMED_HINT = 0.25
+COMPETING_MARGIN = 0.05
 
 
 def _mentions_other_model(texts: tuple[str, ...]) -> bool:
@@ -145,33 +150,53 @@ def _mentions_other_model(texts: tuple[str, ...]) -> bool:
 
 
 def match_ideas(
-    claims: list[Sentence], ideas: list[Idea], method: SimilarityMethod | None, meaning_range: tuple[float, float]
+    claims: list[Sentence],
+    ideas: list[Idea],
+    method: SimilarityMethod | None,
+    meaning_range: tuple[float, float],
+    hint_confirmation: float = 0.0,
 ) -> IdeaMatch:
     """How surely the answer's claims state each idea: a phrasing in a claim is sure; otherwise the
     closest claim of the same polarity as one of the idea's texts, mapped from meaning_range to 0..1.
     A claim whose subject is another method ("decision trees overfit") only counts for ideas that
-    name other methods. A claim as close as the range's top but of the opposite polarity denies it."""
+    name other methods. A claim as close as the range's top but of the opposite polarity denies it.
+    A phrasing counts in full when its claim is at least `hint_confirmation` close to the idea."""
     strengths: dict[str, float] = {}
     by_meaning: list[str] = []
     denied: list[str] = []
-    units = [piece for claim in claims for piece in pieces(claim)]
-    other = [about_other_model(u) for u in units]
+    units, other = [], []
+    for claim in claims:
+        claim_pieces = pieces(claim)
+        units += claim_pieces
+        other += [about_other_model(claim)] * len(claim_pieces)  # "SVMs are strong because they ..."
     meanings = sorted({m for idea in ideas for m in idea.meanings})
     cosines = method.cosine_matrix([u.text for u in units], meanings) if method and units and meanings else None
     negated = {m: any(t.negated for t in tokenize(m)) for m in meanings}
     low, high = meaning_range
+    closest: dict[tuple[int, str], float] = {}  # (unit, idea) -> the unit's cosine to the idea's closest text
+    if cosines is not None:
+        for idea in ideas:
+            columns = [j for j, m in enumerate(meanings) if m in idea.meanings]
+            for i in range(len(units)):
+                closest[i, idea.name] = float(cosines[i, columns].max())
+    unit_best = [max((closest.get((i, idea.name), 0.0) for idea in ideas), default=0.0) for i in range(len(units))]
     for idea in ideas:
         names_other = _mentions_other_model((*idea.phrasings, *idea.meanings))
         usable = [i for i, unit in enumerate(units) if names_other or not other[i]]
-        if any(phrase_found(list(units[i].tokens), p) for i in usable for p in idea.phrasings):
+        columns = [j for j, m in enumerate(meanings) if m in idea.meanings]
+        hits = [i for i in usable if any(phrase_found(list(units[i].tokens), p) for p in idea.phrasings)]
+        if hits and (cosines is None or max(cosines[i, j] for i in hits for j in columns) >= hint_confirmation):
             strengths[idea.name] = 1.0
             continue
-        best, against = 0.0, 0.0
+        # A phrasing in a claim about something else ("LeNet has two convolution layers") is half a sign.
+        best, against = (UNCONFIRMED_HINT if hits else 0.0), 0.0
         if cosines is not None:
             for j, m in enumerate(meanings):
                 if m not in idea.meanings:
                     continue
                 for i in usable:
+                    if closest[i, idea.name] < unit_best[i] - COMPETING_MARGIN:
+                        continue  # a claim states the idea it is closest to, not every related one
                     closeness = (float(cosines[i, j]) - low) / (high - low)
                     if units[i].negated == negated[m]:
                         best = max(best, closeness)

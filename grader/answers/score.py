@@ -6,7 +6,7 @@ import math
 from functools import lru_cache
 from pathlib import Path
 
-from .calibration import MEANING_RANGE
+from .calibration import HINT_CONFIRMATION, MEANING_RANGE
 from .claims import is_keyword_list, split_sentences, unread_language
 from .concepts import match_concepts, match_ideas, question_ideas
 from .parse import AnswersFileError, read_answers_file
@@ -90,23 +90,31 @@ def score_question(
     method: SimilarityMethod | None = None,
     lab: frozenset = frozenset(),
     meaning_range: tuple[float, float] | None = None,
+    unrelated: bool = False,
 ) -> QuestionResult:
     """One answer's points: the key ideas its claims state, then closeness to the reference answer,
-    which counts only as far as key ideas are stated; wrong claims and the rubric's caps last."""
+    which counts only as far as key ideas are stated; wrong claims and the rubric's caps last.
+
+    A question with only a reference answer is scored on closeness alone (its sentences, matched by
+    meaning, explain the score), and an answer `unrelated` to it (no shared word, far in meaning) gets 0.
+    """
     language = unread_language(answer)
     if language:
         return _unscored(q, answer, "language-not-read", f"{language}; the checker reads English only")
     sentences = split_sentences(answer)
-    claims = [s for s in sentences if s.is_claim]
+    claims = [s for s in sentences if s.is_claim] if q.concepts else sentences
     n_words = sum(s.words for s in sentences)
     ideas = question_ideas(q)
     if meaning_range is None:
         meaning_range = MEANING_RANGE[method.name] if method else (1.0, 2.0)
-    match = match_ideas(claims, ideas, method, meaning_range)
+    match = match_ideas(claims, ideas, method, meaning_range, HINT_CONFIRMATION[method.name] if method else 0.0)
     coverage = min(1.0, match.weight(ideas) / (q.concept_weight if q.concepts else sum(i.weight for i in ideas)))
-    evidence = min(1.0, coverage / settings.evidence_gate) if settings.evidence_gate else 1.0
-    total = settings.concept_weight + settings.similarity_weight
-    fraction = (settings.concept_weight * coverage + settings.similarity_weight * semantic * evidence) / total
+    if q.concepts:
+        evidence = min(1.0, coverage / settings.evidence_gate) if settings.evidence_gate else 1.0
+        total = settings.concept_weight + settings.similarity_weight
+        fraction = (settings.concept_weight * coverage + settings.similarity_weight * semantic * evidence) / total
+    else:
+        fraction = 0.0 if unrelated else semantic
     wrong = match_concepts(claims, q.misconceptions)
     fraction -= wrong.found_weight + DENIAL_WEIGHT * len(match.denied)
     found, missing = match.found(ideas), match.missing(ideas)
@@ -122,7 +130,7 @@ def score_question(
     if keyword_list:
         flags.append("keyword-list")
         notes.append("a list of terms, not sentences that say something about them")
-    elif n_words and coverage == 0:
+    elif n_words and (coverage == 0 if q.concepts else unrelated):
         flags.append("off-topic")
         notes.append("states none of the key ideas")
     if n_words < settings.min_words:
@@ -132,7 +140,8 @@ def score_question(
         notes.append("copied from the lab text")
         fraction = 0.0
     fraction = min(1.0, max(0.0, fraction))
-    disagree = abs(coverage - semantic) >= settings.review_disagreement and not keyword_list and coverage > 0
+    disagree = q.concepts and abs(coverage - semantic) >= settings.review_disagreement and not keyword_list
+    disagree = bool(disagree and coverage > 0)
     contradicts = bool((wrong.found or match.denied) and found)
     needs_review = disagree or keyword_list or contradicts or "copied-from-lab-text" in flags
 
@@ -165,7 +174,7 @@ def score_question(
 
 def score_sections(rubric: Exercise2Rubric, sections: Sections, method: SimilarityMethod) -> list[QuestionResult]:
     answered = [q for q in rubric.questions if sections.texts.get(q.number, "").strip()]
-    scores, cosines, _ = semantic_scores(
+    scores, cosines, unrelated = semantic_scores(
         method,
         [sections.texts[q.number] for q in answered],
         [q.reference for q in answered],
@@ -182,7 +191,14 @@ def score_sections(rubric: Exercise2Rubric, sections: Sections, method: Similari
             continue
         i = by_number[q.number]
         result = score_question(
-            q, sections.texts[q.number], float(scores[i]), float(cosines[i]), rubric.scoring, method=method, lab=lab
+            q,
+            sections.texts[q.number],
+            float(scores[i]),
+            float(cosines[i]),
+            rubric.scoring,
+            method=method,
+            lab=lab,
+            unrelated=bool(unrelated[i]),
         )
         if sections.how == "meaning":
             result.flags.append("unnumbered")
