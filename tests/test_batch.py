@@ -509,7 +509,7 @@ def test_grade_all_piped_prints_one_plain_line_per_finished_student(graded_class
     shutil.copytree(graded_class.paths.root, root)
     shutil.rmtree(root / "results")
     fake = class_sandbox()
-    monkeypatch.setattr("grader.pipeline.session.get_backend", lambda name, image=None: fake)
+    monkeypatch.setattr("grader.pipeline.session.get_backend", lambda name, image=None, warm=False: fake)
     argv = ["grade", "--all", "--rubric", str(root / "rubric.yaml"), "--submissions", str(root / "submissions")]
     code = cli_main([*argv, "--results", str(root / "results"), "--workers", "1"])
     output = capsys.readouterr().out
