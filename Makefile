@@ -76,7 +76,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 bench: $(STAMP)
-	$(BIN)/python -m grader.bench $(if $(DATA),--data $(DATA)) $(if $(TRAIN_SPLIT),--train $(TRAIN_SPLIT))
+	QUICK=$(QUICK) $(BIN)/python -m grader.bench $(if $(DATA),--data $(DATA)) $(if $(TRAIN_SPLIT),--train $(TRAIN_SPLIT)) $(if $(CLASS_SIZE),--class-size $(CLASS_SIZE))
 
 # Trains each baseline (resuming from its checkpoint), then grades them all like students into reference/baselines.json.
 reference: $(STAMP)
