@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -250,3 +251,13 @@ def test_a_corrupt_rubric_encoding_on_disk_is_encoded_again_and_replaced(encoder
     assert fresh._encoder.texts == [reference]
     assert path.read_bytes() == good
     np.testing.assert_allclose(vector[0], encoder.encode([reference])[0].sentence, atol=1e-7)
+
+
+@needs_minilm
+def test_weights_without_a_bert_encoder_are_refused_naming_the_file(tmp_path, encoder):
+    from safetensors.numpy import save_file
+
+    shutil.copytree(encoder.folder, tmp_path / "model", ignore=shutil.ignore_patterns("model.safetensors"))
+    save_file({"classifier.weight": np.zeros((2, 2), np.float32)}, str(tmp_path / "model" / "model.safetensors"))
+    with pytest.raises(EncoderFolderError, match=r"model\.safetensors: no tensor embeddings\.word_embeddings"):
+        MiniLMEncoder(tmp_path / "model")

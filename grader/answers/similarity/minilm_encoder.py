@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,10 @@ import numpy as np
 _TEXTS_PER_PASS = 64  # bounds the activations held at once
 _GELU_ROWS = 64
 _SQRT_HALF = np.float32(1.0 / math.sqrt(2.0))
+_LAYER_PARTS = (
+    "attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense",
+    "attention.output.LayerNorm", "intermediate.dense", "output.dense", "output.LayerNorm",
+)  # fmt: skip
 _LOADER_VERSION = "1"  # part of the model key: a change in how vectors are computed invalidates cached ones
 
 
@@ -144,6 +149,8 @@ class MiniLMEncoder:
     """Texts to token and sentence vectors, equal to sentence-transformers' for the same folder (to ~1e-6)."""
 
     def __init__(self, folder: Path) -> None:
+        # The tokenizers library's thread pool complains in every process the grader later starts; one thread will do.
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         from safetensors.numpy import load_file
         from tokenizers import Tokenizer
 
@@ -156,12 +163,24 @@ class MiniLMEncoder:
         special = _read_json(self.folder / "special_tokens_map.json")
         self.special_ids = {self.tokenizer.token_to_id(t) for t in special.values() if isinstance(t, str)} - {None}
         self.vocab_size = self.tokenizer.get_vocab_size(with_added_tokens=False)
-        self.weights = load_file(str(self.folder / "model.safetensors"))
+        self.weights = self._read_weights(load_file(str(self.folder / "model.safetensors")))
         self.key = model_key(self.folder)
         # Query, key and value in one product per layer.
         layers = [f"encoder.layer.{n}." for n in range(self.shape.layers)]
         self._qkv_weight = {p: self._stacked(p, "weight") for p in layers}
         self._qkv_bias = {p: self._stacked(p, "bias") for p in layers}
+
+    def _read_weights(self, tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Float32 as sentence-transformers computes by default; every tensor the forward pass reads, present."""
+        needed = [f"embeddings.{n}.weight" for n in ("word_embeddings", "position_embeddings", "token_type_embeddings")]
+        needed += ["embeddings.LayerNorm.weight", "embeddings.LayerNorm.bias"]
+        for layer in range(self.shape.layers):
+            for part in _LAYER_PARTS:
+                needed += [f"encoder.layer.{layer}.{part}.weight", f"encoder.layer.{layer}.{part}.bias"]
+        missing = [name for name in needed if name not in tensors]
+        if missing:
+            raise EncoderFolderError(f"{self.folder / 'model.safetensors'}: no tensor {missing[0]} (a BERT encoder?)")
+        return {name: tensors[name].astype(np.float32, copy=False) for name in needed}
 
     def _stacked(self, prefix: str, kind: str) -> np.ndarray:
         parts = ("query", "key", "value")
