@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 NO_GPU = "no GPU on this machine: bench-gpu measures nothing"
+NO_CUDA_TORCH = "a GPU is visible but this torch has no CUDA (a CPU build?): bench-gpu measures nothing"
 REPO = Path(__file__).resolve().parent.parent
 
 MODEL_SOURCE = """
@@ -101,7 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.class_size < 1:
         parser.error("--class-size must be at least 1")
     if not gpu_available():
-        print(NO_GPU)
+        from grader.sandbox.gpus import visible_gpus
+
+        print(NO_CUDA_TORCH if visible_gpus() else NO_GPU)
         return 0
 
     from grader.rubric.pin import pin_split
