@@ -200,6 +200,13 @@ def inference_seconds(results: Path) -> float:
     return total
 
 
+def mean_timing(results: Path, field: str) -> float:
+    """A timings field averaged over the results that have it (NaN when none does)."""
+    values = [(json.loads(p.read_text()).get("timings") or {}).get(field) for p in results.glob("*.json")]
+    values = [v for v in values if v is not None]
+    return statistics.mean(values) if values else float("nan")
+
+
 def class_throughput(grade: list[str], example: Path, folder: Path, size: int, env: dict[str, str]) -> None:
     submissions = make_class(folder, example, size)
     results = folder / "class-results"
@@ -212,6 +219,9 @@ def class_throughput(grade: list[str], example: Path, folder: Path, size: int, e
             own = inference_seconds(results)
             overhead = (seconds - own) / size
             print(f"class of {size}, workers=1: inference {own:.1f} s of {seconds:.1f} s", flush=True)
+            sandbox, load = mean_timing(results, "sandbox_seconds"), mean_timing(results, "load_seconds")
+            print(f"class of {size}, workers=1, per submission: {seconds / size:.2f} s, of which in the sandbox "
+                  f"{sandbox:.2f} s (model load {load:.2f} s, inference {own / size:.2f} s)", flush=True)  # fmt: skip
     print(f"overhead {overhead:.2f} s per submission")
 
 

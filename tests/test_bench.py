@@ -38,6 +38,8 @@ def test_the_overhead_subtracts_the_inference_seconds_the_results_report(tmp_pat
     (tmp_path / "failed.json").write_text(json.dumps({"timings": {"inference_seconds": None}}))
     (tmp_path / "old.json").write_text(json.dumps({"timings": None}))
     assert bench.inference_seconds(tmp_path) == 1.75
+    assert bench.mean_timing(tmp_path, "inference_seconds") == 0.875
+    assert str(bench.mean_timing(tmp_path, "sandbox_seconds")) == "nan"
 
 
 def test_bench_gpu_without_a_gpu_says_so_and_exits_0():
