@@ -261,3 +261,18 @@ def test_weights_without_a_bert_encoder_are_refused_naming_the_file(tmp_path, en
     save_file({"classifier.weight": np.zeros((2, 2), np.float32)}, str(tmp_path / "model" / "model.safetensors"))
     with pytest.raises(EncoderFolderError, match=r"model\.safetensors: no tensor embeddings\.word_embeddings"):
         MiniLMEncoder(tmp_path / "model")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("threadpoolctl") is None, reason="threadpoolctl is not installed")
+def test_encoding_holds_blas_to_one_thread_and_gives_the_rest_back():
+    from threadpoolctl import ThreadpoolController
+
+    from grader.answers.similarity import minilm_encoder
+
+    def blas_threads() -> list[int]:
+        return [pool["num_threads"] for pool in ThreadpoolController().info() if pool["user_api"] == "blas"]
+
+    before = blas_threads()
+    with minilm_encoder._one_blas_thread():
+        assert set(blas_threads()) <= {1}
+    assert blas_threads() == before
