@@ -75,28 +75,16 @@ print("accuracy", correct / total)
 """
 
 
-def children_cpu_seconds() -> float:
-    """CPU seconds of every finished child process tree so far (NaN where the OS does not say)."""
-    try:
-        import resource
-    except ImportError:  # Windows
-        return float("nan")
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def timed(command: list[str], repeats: int, env: dict[str, str]) -> tuple[float, float, str]:
-    """Median wall and CPU seconds (CPU counts the sandbox's processes, not a Docker container's) and the output."""
-    times, cpu, output = [], [], ""
+def timed(command: list[str], repeats: int, env: dict[str, str]) -> tuple[float, str]:
+    times, output = [], ""
     for _ in range(repeats):
-        started, cpu_before = time.perf_counter(), children_cpu_seconds()
+        started = time.perf_counter()
         completed = subprocess.run(command, capture_output=True, text=True, env=env)
         times.append(time.perf_counter() - started)
-        cpu.append(children_cpu_seconds() - cpu_before)
         if completed.returncode not in (0, 1) or "Traceback" in completed.stderr:
             raise SystemExit(f"benchmark command failed: {' '.join(command)}\n{completed.stderr[-2000:]}")
         output = completed.stdout
-    return statistics.median(times), statistics.median(cpu), output
+    return statistics.median(times), output
 
 
 LOAD_SENTENCE_TRANSFORMERS = """
@@ -285,17 +273,14 @@ def main(argv: list[str] | None = None) -> int:
             runs["docker"] = grade + [str(model_only), "--sandbox", "docker"]
         cold = warm_answer_cache(rubric, args.submission / "answers.md", env)
         print(f"the example's answers alone, references uncached (import + load + grade): {cold:.2f} s", flush=True)
-        seconds, cpu = {}, {}
+        seconds = {}
         for name, command in runs.items():
-            seconds[name], cpu[name], output = timed(command, args.repeats, env)
+            seconds[name], output = timed(command, args.repeats, env)
             accuracy = next((line for line in output.splitlines() if "ccuracy" in line), "").strip()
-            print(f"{name:>15}: {seconds[name]:6.2f} s, cpu {cpu[name]:6.2f} s (median of {args.repeats})  "
-                  f"{accuracy[:60]}", flush=True)  # fmt: skip
+            print(f"{name:>15}: {seconds[name]:6.2f} s (median of {args.repeats})  {accuracy[:60]}", flush=True)
         loads = answer_model_load_seconds(env, args.repeats)
         print("answer model import + load, fresh process:", ", ".join(f"{k} {v:.2f} s" for k, v in loads.items()))
         print_ratios(seconds)
-        # CPU seconds move less than wall seconds when other work shares the machine.
-        print("ratio harness+answers/bare-cpu", round(cpu["harness+answers"] / cpu["bare"], 3))
         class_throughput(grade, args.submission, Path(folder), args.class_size, env)
     return 0
 
