@@ -572,6 +572,7 @@ def test_a_rubric_with_reference_answers_only_still_ranks_answers(tmp_path, tfid
     for n in range(4):
         good, partial, off = (results[k].questions[n] for k in ("good", "partial", "off_topic"))
         assert good.points >= partial.points and good.points > off.points == 0, (n + 1, good.reason, partial.reason)
+        assert "off-topic" in off.flags and off.needs_review
     assert results["good"].points > results["partial"].points > 0
 
 

@@ -6,7 +6,7 @@ import math
 from functools import lru_cache
 from pathlib import Path
 
-from .calibration import HINT_CONFIRMATION, MEANING_RANGE
+from .calibration import HINT_CONFIRMATION, MEANING_RANGE, OFF_TOPIC_COSINE
 from .claims import is_keyword_list, split_sentences, unread_language
 from .concepts import match_concepts, match_ideas, question_ideas
 from .parse import AnswersFileError, read_answers_file
@@ -15,7 +15,7 @@ from .rubric import Exercise2Rubric, QuestionRubric, ScoringSettings
 from .sections import Sections, assign_by_meaning, split_answers
 from .semantic import semantic_scores
 from .similarity import SimilarityMethod, get_method, resolve_method_name
-from .text import tokenize
+from .text import content_lemmas, tokenize
 
 _COPY_SHINGLE = 6
 DENIAL_WEIGHT = 0.5  # a claim that denies a key idea costs as much as a listed misconception
@@ -80,6 +80,12 @@ def _unscored(q: QuestionRubric, answer: str, flag: str, why: str) -> QuestionRe
     )
 
 
+def _far_from_question(answer: str, prompt: str, method: SimilarityMethod | None) -> bool:
+    if set(content_lemmas(answer)) & set(content_lemmas(prompt)):
+        return False
+    return method is None or float(method.cosine_matrix([answer], [prompt])[0, 0]) < OFF_TOPIC_COSINE[method.name]
+
+
 def score_question(
     q: QuestionRubric,
     answer: str,
@@ -96,7 +102,8 @@ def score_question(
     which counts only as far as key ideas are stated; wrong claims and the rubric's caps last.
 
     A question with only a reference answer is scored on closeness alone (its sentences, matched by
-    meaning, explain the score), and an answer `unrelated` to it (no shared word, far in meaning) gets 0.
+    meaning, explain the score); an answer `unrelated` to it (no word shared, far in meaning) that is
+    as far from the question gets 0.
     """
     language = unread_language(answer)
     if language:
@@ -113,13 +120,15 @@ def score_question(
         evidence = min(1.0, coverage / settings.evidence_gate) if settings.evidence_gate else 1.0
         total = settings.concept_weight + settings.similarity_weight
         fraction = (settings.concept_weight * coverage + settings.similarity_weight * semantic * evidence) / total
-    else:
+    else:  # closeness alone, or 0 when far from both the reference and the question in words and meaning
+        unrelated = unrelated and _far_from_question(answer, q.prompt, method)
         fraction = 0.0 if unrelated else semantic
     wrong = match_concepts(claims, q.misconceptions)
-    fraction -= wrong.found_weight + DENIAL_WEIGHT * len(match.denied)
+    denied = match.denied if q.concepts else []  # closeness alone scores a question without concepts
+    fraction -= wrong.found_weight + DENIAL_WEIGHT * len(denied)
     found, missing = match.found(ideas), match.missing(ideas)
     notes = [f"wrong claim: {name}" for name in wrong.found]
-    notes += [f"says the opposite of: {name}" for name in match.denied]
+    notes += [f"says the opposite of: {name}" for name in denied]
     for rule in q.partial_credit:
         if all(name in missing for name in rule.when_missing) and fraction > rule.cap:
             fraction = rule.cap
@@ -142,8 +151,8 @@ def score_question(
     fraction = min(1.0, max(0.0, fraction))
     disagree = q.concepts and abs(coverage - semantic) >= settings.review_disagreement and not keyword_list
     disagree = bool(disagree and coverage > 0)
-    contradicts = bool((wrong.found or match.denied) and found)
-    needs_review = disagree or keyword_list or contradicts or "copied-from-lab-text" in flags
+    contradicts = bool((wrong.found or denied) and found)
+    needs_review = disagree or keyword_list or contradicts or bool({"copied-from-lab-text", "off-topic"} & set(flags))
 
     points = _round_to_step(fraction * q.points, settings.points_step)
     parts = [f"{points:g}/{q.points:g}", f"{len(found)} of {len(ideas)} key ideas stated"]
