@@ -150,7 +150,7 @@ def test_sleeping_past_the_timeout_is_stopped(rubric_file, submissions, isolatio
     source = "import time\ntime.sleep(600)\n" + TINY_MODEL
     result = grade(rubric_file, make_submission(submissions, "sleepy", source), timeout=8)
     assert result.error_kind == "timeout"
-    assert "wall-clock limit of 8 s while loading the model" in result.error
+    assert "wall-clock limit of 8 s while importing model.py" in result.error
     assert "import time" in result.error
 
 

@@ -1,4 +1,4 @@
-"""Grading one student's Exercise 2 answers: concept coverage combined with semantic similarity."""
+"""Grading one student's Exercise 2 answers: the key ideas their claims state and their closeness to the reference."""
 
 from __future__ import annotations
 
