@@ -158,17 +158,17 @@ def pieces(sentence: Sentence) -> list[Sentence]:
     return out
 
 
-_OTHER_MODELS_TEXT = """
-svm svms support vector machine machines decision tree trees random forest forests kmeans k-means pca principal
-component analysis linear regression logistic regression knn nearest neighbour neighbor naive bayes boosting xgboost
-gradient boosted clustering algorithm
-"""
-OTHER_MODEL_LEMMAS = frozenset(lemma(w.replace("-", "")) for w in _OTHER_MODELS_TEXT.split())
 _OTHER_MODEL_WORDS = frozenset({"svm", "kmeans", "kmean", "pca", "knn", "xgboost"})
 _OTHER_MODEL_PAIRS = frozenset(
     {("decision", "tree"), ("random", "forest"), ("support", "vector"), ("linear", "regression"),
      ("logistic", "regression"), ("naive", "bay"), ("nearest", "neighbor"), ("nearest", "neighbour")}
 )  # fmt: skip
+
+
+def names_other_model(tokens: list[Token] | tuple[Token, ...]) -> bool:
+    """Whether the text names a method other than a neural network (SVM, decision tree, PCA, ...)."""
+    pairs = zip(("", *(t.lemma for t in tokens)), (t.lemma for t in tokens))
+    return any(word in _OTHER_MODEL_WORDS or (previous, word) in _OTHER_MODEL_PAIRS for previous, word in pairs)
 
 
 def about_other_model(sentence: Sentence) -> bool:

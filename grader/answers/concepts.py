@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from .claims import OTHER_MODEL_LEMMAS, Sentence, about_other_model, pieces
+from .claims import Sentence, about_other_model, names_other_model, pieces
 from .rubric import Concept, QuestionRubric
 from .similarity import SimilarityMethod
 from .text import NEGATION_CUES, Token, tokenize
@@ -146,7 +146,7 @@ COMPETING_MARGIN = 0.05
 
 
 def _mentions_other_model(texts: tuple[str, ...]) -> bool:
-    return any(t.lemma in OTHER_MODEL_LEMMAS for text in texts for t in tokenize(text))
+    return any(names_other_model(tokenize(text)) for text in texts)
 
 
 def match_ideas(
@@ -181,7 +181,7 @@ def match_ideas(
                 closest[i, idea.name] = float(cosines[i, columns].max())
     unit_best = [max((closest.get((i, idea.name), 0.0) for idea in ideas), default=0.0) for i in range(len(units))]
     for idea in ideas:
-        names_other = _mentions_other_model((*idea.phrasings, *idea.meanings))
+        names_other = _mentions_other_model((*idea.phrasings, idea.meanings[0]))  # its own texts, not the reference's
         usable = [i for i, unit in enumerate(units) if names_other or not other[i]]
         columns = [j for j, m in enumerate(meanings) if m in idea.meanings]
         hits = [i for i in usable if any(phrase_found(list(units[i].tokens), p) for p in idea.phrasings)]
