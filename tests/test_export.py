@@ -493,9 +493,10 @@ def graded_class(tmp_path_factory, tiny_split):
     (submissions / "alice" / MANIFEST).write_text("{}")  # unreadable as a manifest: ignored for suggestions
     sandbox = FakeBackend({"alice": logits_with_accuracy(tiny_split.labels, 0.75)})
     options = BatchOptions(rubric=rubric, submissions=submissions, results=root / "results", sandbox=sandbox)
-    report = grade_all(options, Console(file=io.StringIO()))
+    console = Console(file=io.StringIO(), width=300)
+    report = grade_all(options, console)
     return SimpleNamespace(root=root, rubric=rubric, submissions=submissions, results=root / "results",
-                           report=report, sandbox=sandbox)  # fmt: skip
+                           report=report, sandbox=sandbox, output=console.file.getvalue())  # fmt: skip
 
 
 def export_class(graded_class, tmp_path, **options):
@@ -511,6 +512,7 @@ def test_a_sample_is_not_graded_by_grade_all(graded_class):
     assert graded_class.report.sandbox_runs == 2
     assert sorted(job.submission_dir.name for job in graded_class.sandbox.jobs) == ["alice", "bob"]
     assert [folder.name for folder in student_folders(graded_class.submissions)] == ["alice", "bob"]
+    assert "not graded as students (a SAMPLE file inside): example" in graded_class.output
 
 
 def test_a_folder_the_import_wrote_is_a_student_even_with_a_sample_marker(tmp_path):

@@ -21,7 +21,7 @@ from rich.console import Console
 from grader.batch.display import BatchDisplay
 from grader.batch.executors.base import EXECUTORS, Executor, ExecutorSettings, Finished
 from grader.batch.executors.local import GpuPool  # noqa: F401 - its home before the executors; tests import it here
-from grader.batch.plan import CurrentInputs, StudentPlan, plan_class, student_folders
+from grader.batch.plan import CurrentInputs, StudentPlan, plan_class, sample_names, student_folders
 from grader.batch.summary import render_summary, summarise
 from grader.integrity.copies import compare_class, read_copy_report
 from grader.pipeline import CoursePolicy, GradingSession, apply_policy, open_session, rescore
@@ -179,6 +179,9 @@ def grade_all(options: BatchOptions, console: Console) -> BatchReport:
         to_grade = [plan for plan in plans if plan.action == "grade"]
         report.workers = max(1, min(choose_workers(options.workers, rubric), len(to_grade) or 1))
         console.print(_plan_line(plans, session))
+        samples = sorted(sample_names(options.submissions))
+        if samples:
+            console.print(line(f"not graded as students (a SAMPLE file inside): {', '.join(samples)}", "dim"))
         console.print(line(f"log: {log_path}", "dim"))
         log.info("%s", _plan_line(plans, session))
         for plan in plans:
