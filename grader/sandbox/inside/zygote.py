@@ -84,6 +84,28 @@ def bind(source, target, read_only):
         _mount(None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | kept)
 
 
+def _mount_points_under(folder):
+    """The topmost mount points inside `folder` (e.g. a Python installed under /tmp, bound by bwrap)."""
+    points = []
+    with open("/proc/self/mountinfo") as stream:
+        for entry in stream:
+            point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), entry.split()[4])
+            if point.startswith(folder.rstrip("/") + "/"):
+                points.append(point)
+    return [p for p in sorted(points) if not any(p.startswith(q + "/") for q in points if q != p)]
+
+
+def fresh_tmpfs(path, size_mb):
+    """A new sized tmpfs on `path`; the read-only binds that lay inside it (a CI checkout's Python under
+    /tmp) are put back on top, reached through descriptors opened before the old view was covered."""
+    kept = [(point, os.open(point, os.O_PATH)) for point in _mount_points_under(path)]
+    _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, f"size={int(size_mb)}m,mode=0755")
+    for point, descriptor in kept:
+        os.makedirs(point, exist_ok=True)
+        bind(f"/proc/self/fd/{descriptor}", point, read_only=True)
+        os.close(descriptor)
+
+
 def mount_view(job_dir, tmpfs_mb):
     """Only this job's files, fresh in-memory folders, and the inbox hidden under an empty read-only tmpfs."""
     _mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing mounted here reaches the zygote
@@ -91,7 +113,7 @@ def mount_view(job_dir, tmpfs_mb):
     bind(os.path.join(job_dir, "data"), "/data", read_only=True)
     bind(os.path.join(job_dir, "output"), "/output", read_only=False)
     for path, size_mb in tmpfs_mb.items():
-        _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, f"size={int(size_mb)}m,mode=0755")
+        fresh_tmpfs(path, size_mb)
     _mount("tmpfs", INBOX, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, "size=4k,mode=0")
 
 
