@@ -26,8 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .lab_set import load_lab_set
 from .rubric import Exercise2Rubric, QuestionRubric, ScoringSettings
-from .score import score_question
+from .score import grade_answers, score_question
 from .semantic import FEATURES, feature_matrix, score_features
 from .similarity import SimilarityMethod, get_method, resolve_method_name
 
@@ -186,9 +187,6 @@ def measure_asag(method: SimilarityMethod, folder: Path, started: float) -> list
 
 
 def measure_lab_set(folder: Path, method_name: str, lab_text: Path | None) -> list[str]:
-    from .lab_set import load_lab_set
-    from .score import grade_answers
-
     entries = load_lab_set(folder)
     rubric = Exercise2Rubric.default()
     if lab_text is not None and lab_text.is_file():

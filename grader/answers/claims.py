@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .text import STOPWORDS, Token, lemma, tokenize
@@ -56,14 +57,20 @@ _AUXILIARY_LEMMAS = frozenset(lemma(w) for w in _AUXILIARY_TEXT.split())
 _SEGMENT_BREAKS = frozenset({",", ";", ":", "(", ")"})
 
 
-def _segments(tokens: list[Token]) -> list[list[Token]]:
-    segments: list[list[Token]] = [[]]
+def _split_at(tokens: Sequence[Token], breaks: frozenset[str]) -> list[list[Token]]:
+    """The runs of tokens between the break words (the breaks themselves dropped)."""
+    parts: list[list[Token]] = [[]]
     for t in tokens:
-        if t.text in _SEGMENT_BREAKS:
-            segments.append([])
-        elif not t.is_punct:
-            segments[-1].append(t)
-    return [s for s in segments if s]
+        if t.text in breaks:
+            parts.append([])
+        else:
+            parts[-1].append(t)
+    return parts
+
+
+def _segments(tokens: list[Token]) -> list[list[Token]]:
+    words = ([t for t in part if not t.is_punct] for part in _split_at(tokens, _SEGMENT_BREAKS))
+    return [segment for segment in words if segment]
 
 
 def _segment_predicates(segment: list[Token]) -> bool:
@@ -144,17 +151,13 @@ _CLAUSE_BREAKS = frozenset({",", ";", ":", "and", "but", "which", "because", "so
 def pieces(sentence: Sentence) -> list[Sentence]:
     """The sentence and, when it joins several clauses, each clause of 3 or more words on its own: one
     idea stated inside a long sentence is closer in meaning to its clause than to the whole."""
-    out, current = [sentence], []
+    out = [sentence]
     if sentence.words < _CLAUSES_FROM_WORDS:
         return out
-    for token in (*sentence.tokens, None):
-        if token is None or token.text in _CLAUSE_BREAKS:
-            words = [t for t in current if not t.is_punct]
-            if len(words) >= _MIN_CLAIM_WORDS and len(current) < len(sentence.tokens) - 1:
-                out.append(Sentence(" ".join(t.text for t in current), tuple(current), sentence.is_claim))
-            current = []
-        else:
-            current.append(token)
+    for clause in _split_at(sentence.tokens, _CLAUSE_BREAKS):
+        words = [t for t in clause if not t.is_punct]
+        if len(words) >= _MIN_CLAIM_WORDS and len(clause) < len(sentence.tokens) - 1:
+            out.append(Sentence(" ".join(t.text for t in clause), tuple(clause), sentence.is_claim))
     return out
 
 

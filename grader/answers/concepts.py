@@ -101,7 +101,12 @@ class Idea:
     name: str
     weight: float
     phrasings: tuple[str, ...]
-    meanings: tuple[str, ...]
+    meanings: tuple[str, ...]  # its own statement first, then the reference sentences that state it
+
+    @property
+    def names_other_model(self) -> bool:
+        """Its own texts name another method (not the reference's), so claims about one may state it."""
+        return any(names_other_model(tokenize(text)) for text in (*self.phrasings, self.meanings[0]))
 
 
 def reference_clauses(reference: str) -> list[str]:
@@ -117,8 +122,9 @@ def question_ideas(question: QuestionRubric) -> list[Idea]:
             Idea(question.reference, 1.0, (), (question.reference,))
         ]
     ideas = []
+    clause_tokens = [(clause, tokenize(clause)) for clause in clauses]
     for concept in question.concepts:
-        stating = [c for c in clauses if any(phrase_found(tokenize(c), p) for p in concept.phrasings)]
+        stating = [c for c, tokens in clause_tokens if any(phrase_found(tokens, p) for p in concept.phrasings)]
         meanings = (concept.description or concept.name, *stating)
         ideas.append(Idea(concept.name, concept.weight, tuple(concept.phrasings), tuple(meanings)))
     return ideas
@@ -145,10 +151,6 @@ UNCONFIRMED_HINT = 0.25
 COMPETING_MARGIN = 0.05
 
 
-def _mentions_other_model(texts: tuple[str, ...]) -> bool:
-    return any(names_other_model(tokenize(text)) for text in texts)
-
-
 def match_ideas(
     claims: list[Sentence],
     ideas: list[Idea],
@@ -173,27 +175,27 @@ def match_ideas(
     cosines = method.cosine_matrix([u.text for u in units], meanings) if method and units and meanings else None
     negated = {m: any(t.negated for t in tokenize(m)) for m in meanings}
     low, high = meaning_range
+    columns = {idea.name: [j for j, m in enumerate(meanings) if m in idea.meanings] for idea in ideas}
     closest: dict[tuple[int, str], float] = {}  # (unit, idea) -> the unit's cosine to the idea's closest text
     if cosines is not None:
         for idea in ideas:
-            columns = [j for j, m in enumerate(meanings) if m in idea.meanings]
             for i in range(len(units)):
-                closest[i, idea.name] = float(cosines[i, columns].max())
+                closest[i, idea.name] = float(cosines[i, columns[idea.name]].max())
     unit_best = [max((closest.get((i, idea.name), 0.0) for idea in ideas), default=0.0) for i in range(len(units))]
     for idea in ideas:
-        names_other = _mentions_other_model((*idea.phrasings, idea.meanings[0]))  # its own texts, not the reference's
-        usable = [i for i, unit in enumerate(units) if names_other or not other[i]]
-        columns = [j for j, m in enumerate(meanings) if m in idea.meanings]
+        names_other = idea.names_other_model
+        usable = [i for i in range(len(units)) if names_other or not other[i]]
         hits = [i for i in usable if any(phrase_found(list(units[i].tokens), p) for p in idea.phrasings)]
-        if hits and (cosines is None or max(cosines[i, j] for i in hits for j in columns) >= hint_confirmation):
+        if hits and (
+            cosines is None or max(cosines[i, j] for i in hits for j in columns[idea.name]) >= hint_confirmation
+        ):
             strengths[idea.name] = 1.0
             continue
         # A phrasing in a claim about something else ("LeNet has two convolution layers") is half a sign.
         best, against = (UNCONFIRMED_HINT if hits else 0.0), 0.0
         if cosines is not None:
-            for j, m in enumerate(meanings):
-                if m not in idea.meanings:
-                    continue
+            for j in columns[idea.name]:
+                m = meanings[j]
                 for i in usable:
                     if closest[i, idea.name] < unit_best[i] - COMPETING_MARGIN:
                         continue  # a claim states the idea it is closest to, not every related one
