@@ -31,7 +31,7 @@ from rich.console import Console
 
 from grader.datasets import LabelledImages
 from grader.sandbox.base import SandboxBackend
-from grader.sandbox.protocol import RunnerMeta, SandboxJob, SandboxOutcome
+from grader.sandbox.protocol import RunnerMeta, SandboxJob, SandboxLimits, SandboxOutcome
 
 # --- tools the integration tier needs ------------------------------------------------------------
 
@@ -168,6 +168,19 @@ def make_submission(
     (folder / "model.py").write_text(textwrap.dedent(model_source))
     torch.save(weights if weights is not None else tiny_model(seed).state_dict(), folder / "weights.pth")
     return folder
+
+
+def sandbox_job(submission: Path, images: Path, *, batch_size: int = 8, device: str = "cpu", **limits) -> SandboxJob:
+    """A job for the tiny model's submission (model.py + weights.pth) over an images .npy."""
+    return SandboxJob(
+        submission_dir=submission,
+        model_file="model.py",
+        weights_file="weights.pth",
+        images_file=images,
+        batch_size=batch_size,
+        device=device,
+        limits=SandboxLimits(**limits),
+    )
 
 
 def expected_logits(split: LabelledImages, seed: int = 0) -> np.ndarray:

@@ -19,14 +19,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import sandbox_containers
+from helpers import sandbox_containers, sandbox_job
 
 from grader.sandbox.base import SandboxUnavailable
 from grader.sandbox.docker import DockerBackend
 from grader.sandbox.docker_cleanup import OWNER_PID_LABEL, remove_leftover_containers
 from grader.sandbox.gpus import host_has_nvidia_gpu
 from grader.sandbox.local import LocalBackend
-from grader.sandbox.protocol import SandboxJob, SandboxLimits
+from grader.sandbox.protocol import SandboxJob
 
 pytestmark = pytest.mark.docker
 
@@ -105,15 +105,7 @@ def make_submission(folder: Path, model_source: str) -> Path:
 
 
 def make_job(submission: Path, images: Path, **limits) -> SandboxJob:
-    return SandboxJob(
-        submission_dir=submission,
-        model_file="model.py",
-        weights_file="weights.pth",
-        images_file=images,
-        batch_size=8,
-        device="auto",
-        limits=SandboxLimits(**{"wall_clock_seconds": 120, **limits}),
-    )
+    return sandbox_job(submission, images, device="auto", **{"wall_clock_seconds": 120, **limits})
 
 
 @pytest.fixture(autouse=True)

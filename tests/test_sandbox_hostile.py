@@ -13,9 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import TINY_MODEL, bwrap_available, docker_backend, make_submission, require_tool
-
-from grader.sandbox.protocol import SandboxJob, SandboxLimits
+from helpers import TINY_MODEL, bwrap_available, docker_backend, make_submission, require_tool, sandbox_job
 
 pytestmark = pytest.mark.integration
 
@@ -61,16 +59,7 @@ def run(backend, images: Path, folder: Path, prelude: str, epilogue: str = "", *
     """Runs the tiny model with `prelude` executed when model.py is imported, and `epilogue` after Net."""
     source = "import os, sys, time\n" + OUTPUT_DIR + textwrap.dedent(prelude) + TINY_MODEL + epilogue
     submission = make_submission(folder, "student", source)
-    job = SandboxJob(
-        submission_dir=submission,
-        model_file="model.py",
-        weights_file="weights.pth",
-        images_file=images,
-        batch_size=8,
-        device="cpu",
-        limits=SandboxLimits(**{"wall_clock_seconds": 60, "memory_mb": 2048, **limits}),
-    )
-    outcome = backend.run(job)
+    outcome = backend.run(sandbox_job(submission, images, **{"wall_clock_seconds": 60, "memory_mb": 2048, **limits}))
     assert outcome.failure_kind == "cancelled" or ran_warm(backend, outcome), outcome
     return outcome
 

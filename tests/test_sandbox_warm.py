@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import TINY_MODEL, bwrap_available, make_submission, require_tool
+from helpers import TINY_MODEL, bwrap_available, make_submission, require_tool, sandbox_job
 
 from grader.rubric.config import load_rubric
 from grader.sandbox.local import LocalBackend
-from grader.sandbox.protocol import SandboxJob, SandboxLimits
+from grader.sandbox.protocol import SandboxJob
 
 WARM = "bwrap (warm)"
 # model.py reports what it found on stderr, one JSON line the test reads back from the outcome.
@@ -47,16 +47,11 @@ def images(tmp_path_factory) -> Path:
 
 def run(backend, images, folder: Path, name: str, prelude: str = "", **limits):
     submission = make_submission(folder, name, REPORT + textwrap.dedent(prelude) + TINY_MODEL)
-    job = SandboxJob(
-        submission_dir=submission,
-        model_file="model.py",
-        weights_file="weights.pth",
-        images_file=images,
-        batch_size=4,
-        device="cpu",
-        limits=SandboxLimits(**{"wall_clock_seconds": 60, "memory_mb": 2048, **limits}),
-    )
-    return backend.run(job)
+    return backend.run(warm_job(submission, images, **limits))
+
+
+def warm_job(submission: Path, images: Path, **limits) -> SandboxJob:
+    return sandbox_job(submission, images, batch_size=4, **{"wall_clock_seconds": 60, "memory_mb": 2048, **limits})
 
 
 # A checkout or a Python under /tmp (as in a CI clone) stays visible there, read-only, as in a cold run.
@@ -158,11 +153,7 @@ def test_the_inbox_and_the_previous_submission_are_out_of_reach(warm_backend, im
     alice = tmp_path / "alice-class"
     first_folder = make_submission(alice, "alice")
     (first_folder / "alice-secret.txt").write_text("alice's notes")
-    job = SandboxJob(
-        submission_dir=first_folder, model_file="model.py", weights_file="weights.pth", images_file=images,
-        batch_size=4, device="cpu", limits=SandboxLimits(wall_clock_seconds=60, memory_mb=2048),
-    )  # fmt: skip
-    assert warm_backend.run(job).failure is None
+    assert warm_backend.run(warm_job(first_folder, images)).failure is None
     second = run(
         warm_backend,
         images,
@@ -391,11 +382,7 @@ def test_a_submission_that_cannot_be_copied_runs_cold_and_the_zygote_stays(warm_
     assert run(warm_backend, images, tmp_path, "first").isolation == WARM
     folder = make_submission(tmp_path, "piped")
     os.mkfifo(folder / "a-named-pipe")
-    job = SandboxJob(
-        submission_dir=folder, model_file="model.py", weights_file="weights.pth", images_file=images,
-        batch_size=4, device="cpu", limits=SandboxLimits(wall_clock_seconds=60, memory_mb=2048),
-    )  # fmt: skip
-    outcome = warm_backend.run(job)
+    outcome = warm_backend.run(warm_job(folder, images))
     assert outcome.isolation == "bwrap" and outcome.failure is None, outcome.failure
     assert run(warm_backend, images, tmp_path, "after").isolation == WARM
     assert warm_backend.warm_pool.zygotes_started == 1 and not warm_backend.warm_pool.broken
