@@ -16,7 +16,7 @@ from grader.answers import (
     find_answers_file,
     grade_answers,
 )
-from grader.answers.concepts import phrase_found
+from grader.answers.concepts import phrase_denied, phrase_found
 from grader.answers.rubric import Concept, QuestionRubric
 from grader.answers.score import score_question
 from grader.answers.sections import split_answers
@@ -561,6 +561,21 @@ def test_an_answer_that_reverses_an_amount_denies_the_idea(tmp_path, rubric):
     q2 = result.questions[1]
     assert q2.points == 0 and "large amounts of data" in q2.concepts_missing, q2.reason
     assert "says the opposite of: large amounts of data" in q2.reason
+
+
+@pytest.mark.parametrize(
+    ("answer", "phrasing", "denied"),
+    [
+        ("Neural networks cannot be used for clustering.", "can be used", True),
+        ("They are not black boxes.", "black box", True),
+        ("They are black boxes, and not cheap.", "black box", False),
+        ("They can be used, but it cannot be used without care.", "can be used", False),
+        # A negated phrasing is not denied by its words alone.
+        ("The example itself is the target.", "no target", False),
+    ],
+)
+def test_a_claim_denies_a_plain_phrasing_it_holds_only_the_other_way_round(answer, phrasing, denied):
+    assert phrase_denied(tokenize(answer), phrasing) is denied
 
 
 def test_answers_that_negate_the_right_claims_earn_at_most_a_quarter(tmp_path, rubric, tfidf_only):

@@ -52,9 +52,12 @@ def _sentences(tokens: list[Token]) -> list[list[Token]]:
     return list(groups.values())
 
 
-def _matches_in(sentence: list[Token], phrase: Phrase, strict: bool = False) -> bool:
+def _polarities_in(sentence: list[Token], phrase: Phrase, strict: bool) -> set[bool]:
+    """For each place the sentence holds the phrasing's lemmas: True when it says it the phrasing's way,
+    False when the other way round ("they are not black boxes" for "black box")."""
     wanted = set(phrase.lemmas)
     width = len(wanted) + 2 if strict else _window(len(wanted))
+    found: set[bool] = set()
     for start, first in enumerate(sentence):
         if first.lemma not in wanted:
             continue
@@ -65,19 +68,32 @@ def _matches_in(sentence: list[Token], phrase: Phrase, strict: bool = False) -> 
         if len(seen) < len(wanted):
             continue
         positions = sorted(seen.values())
-        in_order = not strict or [sentence[i].lemma for i in positions] == list(phrase.lemmas)
+        if strict and [sentence[i].lemma for i in positions] != list(phrase.lemmas):
+            continue
         span = sentence[positions[0] : positions[-1] + 1]  # "work poorly on small data" is not "work on small data"
         negated = any(sentence[i].negated for i in positions)
-        if in_order and _reversed(span, negated) == phrase.reversed:
-            return True
-    return False
+        found.add(_reversed(span, negated) == phrase.reversed)
+    return found
+
+
+def _polarities(tokens: list[Token], phrasing: str, strict: bool = False) -> set[bool]:
+    phrase = compile_phrase(phrasing)
+    if not phrase.lemmas:
+        return set()
+    return set().union(*(_polarities_in(s, phrase, strict) for s in _sentences(tokens)))
 
 
 def phrase_found(tokens: list[Token], phrasing: str, strict: bool = False) -> bool:
     """Whether one sentence holds the phrasing's lemmas close together with its polarity; `strict`:
     in the phrasing's order and nearly adjacent (for wrong claims, where a loose match accuses)."""
-    phrase = compile_phrase(phrasing)
-    return bool(phrase.lemmas) and any(_matches_in(s, phrase, strict) for s in _sentences(tokens))
+    return True in _polarities(tokens, phrasing, strict)
+
+
+def phrase_denied(tokens: list[Token], phrasing: str) -> bool:
+    """Whether the text holds a plain phrasing only the other way round ("cannot be used" for "can be
+    used"). A phrasing that is itself negated is not denied by its words alone: "the example itself is
+    the target" does not deny "no target"."""
+    return not compile_phrase(phrasing).reversed and _polarities(tokens, phrasing) == {False}
 
 
 @dataclass(frozen=True)
@@ -215,6 +231,8 @@ def match_ideas(
                         best = max(best, closeness)
                     elif unit_stance[i].contradicts(meaning_stance[m]):
                         against = max(against, closeness)
+        if not hits and any(phrase_denied(list(units[i].tokens), p) for i in usable for p in idea.phrasings):
+            against = 1.0
         strengths[idea.name] = min(1.0, max(0.0, best))
         if strengths[idea.name] >= FOUND_STRENGTH:
             by_meaning.append(idea.name)
