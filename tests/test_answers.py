@@ -16,6 +16,7 @@ from grader.answers import (
     find_answers_file,
     grade_answers,
 )
+from grader.answers.claims import is_keyword_list, split_sentences
 from grader.answers.concepts import phrase_denied, phrase_found
 from grader.answers.rubric import Concept, QuestionRubric
 from grader.answers.score import score_question
@@ -164,13 +165,36 @@ def test_unnumbered_answers_in_any_order_go_to_their_questions_by_meaning_and_ar
 
 @pytest.mark.parametrize(
     "style",
-    ["8.2.{n}", "8.2.{n}.", "**8.2.{n}**", "{letter})", "({letter})", "Ex2-Q{n}", "Exercise 2 Q{n}:"],
+    [
+        "8.2.{n}",
+        "8.2.{n}.",
+        "**8.2.{n}**",
+        "{letter})",
+        "({letter})",
+        "Ex2-Q{n}",
+        "Exercise 2 Q{n}:",
+        "{n} -",
+        "{n} \u2013",
+    ],
 )
 def test_section_numbers_letters_and_exercise_prefixes_are_question_markers(style):
     text = "\n\n".join(style.format(n=n, letter="abcd"[n - 1]) + "\n" + GOOD[n] for n in sorted(GOOD))
     sections = split_answers(text, {n: f"question {n}" for n in GOOD})
     assert sections.how == "markers"
     assert {n: t.split()[0] for n, t in sections.texts.items()} == {n: GOOD[n].split()[0] for n in GOOD}
+
+
+def test_headings_out_of_order_still_give_each_question_its_answer():
+    text = "\n\n".join(f"## Question {n}\n{GOOD[n]}" for n in (1, 3, 2, 4))
+    sections = split_answers(text, {n: f"question {n}" for n in GOOD})
+    assert sections.how == "markers"
+    assert {n: t.split()[0] for n, t in sections.texts.items()} == {n: GOOD[n].split()[0] for n in GOOD}
+
+
+def test_a_list_of_terms_between_semicolons_is_one_list_not_short_claims():
+    sentences = split_sentences("unsupervised learning; autoencoders; latent representation; self organizing maps")
+    assert is_keyword_list(sentences)
+    assert not is_keyword_list(split_sentences("They overfit; they need much data; they are black boxes."))
 
 
 def test_a_lone_decimal_at_a_line_start_is_not_a_section_marker():

@@ -75,11 +75,13 @@ def _segments(tokens: list[Token]) -> list[list[Token]]:
 
 def _segment_predicates(segment: list[Token]) -> bool:
     """An auxiliary or a subject pronoun anywhere, or a known verb in verb position: after another word
-    and not after "to" ("hard to interpret" and a list item "learn features" are not statements)."""
+    and not after "to" ("hard to interpret" and a list item "learn features" are not statements), in
+    a segment with at least one small word ("self organizing maps" names a thing)."""
+    has_small_word = any(t.is_stop for t in segment)
     for i, t in enumerate(segment):
         if t.lemma in _AUXILIARY_LEMMAS or (t.text in _SUBJECT_WORDS and i + 1 < len(segment)):
             return True
-        if t.lemma not in PREDICATE_LEMMAS or len(segment) < _MIN_CLAIM_WORDS:
+        if t.lemma not in PREDICATE_LEMMAS or len(segment) < _MIN_CLAIM_WORDS or not has_small_word:
             continue  # a two-word item ("labeled data", "self-organizing map") names a thing
         if i > 0 and segment[i - 1].text != "to":
             return True
@@ -123,6 +125,17 @@ def _lines_to_units(text: str) -> list[tuple[str, bool]]:
 _LIST_SEPARATORS = re.compile(r"\s+[/|\u2022\u00b7]\s+")  # "overfit / expensive / black-box" is a list
 
 
+_SEMICOLON_ITEM_WORDS = 4
+
+
+def _semicolon_list_as_commas(unit: str) -> str:
+    """ "overfitting; small data; black box" is one list, not three sentences of one phrase each."""
+    parts = unit.split(";")
+    if len(parts) >= _LIST_ITEMS and all(len(p.split()) <= _SEMICOLON_ITEM_WORDS for p in parts):
+        return unit.replace(";", ",")
+    return unit
+
+
 def split_sentences(text: str) -> list[Sentence]:
     """The answer's sentences, each marked as a claim or not."""
     sentences: list[Sentence] = []
@@ -130,7 +143,7 @@ def split_sentences(text: str) -> list[Sentence]:
     for unit, is_item in _lines_to_units(_LIST_SEPARATORS.sub(", ", text)):
         if not is_item:
             introduced = False
-        tokens = tokenize(unit)
+        tokens = tokenize(_semicolon_list_as_commas(unit))
         groups: dict[int, list[Token]] = {}
         for t in tokens:
             groups.setdefault(t.sentence, []).append(t)

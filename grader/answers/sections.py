@@ -19,7 +19,7 @@ _EXERCISE_PREFIX = r"(?:ex(?:ercise)?\s*\d{1,2}\s*[-_.:/]?\s*)"  # "Ex2-Q1", "Ex
 _LINE_MARKER = re.compile(
     rf"^[ \t]*(?P<deco>[#>*_\s(\[]*){_EXERCISE_PREFIX}?(?:(?P<word>{_WORD_PREFIX})\s*[.:#-]?\s*)?"
     r"(?P<section>(?:\d{1,2}\.){1,3})?(?P<num>\d{1,2})"
-    r"(?P<term>\s*[.):\]]|\*\*|\s*$|\s*-\s|\s+(?=\S))",
+    r"(?P<term>\s*[.):\]]|\*\*|\s*$|\s*[-\u2013\u2014]\s|\s+(?=\S))",
     re.IGNORECASE | re.MULTILINE,
 )
 # "a)", "(b)", "c." at the start of a line: questions 1, 2, 3 when the file uses letters throughout.
@@ -57,8 +57,8 @@ def _line_markers(text: str) -> list[_Marker]:
                 markers.append(_Marker(m.start(), m.end(), int(m.group("num")), True))
             continue
         strong = bool(word) or "#" in deco or "*" in deco
-        if not strong and not re.match(r"\s*[.):\]]", term):
-            continue  # "2 layers are enough" is not a marker, "2." and "2)" are
+        if not strong and not re.match(r"\s*(?:[.):\]]|[-\u2013\u2014]\s)", term):
+            continue  # "2 layers are enough" is not a marker, "2.", "2)" and "2 - " are
         if word and word.lower() == "a" and not strong:
             continue
         markers.append(_Marker(m.start(), m.end(), int(m.group("num")), strong))
@@ -80,7 +80,8 @@ def _choose_markers(markers: list[_Marker], numbers: set[int]) -> list[_Marker]:
     markers = [m for m in markers if m.number in numbers]
     strong = [m for m in markers if m.strong]
     if len({m.number for m in strong}) >= min(2, len(numbers)):
-        return _increasing(strong)
+        in_order, each_once = _increasing(strong), _first_of_each(strong)
+        return each_once if len(each_once) > len(in_order) else in_order  # "Question 3" written before "Question 2"
     # Plain "1." "2." markers: an answer may hold its own numbered list, so each question's marker is
     # the last one before the next question's, found from the end; question 1 starts at its first.
     chosen: list[_Marker] = []
@@ -101,6 +102,13 @@ def _increasing(markers: list[_Marker]) -> list[_Marker]:
         if not chosen or m.number > chosen[-1].number:
             chosen.append(m)
     return chosen
+
+
+def _first_of_each(markers: list[_Marker]) -> list[_Marker]:
+    first: dict[int, _Marker] = {}
+    for m in markers:
+        first.setdefault(m.number, m)
+    return sorted(first.values(), key=lambda m: m.start)
 
 
 def _prompt_lines(text: str, prompts: dict[int, str]) -> list[_Marker]:
