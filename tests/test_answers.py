@@ -580,7 +580,7 @@ def test_a_claims_stance_counts_negations_and_reversing_words(claim, idea, agree
 
 
 def test_an_answer_that_reverses_an_amount_denies_the_idea(tmp_path, rubric):
-    answers = {**NEGATED, 2: "They perform well when there is only a little data, because they have few parameters."}
+    answers = {**NEGATED, 2: "They do well when there are only a few training examples."}
     result = grade_answers(write_markdown(tmp_path / "answers.md", answers), rubric)
     q2 = result.questions[1]
     assert q2.points == 0 and "large amounts of data" in q2.concepts_missing, q2.reason
@@ -600,6 +600,18 @@ def test_an_answer_that_reverses_an_amount_denies_the_idea(tmp_path, rubric):
 )
 def test_a_claim_denies_a_plain_phrasing_it_holds_only_the_other_way_round(answer, phrasing, denied):
     assert phrase_denied(tokenize(answer), phrasing) is denied
+
+
+def test_a_bare_yes_in_the_rubrics_words_states_the_idea_though_too_short_to_read_its_meaning(tmp_path, rubric):
+    result = grade_answers(write_markdown(tmp_path / "answers.md", {**NEGATED, 1: "They can."}), rubric)
+    assert result.questions[0].concepts_found == ["yes, they can"], result.questions[0].reason
+
+
+def test_a_claim_close_to_a_reference_sentence_of_several_ideas_does_not_earn_them_all(tmp_path, rubric):
+    answer = "They can learn the relationship between input and output, if we have labelled training data."
+    q4 = grade_answers(write_markdown(tmp_path / "answers.md", {**NEGATED, 4: answer}), rubric).questions[3]
+    assert "approximate complex nonlinear mappings" in q4.concepts_missing, q4.reason
+    assert q4.points <= 0.5, q4.reason
 
 
 def test_answers_that_negate_the_right_claims_earn_at_most_a_quarter(tmp_path, rubric, tfidf_only):

@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+import numpy as np
+
 from .claims import Sentence, about_other_model, names_other_model, pieces
 from .rubric import Concept, QuestionRubric
 from .similarity import SimilarityMethod
@@ -175,6 +177,14 @@ class IdeaMatch:
 FOUND_STRENGTH = 0.5
 UNCONFIRMED_HINT = 0.25
 COMPETING_MARGIN = 0.05
+SHARED_MEANING_DISCOUNT = 0.05  # chosen on half of the lab's graded answers, as calibration.MEANING_RANGE
+
+
+def _only_the_phrasing(claim: Sentence, phrasings: tuple[str, ...]) -> bool:
+    """Whether the claim says nothing but one of the phrasings ("They can.", "Yes, they can."): too
+    short for its meaning to be read, so the phrasing alone confirms it."""
+    own = {t.lemma for t in claim.tokens if not t.is_stop and not t.is_punct}
+    return any(own <= set(compile_phrase(p).lemmas) for p in phrasings if phrase_found(list(claim.tokens), p))
 
 
 def match_ideas(
@@ -199,6 +209,11 @@ def match_ideas(
         other += [about_other_model(claim)] * len(claim_pieces)  # "SVMs are strong because they ..."
     meanings = sorted({m for idea in ideas for m in idea.meanings})
     cosines = method.cosine_matrix([u.text for u in units], meanings) if method and units and meanings else None
+    if cosines is not None:
+        # A reference sentence that states several ideas is as close to a claim of one as of the others:
+        # it counts a little less, so the idea's own texts decide which one the claim states.
+        shared_by = [sum(m in idea.meanings for idea in ideas) for m in meanings]
+        cosines = cosines - SHARED_MEANING_DISCOUNT * (np.array(shared_by) - 1)
     meaning_stance = {m: stance(tokenize(m)) for m in meanings}
     unit_stance = [stance(u.tokens) for u in units]
     low, high = meaning_range
@@ -214,7 +229,9 @@ def match_ideas(
         usable = [i for i in range(len(units)) if names_other or not other[i]]
         hits = [i for i in usable if any(phrase_found(list(units[i].tokens), p) for p in idea.phrasings)]
         if hits and (
-            cosines is None or max(cosines[i, j] for i in hits for j in columns[idea.name]) >= hint_confirmation
+            cosines is None
+            or max(cosines[i, j] for i in hits for j in columns[idea.name]) >= hint_confirmation
+            or any(_only_the_phrasing(units[i], idea.phrasings) for i in hits)
         ):
             strengths[idea.name] = 1.0
             continue
