@@ -278,6 +278,21 @@ def test_missing_answers_are_reported(rubric, tmp_path):
     assert not report.passed and finding(report, "answers").level == "error"
 
 
+def test_unnumbered_answers_and_answers_in_another_language_are_warned_about(rubric, tmp_path):
+    unnumbered = "Yes, autoencoders.\n\nOverfitting.\n\nPooling.\n\nBatch size.\n"
+    report = run_check(rubric, submission(tmp_path, "plain", answers=unnumbered), tmp_path)
+    assert report.answers.found == [1, 2, 3, 4]
+    assert "not numbered" in finding(report, "answers").message and finding(report, "answers").level == "warning"
+    sentence = "Ja, ein neuronales Netz kann die Daten ohne Etiketten komprimieren und die Struktur lernen."
+    german = "".join(f"{n}. {sentence}\n\n" for n in range(1, 5))
+    report = run_check(rubric, submission(tmp_path, "german", answers=german), tmp_path)
+    messages = [f.message for f in report.findings if f.code == "answers"]
+    assert messages == [
+        "answers.md: not written in English; the automatic grading reads English only, so a TA grades these answers"
+    ]
+    assert report.passed  # a warning: the upload is still complete
+
+
 # --- pack ----------------------------------------------------------------------------------
 
 

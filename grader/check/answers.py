@@ -22,6 +22,7 @@ class AnswersStatus(BaseModel):
 
 
 def check_answers(folder: Path, answers_file: str | None, rubric: Rubric) -> tuple[AnswersStatus, list[Finding]]:
+    from grader.answers.claims import unread_language
     from grader.answers.parse import AnswersFileError, read_answers_file
     from grader.answers.sections import split_answers
 
@@ -37,15 +38,25 @@ def check_answers(folder: Path, answers_file: str | None, rubric: Rubric) -> tup
     except AnswersFileError as error:
         status.problem = str(error)
         return status, [Finding(level="error", code="answers", message=f"{answers_file}: {error}")]
-    status.found = sorted(split_answers(text, prompts).texts)
-    if not status.missing:
-        return status, []
-    numbers = ", ".join(str(number) for number in status.missing)
-    return status, [
-        Finding(
-            level="warning",
-            code="answers",
-            message=f"{answers_file}: no answer found for question {numbers}",
-            hint="Start each answer with its number on its own line, e.g. '1.' or '## Question 1'.",
-        )
-    ]
+    sections = split_answers(text, prompts)
+    status.found = sorted(sections.texts)
+    findings = []
+    if status.missing:
+        numbers = ", ".join(str(number) for number in status.missing)
+        findings.append(_warning(f"{answers_file}: no answer found for question {numbers}", _NUMBER_HINT))
+    elif sections.how not in ("markers", "questions"):
+        # Graders then give each passage to a question by meaning and send the file to a TA.
+        message = f"{answers_file}: the answers are not numbered; a TA will have to check which answer is which"
+        findings.append(_warning(message, _NUMBER_HINT))
+    language = unread_language(text)
+    if language:
+        message = f"{answers_file}: {language}; the automatic grading reads English only, so a TA grades these answers"
+        findings.append(_warning(message, "Write the answers in English for automatic grading."))
+    return status, findings
+
+
+_NUMBER_HINT = "Start each answer with its number on its own line, e.g. '1.' or '## Question 1'."
+
+
+def _warning(message: str, hint: str) -> Finding:
+    return Finding(level="warning", code="answers", message=message, hint=hint)
