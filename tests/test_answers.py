@@ -470,6 +470,30 @@ def test_near_duplicate_answers_are_reported_and_flagged(tmp_path, rubric, tfidf
 # --- benchmark -----------------------------------------------------------------------------------------------
 
 
+def _tiny_lab_set(folder: Path, answers: dict[str, dict[int, str]], points: dict[str, float]) -> Path:
+    folder.mkdir()
+    entries = []
+    for name, texts in answers.items():
+        write_markdown(folder / name, texts)
+        grades = ", ".join(f"{n}: {points[name]}" for n in sorted(texts))
+        reasons = ", ".join(f'{n}: "why"' for n in sorted(texts))
+        entries.append(f"  - file: {name}\n    kind: good\n    points: {{{grades}}}\n    why: {{{reasons}}}\n")
+    (folder / "graded.yaml").write_text("answers:\n" + "".join(entries), encoding="utf-8")
+    return folder
+
+
+def test_bench_measures_each_lab_set_on_its_own_line(tmp_path, capsys, tfidf_only):
+    first = _tiny_lab_set(tmp_path / "exercise2_lab", {"good.md": GOOD, "about_my_run.md": ABOUT_MY_RUN}, {
+        "good.md": 1.0, "about_my_run.md": 1.0})  # fmt: skip
+    second = _tiny_lab_set(tmp_path / "exercise2_lab_round2", {"good.md": GOOD}, {"good.md": 1.0})
+    assert bench.main(["--asag", str(tmp_path / "no-asag"), "--lab", str(first), str(second)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    first_line = next(line for line in lines if line.startswith("lab exact="))
+    assert "n=8 files=2" in first_line and "files_off_by_more_than_1=1" in first_line
+    assert "  lab: file off by more than 1 point: about_my_run.md (-4)" in lines
+    assert any(line.startswith("lab-round2 exact=100.0%") and "n=4 files=1" in line for line in lines), lines
+
+
 def test_bench_scores_every_file_with_the_full_scorer_and_the_similarity_part(tmp_path, capsys, tfidf_only):
     rows = [
         ("1.1", "What is a stack?", "A last in first out list.", answer, score, g1, g2)

@@ -1,6 +1,6 @@
 """Measure the Exercise 2 checker the way it grades students, against human grades.
 
-    python -m grader.answers.bench [--asag DIR] [--lab DIR] [--method auto|minilm|tfidf] [--fit]
+    python -m grader.answers.bench [--asag DIR] [--lab DIR [DIR ...]] [--method auto|minilm|tfidf] [--fit]
 
 Short-answer data sets: every CSV in DIR (default ../shared/data/asag; env ASAG overrides), columns
 question_id, question, reference_answer, student_answer, score, and optionally score_grader1,
@@ -9,8 +9,10 @@ every other file is measured only. Each answer goes through the full scorer that
 (sentences, similarity, rules, rounding) from its question's reference answer alone, since these
 sets have no concept lists.
 
-The lab's own set (--lab, default tests/data/exercise2_lab): answers files graded by a careful
-human, scored with the packaged rubric; agreement per question and per file.
+The lab's own sets (--lab, default tests/data/exercise2_lab and exercise2_lab_round2): answers files
+graded by a careful human, scored with the packaged rubric; agreement per question and per file, one
+`lab...` line per set. The second round was written after the checker was built, to measure it on
+answers nobody tuned it on.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ from .similarity import SimilarityMethod, get_method, resolve_method_name
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DIR = REPO_ROOT.parent / "shared" / "data" / "asag"
 DEFAULT_LAB_SET = REPO_ROOT / "tests" / "data" / "exercise2_lab"
+# Written and graded after the checker was built, by someone who never read it: measured, never tuned on.
+DEFAULT_LAB_SETS = [DEFAULT_LAB_SET, DEFAULT_LAB_SET.with_name("exercise2_lab_round2")]
 DEFAULT_LAB_TEXT = REPO_ROOT.parent / "shared" / "docs" / "lab8-tutorial.txt"
 DEV_FILE, HELDOUT_FILE = "answers.csv", "heldout.csv"
 BOOTSTRAP_ROUNDS = 1000
@@ -186,6 +190,12 @@ def measure_asag(method: SimilarityMethod, folder: Path, started: float) -> list
     return summary
 
 
+def lab_label(folder: Path) -> str:
+    """ "lab" for the lab's first graded set, "lab-round2" for tests/data/exercise2_lab_round2, and so on."""
+    suffix = folder.name.removeprefix(DEFAULT_LAB_SET.name).strip("_-")
+    return f"lab-{suffix}" if suffix else "lab"
+
+
 def measure_lab_set(folder: Path, method_name: str, lab_text: Path | None) -> list[str]:
     entries = load_lab_set(folder)
     rubric = Exercise2Rubric.default()
@@ -210,9 +220,11 @@ def measure_lab_set(folder: Path, method_name: str, lab_text: Path | None) -> li
             off_files.append(f"{entry.file} ({file_diff:+g})")
     per_student = (time.perf_counter() - started) / len(entries)
     d = np.abs(np.array(diffs))
-    lines = [f"  lab: {m}" for m in kind_misses] + [f"  lab: file off by more than 1 point: {f}" for f in off_files]
+    label = lab_label(folder)
+    lines = [f"  {label}: {m}" for m in kind_misses]
+    lines += [f"  {label}: file off by more than 1 point: {f}" for f in off_files]
     lines.append(
-        f"lab exact={np.mean(d < 1e-9):.1%} within0.25={np.mean(d <= 0.25 + 1e-9):.1%} mae={d.mean():.3f} "
+        f"{label} exact={np.mean(d < 1e-9):.1%} within0.25={np.mean(d <= 0.25 + 1e-9):.1%} mae={d.mean():.3f} "
         f"files_off_by_more_than_1={len(off_files)} kind_rule_misses={len(kind_misses)} "
         f"review={review} n={len(d)} files={len(entries)} seconds_per_student={per_student:.2f}"
     )
@@ -222,7 +234,9 @@ def measure_lab_set(folder: Path, method_name: str, lab_text: Path | None) -> li
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m grader.answers.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--asag", type=Path, default=Path(os.environ.get("ASAG") or DEFAULT_DIR))
-    parser.add_argument("--lab", type=Path, default=DEFAULT_LAB_SET, help="the lab's graded answers set")
+    parser.add_argument(
+        "--lab", type=Path, nargs="+", default=DEFAULT_LAB_SETS, help="the lab's graded answer sets (folders)"
+    )
     parser.add_argument("--lab-text", type=Path, default=DEFAULT_LAB_TEXT, help="the handout, to spot copies")
     parser.add_argument("--method", default="auto")
     parser.add_argument("--fit", action="store_true", help="learn the similarity calibration on answers.csv")
@@ -247,8 +261,9 @@ def main(argv: list[str] | None = None) -> int:
     summary = measure_asag(method, args.asag, started) if has_asag else []
     if not has_asag:
         print(f"no {DEV_FILE} in {args.asag}: short-answer sets skipped", file=sys.stderr)
-    if args.lab.is_dir():
-        summary += measure_lab_set(args.lab, name, args.lab_text)
+    for folder in args.lab:
+        if folder.is_dir():
+            summary += measure_lab_set(folder, name, args.lab_text)
     print("\n".join(summary))
     return 0
 
