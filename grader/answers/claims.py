@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .text import STOPWORDS, Token, lemma, tokenize
+from .text import STOPWORDS, Token, lemma, split_at, tokenize
 
 _PREDICATE_WORDS = """
 is are was were be been being am isn't aren't wasn't weren't can could cannot can't will would won't shall should
@@ -57,19 +56,8 @@ _AUXILIARY_LEMMAS = frozenset(lemma(w) for w in _AUXILIARY_TEXT.split())
 _SEGMENT_BREAKS = frozenset({",", ";", ":", "(", ")"})
 
 
-def _split_at(tokens: Sequence[Token], breaks: frozenset[str]) -> list[list[Token]]:
-    """The runs of tokens between the break words (the breaks themselves dropped)."""
-    parts: list[list[Token]] = [[]]
-    for t in tokens:
-        if t.text in breaks:
-            parts.append([])
-        else:
-            parts[-1].append(t)
-    return parts
-
-
 def _segments(tokens: list[Token]) -> list[list[Token]]:
-    words = ([t for t in part if not t.is_punct] for part in _split_at(tokens, _SEGMENT_BREAKS))
+    words = ([t for t in part if not t.is_punct] for part in split_at(tokens, _SEGMENT_BREAKS))
     return [segment for segment in words if segment]
 
 
@@ -167,7 +155,7 @@ def pieces(sentence: Sentence) -> list[Sentence]:
     out = [sentence]
     if sentence.words < _CLAUSES_FROM_WORDS:
         return out
-    for clause in _split_at(sentence.tokens, _CLAUSE_BREAKS):
+    for clause in split_at(sentence.tokens, _CLAUSE_BREAKS):
         words = [t for t in clause if not t.is_punct]
         if len(words) >= _MIN_CLAIM_WORDS and len(clause) < len(sentence.tokens) - 1:
             out.append(Sentence(" ".join(t.text for t in clause), tuple(clause), sentence.is_claim))

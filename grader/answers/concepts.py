@@ -17,7 +17,7 @@ import numpy as np
 from .claims import Sentence, about_other_model, names_other_model, pieces
 from .rubric import Concept, QuestionRubric
 from .similarity import SimilarityMethod
-from .text import NEGATION_CUES, REVERSING_LEMMAS, STANCE_LEMMAS, Token, stance, tokenize
+from .text import NEGATION_CUES, STANCE_LEMMAS, Token, reverses, stance, tokenize
 
 _ARTICLES = frozenset({"a", "an", "the"})
 
@@ -28,10 +28,6 @@ class Phrase:
     reversed: bool  # an odd number of negations and reversing words: "not a black box", "need little data"
 
 
-def _reversed(tokens: list[Token], negated: bool) -> bool:
-    return negated != (sum(t.lemma in REVERSING_LEMMAS for t in tokens) % 2 == 1)
-
-
 @lru_cache(maxsize=4096)
 def compile_phrase(phrasing: str) -> Phrase:
     tokens = [t for t in tokenize(phrasing) if not t.is_punct]
@@ -39,7 +35,7 @@ def compile_phrase(phrasing: str) -> Phrase:
     content = tuple(dict.fromkeys(t.lemma for t in tokens if not t.is_stop or t.lemma in STANCE_LEMMAS))
     if len(content) < 2:  # "can be used", "they can": one content word is too little, the small words count too
         content = tuple(dict.fromkeys(t.lemma for t in tokens if t.text not in NEGATION_CUES | _ARTICLES))
-    return Phrase(content, _reversed(tokens, negated))
+    return Phrase(content, reverses(tokens, negated))
 
 
 def _window(n_lemmas: int) -> int:
@@ -74,7 +70,7 @@ def _polarities_in(sentence: list[Token], phrase: Phrase, strict: bool) -> set[b
             continue
         span = sentence[positions[0] : positions[-1] + 1]  # "work poorly on small data" is not "work on small data"
         negated = any(sentence[i].negated for i in positions)
-        found.add(_reversed(span, negated) == phrase.reversed)
+        found.add(reverses(span, negated) == phrase.reversed)
     return found
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -216,24 +217,36 @@ class Stance:
         return not self.agrees_with(other)
 
 
+def split_at(tokens: Sequence[Token], breaks: frozenset[str]) -> list[list[Token]]:
+    """The runs of tokens between the break words (the breaks themselves dropped)."""
+    parts: list[list[Token]] = [[]]
+    for t in tokens:
+        if t.text in breaks:
+            parts.append([])
+        else:
+            parts[-1].append(t)
+    return parts
+
+
+def reverses(tokens: Sequence[Token], negated: bool) -> bool:
+    """Whether a negation (`negated`) and the reversing words among the tokens, counted together, are odd."""
+    return negated != (sum(t.lemma in REVERSING_LEMMAS for t in tokens) % 2 == 1)
+
+
 _STANCE_CLAUSE_BREAKS = frozenset({",", ";", ":", "but", "because", "while", "whereas", "although", "though"})
 
 
-def stance(tokens: list[Token] | tuple[Token, ...]) -> Stance:
+def stance(tokens: Sequence[Token]) -> Stance:
     """Each clause's negations and reversing words are counted on their own; a text whose clauses
     disagree ("poorly with little data, ..., when computing power is limited") is not judged."""
+    parities = {
+        reverses(clause, any(t.negated for t in clause))
+        for clause in split_at(tokens, _STANCE_CLAUSE_BREAKS)
+        if any(t.lemma in STANCE_LEMMAS for t in clause)
+    }
     negated = any(t.negated for t in tokens)
-    clause_parities, clause = set(), []
-    for t in (*tokens, None):
-        if t is not None and t.text not in _STANCE_CLAUSE_BREAKS:
-            clause.append(t)
-            continue
-        if any(c.lemma in STANCE_LEMMAS for c in clause):
-            reversing = sum(c.lemma in REVERSING_LEMMAS for c in clause)
-            clause_parities.add(any(c.negated for c in clause) != (reversing % 2 == 1))
-        clause = []
-    judged = len(clause_parities) == 1
-    return Stance(negated=negated, reversed=clause_parities.pop() if judged else negated, judged=judged)
+    judged = len(parities) == 1
+    return Stance(negated=negated, reversed=parities.pop() if judged else negated, judged=judged)
 
 
 def content_lemmas(text: str) -> list[str]:
