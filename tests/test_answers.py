@@ -593,6 +593,7 @@ def test_amount_and_quality_words_are_part_of_a_phrasing(answer, phrasing, found
         # Clauses that disagree: which word acts on which is unclear, so neither side is taken.
         ("They do poorly with little data, when computing power is limited.", "They do badly with few examples.",
          True, False),
+        ("They need tons of data, otherwise they fail.", "They do badly with little data.", True, False),
         ("They need labels.", "They learn with no labels.", False, True),
         ("They need labels.", "They need a lot of labels.", True, False),
     ],

@@ -185,10 +185,14 @@ def tokenize(text: str) -> list[Token]:
 
 
 # Words that reverse what a claim says without a negation: "needs little data" against "needs much
-# data", "performs poorly" against "performs well". Two of them cancel out, as two negations do:
-# "does poorly with little data" says what "needs much data" says.
-_REVERSING_TEXT = "few little small less limited insufficient scarce tiny poorly badly bad poor weak fail struggle"
-_AFFIRMING_TEXT = "many much lot lots large big huge massive enough sufficient plenty vast well good great excel strong"
+# data", "performs poorly" against "performs well", "otherwise" (if not) "they fail". Two of them
+# cancel out, as two negations do: "does poorly with little data" says what "needs much data" says.
+_REVERSING_TEXT = (
+    "few little small less limited insufficient scarce tiny poorly badly bad poor weak fail struggle otherwise"
+)
+_AFFIRMING_TEXT = (
+    "many much lot lots ton tons large big huge massive enough sufficient plenty vast well good great excel strong"
+)
 REVERSING_LEMMAS = frozenset(lemma(w) for w in _REVERSING_TEXT.split())
 STANCE_LEMMAS = REVERSING_LEMMAS | frozenset(lemma(w) for w in _AFFIRMING_TEXT.split())
 
