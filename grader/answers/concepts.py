@@ -205,11 +205,12 @@ def match_ideas(
         other += [about_other_model(claim)] * len(claim_pieces)  # "SVMs are strong because they ..."
     meanings = sorted({m for idea in ideas for m in idea.meanings})
     cosines = method.cosine_matrix([u.text for u in units], meanings) if method and units and meanings else None
+    stating = cosines
     if cosines is not None:
         # A reference sentence that states several ideas is as close to a claim of one as of the others:
         # it counts a little less, so the idea's own texts decide which one the claim states.
         shared_by = [sum(m in idea.meanings for idea in ideas) for m in meanings]
-        cosines = cosines - SHARED_MEANING_DISCOUNT * (np.array(shared_by) - 1)
+        stating = cosines - SHARED_MEANING_DISCOUNT * (np.array(shared_by) - 1)
     meaning_stance = {m: stance(tokenize(m)) for m in meanings}
     unit_stance = [stance(u.tokens) for u in units]
     low, high = meaning_range
@@ -218,7 +219,7 @@ def match_ideas(
     if cosines is not None:
         for idea in ideas:
             for i in range(len(units)):
-                closest[i, idea.name] = float(cosines[i, columns[idea.name]].max())
+                closest[i, idea.name] = float(stating[i, columns[idea.name]].max())
     unit_best = [max((closest.get((i, idea.name), 0.0) for idea in ideas), default=0.0) for i in range(len(units))]
     for idea in ideas:
         names_other = idea.names_other_model
@@ -239,7 +240,7 @@ def match_ideas(
                 for i in usable:
                     if closest[i, idea.name] < unit_best[i] - COMPETING_MARGIN:
                         continue  # a claim states the idea it is closest to, not every related one
-                    closeness = (float(cosines[i, j]) - low) / (high - low)
+                    closeness = (float(stating[i, j]) - low) / (high - low)
                     if unit_stance[i].agrees_with(meaning_stance[m]):
                         best = max(best, closeness)
                     elif unit_stance[i].contradicts(meaning_stance[m]):
