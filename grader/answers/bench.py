@@ -9,10 +9,10 @@ every other file is measured only. Each answer goes through the full scorer that
 (sentences, similarity, rules, rounding) from its question's reference answer alone, since these
 sets have no concept lists.
 
-The lab's own sets (--lab, default tests/data/exercise2_lab and exercise2_lab_round2): answers files
-graded by a careful human, scored with the packaged rubric; agreement per question and per file, one
-`lab...` line per set. The second round was written after the checker was built, to measure it on
-answers nobody tuned it on.
+The lab's own sets (--lab, default tests/data/exercise2_lab, exercise2_lab_dev, exercise2_lab_round2):
+answers files graded by a careful human, scored with the packaged rubric; agreement per question and
+per file, one `lab...` line per set. The dev set and every other file of the first set (by name) are
+for tuning; round2, written after the checker was built, measures it on answers nobody tuned it on.
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ from .similarity import SimilarityMethod, get_method, resolve_method_name
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DIR = REPO_ROOT.parent / "shared" / "data" / "asag"
 DEFAULT_LAB_SET = REPO_ROOT / "tests" / "data" / "exercise2_lab"
-# Written and graded after the checker was built, by someone who never read it: measured, never tuned on.
-DEFAULT_LAB_SETS = [DEFAULT_LAB_SET, DEFAULT_LAB_SET.with_name("exercise2_lab_round2")]
+# Both written and graded blind to the checker after it was built: "dev" for tuning, "round2" measured only.
+DEFAULT_LAB_SETS = [DEFAULT_LAB_SET, *(DEFAULT_LAB_SET.with_name(f"exercise2_lab_{n}") for n in ("dev", "round2"))]
 DEFAULT_LAB_TEXT = REPO_ROOT.parent / "shared" / "docs" / "lab8-tutorial.txt"
 DEV_FILE, HELDOUT_FILE = "answers.csv", "heldout.csv"
 BOOTSTRAP_ROUNDS = 1000
