@@ -16,7 +16,7 @@ from grader.answers import (
     find_answers_file,
     grade_answers,
 )
-from grader.answers.claims import is_keyword_list, split_sentences
+from grader.answers.claims import is_keyword_list, split_sentences, verdict
 from grader.answers.concepts import phrase_denied, phrase_found
 from grader.answers.rubric import Concept, QuestionRubric
 from grader.answers.score import score_question
@@ -637,6 +637,24 @@ def test_a_claim_close_to_a_reference_sentence_of_several_ideas_does_not_earn_th
     q4 = grade_answers(write_markdown(tmp_path / "answers.md", {**NEGATED, 4: answer}), rubric).questions[3]
     assert "approximate complex nonlinear mappings" in q4.concepts_missing, q4.reason
     assert q4.points <= 0.5, q4.reason
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [("No. There is no label.", False), ("Not really, they need labels.", False), ("Yes: an autoencoder.", True),
+     ("- No.", False), ("No doubt they can.", None), ("Yes and no.", None), ("They can.", None)],
+)  # fmt: skip
+def test_the_yes_or_no_an_answer_opens_with(answer, expected):
+    assert verdict(answer) is expected
+
+
+def test_answering_no_where_the_model_answer_says_yes_scores_zero_whatever_follows(tmp_path, rubric):
+    answer = (
+        "No. A network learns only from its error, and without labels there is no error; an autoencoder "
+        "compresses the input, but clustering itself is done with k-means."
+    )
+    q1 = grade_answers(write_markdown(tmp_path / "answers.md", {**NEGATED, 1: answer}), rubric).questions[0]
+    assert q1.points == 0 and "answers no where the model answer says yes" in q1.reason, q1.reason
 
 
 def test_answers_that_negate_the_right_claims_earn_at_most_a_quarter(tmp_path, rubric, tfidf_only):

@@ -188,6 +188,26 @@ def about_other_model(sentence: Sentence) -> bool:
     return False
 
 
+_YES_WORDS = frozenset({"yes", "yeah", "yep", "yup"})
+_NO_WORDS = frozenset({"no", "nope", "nah"})
+
+
+def verdict(text: str) -> bool | None:
+    """The yes (True) or no (False) an answer opens with ("No.", "Yes, ...", "Not really."), or None.
+    The word must stand alone: "No doubt they can" and "Yes and no" give no verdict."""
+    words = [t.text for t in tokenize(text[:200])]
+    while words and words[0] in {"-", "*", ":", "(", ")", '"', "'"}:
+        words.pop(0)
+    if len(words) >= 2 and words[:2] == ["not", "really"]:
+        return False
+    if len(words) >= 2 and words[1] in {".", ",", "!", ";", ":", "-"} or len(words) == 1:
+        if words[0] in _YES_WORDS:
+            return True
+        if words[0] in _NO_WORDS:
+            return False
+    return None
+
+
 def claim_share(sentences: list[Sentence]) -> float:
     """Share of the answer's words that sit in claims; 1.0 for an empty answer."""
     total = sum(s.words for s in sentences)

@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from .calibration import HINT_CONFIRMATION, MEANING_RANGE, OFF_TOPIC_COSINE
-from .claims import is_keyword_list, split_sentences, unread_language
+from .claims import is_keyword_list, split_sentences, unread_language, verdict
 from .concepts import match_concepts, match_ideas, question_ideas
 from .parse import AnswersFileError, read_answers_file
 from .results import ANSWER_TEXT_LIMIT, AnswersResult, QuestionResult
@@ -129,6 +129,12 @@ def score_question(
     found, missing = match.found(ideas), match.missing(ideas)
     notes = [f"wrong claim: {name}" for name in wrong.found]
     notes += [f"says the opposite of: {name}" for name in denied]
+    answer_verdict, reference_verdict = verdict(answer), verdict(q.reference)
+    wrong_verdict = None not in (answer_verdict, reference_verdict) and answer_verdict != reference_verdict
+    if wrong_verdict:  # "No." to a question whose answer is "Yes": whatever follows argues the wrong side
+        fraction = 0.0
+        said, expected = ("yes", "no") if answer_verdict else ("no", "yes")
+        notes.append(f"answers {said} where the model answer says {expected}")
     for rule in q.partial_credit:
         if all(name in missing for name in rule.when_missing) and fraction > rule.cap:
             fraction = rule.cap
@@ -151,7 +157,7 @@ def score_question(
     fraction = min(1.0, max(0.0, fraction))
     disagree = q.concepts and abs(coverage - semantic) >= settings.review_disagreement and not keyword_list
     disagree = bool(disagree and coverage > 0)
-    contradicts = bool((wrong.found or denied) and found)
+    contradicts = bool((wrong.found or denied or wrong_verdict) and found)
     needs_review = disagree or keyword_list or contradicts or bool({"copied-from-lab-text", "off-topic"} & set(flags))
 
     points = _round_to_step(fraction * q.points, settings.points_step)
