@@ -594,7 +594,9 @@ def test_amount_and_quality_words_are_part_of_a_phrasing(answer, phrasing, found
         ("They do poorly with little data, when computing power is limited.", "They do badly with few examples.",
          True, False),
         ("They need tons of data, otherwise they fail.", "They do badly with little data.", True, False),
-        ("They need labels.", "They learn with no labels.", False, True),
+        ("They cannot find patterns.", "They find patterns in the data.", False, True),
+        # Only the claim that is turned around denies: the idea's own "no" may sit in a modifier.
+        ("A network is trained with data.", "It learns from the data alone, with no labels.", False, False),
         ("They need labels.", "They need a lot of labels.", True, False),
     ],
 )  # fmt: skip

@@ -214,11 +214,13 @@ class Stance:
         return self.negated == other.negated
 
     def contradicts(self, other: Stance) -> bool:
-        """Whether two texts about one thing surely say opposite things: only when both or neither have
-        amount or quality words ("performs poorly with little data" against "does not extrapolate" is unsure)."""
-        if self.judged != other.judged:
+        """Whether this text surely says the opposite of `other`, a statement of the idea: only when both
+        or neither have amount or quality words ("performs poorly with little data" against "does not
+        extrapolate" is unsure), and only when this text is the one turned around ("a network can be
+        trained with data" does not deny "it learns from the data alone, with no labels")."""
+        if self.judged != other.judged or self.agrees_with(other):
             return False
-        return not self.agrees_with(other)
+        return self.reversed if self.judged else self.negated
 
 
 def split_at(tokens: Sequence[Token], breaks: frozenset[str]) -> list[list[Token]]:
