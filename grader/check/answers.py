@@ -44,7 +44,7 @@ def check_answers(folder: Path, answers_file: str | None, rubric: Rubric) -> tup
     if status.missing:
         numbers = ", ".join(str(number) for number in status.missing)
         findings.append(_warning(f"{answers_file}: no answer found for question {numbers}", _NUMBER_HINT))
-    elif sections.how not in ("markers", "questions"):
+    elif sections.how not in ("markers", "questions", "whole"):  # "whole": a one-question rubric needs no numbers
         # Graders then give each passage to a question by meaning and send the file to a TA.
         message = f"{answers_file}: the answers are not numbered; a TA will have to check which answer is which"
         findings.append(_warning(message, _NUMBER_HINT))
