@@ -17,7 +17,7 @@ import numpy as np
 from .claims import Sentence, about_other_model, names_other_model, pieces
 from .rubric import Concept, QuestionRubric
 from .similarity import SimilarityMethod
-from .text import NEGATION_CUES, STANCE_LEMMAS, Token, reverses, stance, tokenize
+from .text import NEGATION_CUES, STANCE_LEMMAS, Stance, Token, reverses, stance, tokenize
 
 _ARTICLES = frozenset({"a", "an", "the"})
 
@@ -91,7 +91,11 @@ def phrase_denied(tokens: list[Token], phrasing: str) -> bool:
     """Whether the text holds a plain phrasing only the other way round ("cannot be used" for "can be
     used"). A phrasing that is itself negated is not denied by its words alone: "the example itself is
     the target" does not deny "no target"."""
-    return not compile_phrase(phrasing).reversed and _polarities(tokens, phrasing) == {False}
+    return _denies(_polarities(tokens, phrasing), phrasing)
+
+
+def _denies(polarities: set[bool], phrasing: str) -> bool:
+    return polarities == {False} and not compile_phrase(phrasing).reversed
 
 
 @dataclass(frozen=True)
@@ -176,11 +180,16 @@ COMPETING_MARGIN = 0.05
 SHARED_MEANING_DISCOUNT = 0.05  # chosen on half of the lab's graded answers, as calibration.MEANING_RANGE
 
 
-def _only_the_phrasing(claim: Sentence, phrasings: tuple[str, ...]) -> bool:
-    """Whether the claim says nothing but one of the phrasings ("They can.", "Yes, they can."): too
-    short for its meaning to be read, so the phrasing alone confirms it."""
+def _only_the_phrasing(claim: Sentence, found: list[str]) -> bool:
+    """Whether the claim says nothing but one of the phrasings `found` in it ("They can.", "Yes, they
+    can."): too short for its meaning to be read, so the phrasing alone confirms it."""
     own = {t.lemma for t in claim.tokens if not t.is_stop and not t.is_punct}
-    return any(own <= set(compile_phrase(p).lemmas) for p in phrasings if phrase_found(list(claim.tokens), p))
+    return any(own <= set(compile_phrase(p).lemmas) for p in found)
+
+
+@lru_cache(maxsize=1024)
+def _text_stance(text: str) -> Stance:
+    return stance(tokenize(text))
 
 
 def match_ideas(
@@ -211,7 +220,7 @@ def match_ideas(
         # it counts a little less, so the idea's own texts decide which one the claim states.
         shared_by = [sum(m in idea.meanings for idea in ideas) for m in meanings]
         stating = cosines - SHARED_MEANING_DISCOUNT * (np.array(shared_by) - 1)
-    meaning_stance = {m: stance(tokenize(m)) for m in meanings}
+    meaning_stance = {m: _text_stance(m) for m in meanings}  # the rubric's texts: the same for every answer
     unit_stance = [stance(u.tokens) for u in units]
     low, high = meaning_range
     columns = {idea.name: [j for j, m in enumerate(meanings) if m in idea.meanings] for idea in ideas}
@@ -224,11 +233,13 @@ def match_ideas(
     for idea in ideas:
         names_other = idea.names_other_model
         usable = [i for i in range(len(units)) if names_other or not other[i]]
-        hits = [i for i in usable if any(phrase_found(list(units[i].tokens), p) for p in idea.phrasings)]
+        said = {i: {p: _polarities(list(units[i].tokens), p) for p in idea.phrasings} for i in usable}
+        found_in = {i: [p for p, polarities in said[i].items() if True in polarities] for i in usable}
+        hits = [i for i in usable if found_in[i]]
         if hits and (
             cosines is None
             or max(cosines[i, j] for i in hits for j in columns[idea.name]) >= hint_confirmation
-            or any(_only_the_phrasing(units[i], idea.phrasings) for i in hits)
+            or any(_only_the_phrasing(units[i], found_in[i]) for i in hits)
         ):
             strengths[idea.name] = 1.0
             continue
@@ -245,7 +256,7 @@ def match_ideas(
                         best = max(best, closeness)
                     elif unit_stance[i].contradicts(meaning_stance[m]):
                         against = max(against, closeness)
-        if not hits and any(phrase_denied(list(units[i].tokens), p) for i in usable for p in idea.phrasings):
+        if not hits and any(_denies(polarities, p) for i in usable for p, polarities in said[i].items()):
             against = 1.0
         strengths[idea.name] = min(1.0, max(0.0, best))
         if strengths[idea.name] >= FOUND_STRENGTH:
