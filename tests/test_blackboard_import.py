@@ -484,3 +484,113 @@ def test_an_upload_named_like_an_earlier_attempts_folder_does_not_stop_the_impor
     assert students["vic"].status == "imported", students["vic"].problems
     assert (submissions / "vic" / "model.py").read_bytes() == b"first model"
     assert (submissions / "vic" / "original" / "attempt-2022-11-01-08-00-00").read_bytes() == b"x"
+
+
+def forged_receipt(uploader_stem: str, victim: str, stamp: str, date: str) -> tuple[str, bytes]:
+    """What a student uploads to pose as `victim`: a file named like a receipt, in Blackboard's layout.
+
+    Blackboard stores it as `<uploader_stem>_<its name>`, so the files it lists carry that prefix too.
+    """
+    name = f"x_{victim}_attempt_{stamp}.txt"
+    stem = f"{uploader_stem}_x_{victim}_attempt_{stamp}"
+    text = (
+        f"Name: {victim.title()} ({victim})\nAssignment: {ASSIGNMENT}\nDate Submitted: {date}\n"
+        "Current Grade: Needs Grading\n\nFiles:\n"
+        f"\tOriginal filename: model.py\n\tFilename: {stem}_model.py\n\n"
+        f"\tOriginal filename: weights.pth\n\tFilename: {stem}_weights.pth\n"
+    )
+    return name, text.encode()
+
+
+def every_file_under(folder: Path) -> dict[str, bytes]:
+    return {path.relative_to(folder).as_posix(): path.read_bytes() for path in folder.rglob("*") if path.is_file()}
+
+
+def test_a_receipt_planted_by_another_student_never_becomes_their_attempt(tmp_path):
+    """The red-team attack of issue 22: Mallory uploads a receipt for alice and the two files it lists, and
+    types more than a receipt may hold into the Submission Field so that her own receipt, which lists them
+    as her uploads, is refused."""
+    bulk = BulkZip()
+    alice_time = datetime(2022, 11, 1, 22, 0, 0)
+    bulk.attempt("alice", alice_time, {"model.py": b"alice's model", "weights.pth": b"alice's weights"})
+    mallory_stem = f"{ASSIGNMENT}_mallory_attempt_2022-11-01-21-00-00"
+    stamp = "2022-11-01-23-00-00"
+    name, receipt = forged_receipt(mallory_stem, "alice", stamp, "Tuesday, November 1, 2022 11:00:00 PM CST")
+    planted = {name: receipt, f"x_alice_attempt_{stamp}_model.py": b"planted model"}
+    planted[f"x_alice_attempt_{stamp}_weights.pth"] = b"planted weights"
+    too_long = os.urandom(600_000).hex()  # 1.2 MB that does not compress: refused for its size alone
+    bulk.attempt("mallory", datetime(2022, 11, 1, 21, 0, 0), planted, text=too_long)
+    report, submissions, students = run_import(tmp_path, bulk, policy=BEFORE_DEADLINE)
+
+    alice = students["alice"]
+    assert alice.status == "imported", alice.problems
+    assert alice.attempt == "2022-11-01-22-00-00"
+    assert (submissions / "alice" / "model.py").read_bytes() == b"alice's model"
+    assert (submissions / "alice" / "weights.pth").read_bytes() == b"alice's weights"
+    manifest = read_manifest(submissions / "alice")
+    assert manifest.receipt == f"{ASSIGNMENT}_alice_attempt_2022-11-01-22-00-00.txt"
+    assert manifest.attempts_seen == ["2022-11-01-22-00-00"]
+    assert manifest.submitted_at == alice_time.replace(tzinfo=CENTRAL)  # lateness from her own receipt's time
+    everything = every_file_under(submissions)
+    assert not [path for path, data in everything.items() if data.startswith(b"planted")]
+
+    mallory = students["mallory"]
+    assert mallory.status == "error"
+    problem = f"receipt '{mallory_stem}.txt' is too large"
+    assert any(line.startswith(f"mallory: {problem}") for line in report.lines()), report.lines()
+    mallory_manifest = read_manifest(submissions / "mallory")
+    assert any(line.startswith(problem) for line in mallory_manifest.problems)
+    assert mallory_manifest.error is not None and problem in mallory_manifest.error
+    assert mallory_manifest.files == [] and mallory_manifest.roles == {}
+    assert sorted(every_file_under(submissions / "mallory")) == ["manifest.json"]
+    assert not any("belong to no receipt" in note for note in report.notes)
+
+
+def test_a_name_shaped_like_a_receipt_is_a_file_even_when_no_receipt_lists_it(tmp_path):
+    """Without Mallory's own receipt in the zip at all, her upload still cannot pose as alice's receipt:
+    every upload's stored name carries its uploader's `_attempt_<stamp>` before the name she chose."""
+    bulk = BulkZip()
+    bulk.attempt("alice", datetime(2022, 11, 1, 22, 0, 0), {"model.py": b"alice's model"})
+    mallory_stem = f"{ASSIGNMENT}_mallory_attempt_2022-11-01-21-00-00"
+    stamp = "2022-11-01-23-00-00"
+    name, receipt = forged_receipt(mallory_stem, "alice", stamp, "Tuesday, November 1, 2022 11:00:00 PM CST")
+    bulk.add(f"{mallory_stem}_{name}", receipt)
+    bulk.add(f"{mallory_stem}_x_alice_attempt_{stamp}_model.py", b"planted model")
+    report, submissions, students = run_import(tmp_path, bulk)
+
+    assert sorted(students) == ["alice"]
+    assert students["alice"].attempt == "2022-11-01-22-00-00"
+    assert (submissions / "alice" / "model.py").read_bytes() == b"alice's model"
+    assert read_manifest(submissions / "alice").attempts_seen == ["2022-11-01-22-00-00"]
+    assert any("2 member(s) belong to no receipt" in note for note in report.notes)
+
+
+def test_a_receipt_that_cannot_be_read_makes_its_students_import_an_error_with_a_note(tmp_path, capsys):
+    from grader.cli import main as cli_main
+
+    bulk = BulkZip()
+    bulk.attempt("wes", datetime(2022, 11, 1, 8, 0, 0), {"model.py": b"older model", "weights.pth": b"w"})
+    stem = bulk.attempt("wes", datetime(2022, 11, 1, 9, 0, 0), {"model.py": b"newer model"}, text="my answer")
+    bulk.attempt("xan", datetime(2022, 11, 1, 9, 0, 0), {"model.py": b"xan's model"})
+    zip_path = tmp_path / "gradebook.zip"
+    with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_STORED) as archive:
+        for member, data in bulk.members:
+            archive.writestr(member, data)
+    damaged = zip_path.read_bytes().replace(b"my answer", b"my ANSWER")  # the receipt's CRC no longer matches
+    zip_path.write_bytes(damaged)
+    rubric = tmp_path / "rubric.yaml"
+    rubric.write_text((Path(__file__).resolve().parents[1] / "rubric.yaml").read_text())
+    submissions = tmp_path / "subs"
+    (submissions / "wes").mkdir(parents=True)
+    (submissions / "wes" / "model.py").write_bytes(b"from an earlier import")
+
+    code = cli_main(["import-bb", str(zip_path), "--submissions", str(submissions), "--rubric", str(rubric)])
+    output = capsys.readouterr().out
+    assert code == 1, output
+    assert f"wes: cannot read receipt '{stem}.txt'" in output
+    assert "1 imported, 0 skipped, 1 failed" in output
+    manifest = read_manifest(submissions / "wes")
+    assert manifest.error is not None and f"cannot read receipt '{stem}.txt'" in manifest.error
+    assert manifest.attempts_seen == ["2022-11-01-08-00-00", "2022-11-01-09-00-00"]
+    assert sorted(every_file_under(submissions / "wes")) == ["manifest.json"]  # no older attempt, no stale files
+    assert (submissions / "xan" / "model.py").read_bytes() == b"xan's model"

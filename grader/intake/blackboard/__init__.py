@@ -1,8 +1,9 @@
 """Blackboard's Assignment bulk download (gradebook_....zip) in, submissions/<username>/ out.
 
-receipts.py reads each attempt's receipt, dates.py its submission time and which attempt is graded,
-bulk.py unpacks the zip (through grader/intake/safe_zip.py) and recognises each student's files,
-manifest.py is what the import records.
+receipts.py reads each attempt's receipt, receipt_members.py tells which members are receipts (and whose
+an unreadable one is), dates.py each attempt's submission time and which attempt is graded, bulk.py unpacks
+the zip (through grader/intake/safe_zip.py) and recognises each student's files, manifest.py is what the
+import records.
 """
 
 from grader.intake.blackboard.bulk import BulkDownloadError, import_bulk_download

@@ -17,7 +17,9 @@ the newest earlier attempt that has one; answers typed into the Submission Field
 answers_from_text_field.md when no answers file was uploaded. The manifest notes both.
 
 The zip (or the folder it was unzipped into, folder.py) is untrusted: every refused member becomes a
-problem of the student it belongs to.
+problem of the student it belongs to. Only a member named like a receipt with one `_attempt_<stamp>` is a
+receipt (receipt_members.py), so an upload cannot pose as another student's attempt; a student whose receipt
+cannot be read (too large, damaged) gets an error and a folder holding only a manifest that says why.
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ from grader.errors import GraderError
 from grader.intake.blackboard.dates import NO_DUE_DATE, choose_attempt
 from grader.intake.blackboard.folder import FolderDownload, FolderTooLarge
 from grader.intake.blackboard.manifest import ImportReport, Manifest, ManifestFile, StudentImport, write_manifest
-from grader.intake.blackboard.receipts import RECEIPT_NAME, Receipt, ReceiptError, ReceiptFile, parse_receipt
+from grader.intake.blackboard.receipt_members import UnreadableReceipt, read_receipts
+from grader.intake.blackboard.receipts import Receipt, ReceiptFile
 from grader.intake.blackboard.text_field import TEXT_FIELD_ANSWERS, write_text_field_answers
 from grader.intake.contract import ROLES, ignored
 from grader.intake.recognise import Recognition, classify, install_contract_files
@@ -85,19 +88,27 @@ def import_bulk_download(
     archive = _open_download(zip_path, limits, report)
     with archive:
         members = _index_members(archive, limits, report)
-        receipts = _read_receipts(archive, members, limits, report)
+        found = read_receipts(archive, members, limits)
+        report.notes += found.notes
         by_student: dict[str, list[Receipt]] = defaultdict(list)
-        for receipt in receipts:
+        for receipt in found.receipts:
             by_student[receipt.username].append(receipt)
-        claimed: set[str] = {receipt.receipt_name for receipt in receipts}
+        unreadable: dict[str, list[UnreadableReceipt]] = defaultdict(list)
+        for refused in found.unreadable:
+            unreadable[refused.username].append(refused)
+        claimed = {receipt.receipt_name for receipt in found.receipts + found.unreadable}
+        for stem in {receipt.stem for receipt in found.receipts + found.unreadable}:
+            claimed.update(member for member in members if member.startswith(stem + "_"))
         submissions_dir.mkdir(parents=True, exist_ok=True)
-        for username in sorted(by_student):
+        for username in sorted(by_student.keys() | unreadable.keys()):
             attempts = by_student[username]
-            for receipt in attempts:
-                claimed.update(member for member in members if member.startswith(receipt.stem + "_"))
-            report.students.append(
-                _import_student_safely(archive, members, attempts, submissions_dir, attempt_policy, due, limits)
-            )
+            if unreadable[username]:
+                student = _record_failure(username, attempts, unreadable[username], submissions_dir, attempt_policy)
+            else:
+                student = _import_student_safely(
+                    archive, members, attempts, submissions_dir, attempt_policy, due, limits
+                )
+            report.students.append(student)
     unclaimed = sorted(set(members) - claimed)
     if unclaimed:
         shown = ", ".join(repr(name) for name in unclaimed[:10])
@@ -145,31 +156,6 @@ def _index_members(
         members.pop(name)
         report.notes.append(f"refused {name!r}: the zip holds it more than once")
     return members
-
-
-def _read_receipts(
-    archive: zipfile.ZipFile, members: dict[str, zipfile.ZipInfo], limits: ExtractionLimits, report: ImportReport
-) -> list[Receipt]:
-    candidates: list[Receipt] = []
-    for name, info in members.items():
-        if not RECEIPT_NAME.match(name):
-            continue
-        try:
-            check_member(info, limits)
-            if info.file_size > limits.max_receipt_bytes:
-                raise UnsafeMember(f"{info.file_size} bytes is too large for a receipt")
-            text = archive.read(info).decode("utf-8", errors="replace")
-            candidates.append(parse_receipt(text, name))
-        except UnsafeMember as error:
-            report.notes.append(f"refused receipt {name!r}: {error}")
-        except ReceiptError as error:
-            report.notes.append(str(error))
-        except (zipfile.BadZipFile, OSError, EOFError, RuntimeError) as error:
-            report.notes.append(f"cannot read receipt {name!r}: {error}")
-    # A student may upload a file whose stored name looks like a receipt; a name that another
-    # receipt lists as one of its files is that student's upload, never a receipt.
-    listed = {item.stored for receipt in candidates for item in receipt.files}
-    return [receipt for receipt in candidates if receipt.receipt_name not in listed]
 
 
 def _import_student_safely(
@@ -252,6 +238,41 @@ def _import_student(
         notes=notes,
         problems=problems,
     )
+
+
+NOTHING_IMPORTED = (
+    "nothing was imported for this student: without that receipt neither the attempt to grade nor the files "
+    "that are theirs can be told; check the download (or ask the student), then import again"
+)
+
+
+def _record_failure(
+    username: str,
+    attempts: list[Receipt],
+    unreadable: list[UnreadableReceipt],
+    submissions_dir: Path,
+    policy: AttemptPolicy,
+) -> StudentImport:
+    """The student's folder becomes a manifest saying why, so that no earlier import is graded in its place."""
+    problems = [receipt.problem for receipt in unreadable] + [NOTHING_IMPORTED]
+    display_name = next((receipt.display_name for receipt in attempts), unreadable[0].display_name)
+    manifest = Manifest(
+        username=username,
+        display_name=display_name,
+        attempts_seen=sorted(receipt.attempt for receipt in [*attempts, *unreadable]),
+        attempt_policy=policy.keep,
+        problems=problems,
+        error=f"{NOTHING_IMPORTED} ({'; '.join(receipt.problem for receipt in unreadable)})",
+    )
+    work = Path(tempfile.mkdtemp(prefix=f".{username}.", suffix=".importing", dir=submissions_dir))
+    try:
+        work.chmod(0o755)
+        write_manifest(work, manifest)
+        _swap_into_place(work, submissions_dir / username)
+    except OSError as error:
+        shutil.rmtree(work, ignore_errors=True)
+        problems.append(f"the manifest saying so could not be written, previous files kept: {error}")
+    return StudentImport(username=username, display_name=display_name, status="error", problems=problems)
 
 
 class _AttemptSource:

@@ -29,10 +29,10 @@ class Manifest(BaseModel):
     assignment: str | None = None
     submitted_at: datetime | None = Field(default=None, description="ISO 8601, with offset when the zone is known")
     submitted_raw: str | None = None
-    attempt: str
+    attempt: str | None = Field(default=None, description="the graded attempt's stamp; None when the import failed")
     attempts_seen: list[str]
     attempt_policy: str
-    receipt: str
+    receipt: str | None = None
     current_grade: str | None = None
     override_grade: str | None = None
     files: list[ManifestFile] = Field(default_factory=list)
@@ -41,6 +41,9 @@ class Manifest(BaseModel):
     ambiguous: dict[str, list[str]] = Field(default_factory=dict)
     notes: list[str] = Field(default_factory=list, description="how the chosen files were recognised")
     problems: list[str] = Field(default_factory=list)
+    error: str | None = Field(
+        default=None, description="why this student's import failed; then the folder holds nothing but this file"
+    )
 
 
 class StudentImport(BaseModel):

@@ -1,6 +1,8 @@
 """One attempt's receipt, `<Assignment>_<username>_attempt_<stamp>.txt`: who, when, and which files.
 
 Files are mapped through the receipt's `Original filename:` / `Filename:` pairs, never by splitting names.
+Blackboard stores every upload as `<Assignment>_<uploader>_attempt_<stamp>_<the name they chose>`, so a name
+chosen to look like a receipt carries a second `_attempt_<stamp>`: a receipt's name holds exactly one.
 """
 
 from __future__ import annotations
@@ -8,13 +10,16 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import datetime
+from typing import NamedTuple
 
 from pydantic import BaseModel, Field
 
 from grader.intake.blackboard.dates import parse_submission_date
 from grader.policy.late import as_aware
 
-RECEIPT_NAME = re.compile(r"^(?P<stem>.+_attempt_(?P<stamp>\d{4}-\d{2}-\d{2}-\d{2}-\d{2}-\d{2}))\.txt$")
+ATTEMPT_MARK = "_attempt_"
+STAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}-[0-9]{2}-[0-9]{2}-[0-9]{2}")
+STAMP_LENGTH = len("2022-11-01-23-59-59")
 STAMP_FORMAT = "%Y-%m-%d-%H-%M-%S"
 USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,99}$")
 MAX_SUBMISSION_TEXT = 200_000  # characters kept from the Submission Field
@@ -23,6 +28,39 @@ NO_SUBMISSION_TEXT = "there is no student submission text data for this assignme
 
 class ReceiptError(ValueError):
     """A receipt that cannot be understood; the message names it."""
+
+
+class ReceiptName(NamedTuple):
+    stem: str
+    owner: str  # the part before `_attempt_` after the last `_`: the username, as usernames hold no `_`
+    stamp: str
+
+
+def receipt_name(name: str) -> ReceiptName | None:
+    """The parts of `<Assignment>_<username>_attempt_<stamp>.txt`; None for a name of any other shape, and for
+    an upload's stored name, which holds its uploader's `_attempt_<stamp>` before the name they chose."""
+    if not name.endswith(".txt"):
+        return None
+    stem = name.removesuffix(".txt")
+    marks = _attempt_marks(stem)
+    if marks != [len(stem) - len(ATTEMPT_MARK) - STAMP_LENGTH]:
+        return None
+    assignment, _, owner = stem[: marks[0]].rpartition("_")
+    if not assignment or not owner:
+        return None
+    return ReceiptName(stem=stem, owner=owner, stamp=stem[-STAMP_LENGTH:])
+
+
+def _attempt_marks(text: str) -> list[int]:
+    """Where each `_attempt_<stamp>` starts, found in one pass."""
+    marks: list[int] = []
+    start = text.find(ATTEMPT_MARK)
+    while start >= 0:
+        stamp_at = start + len(ATTEMPT_MARK)
+        if STAMP.fullmatch(text, stamp_at, stamp_at + STAMP_LENGTH):
+            marks.append(start)
+        start = text.find(ATTEMPT_MARK, start + 1)
+    return marks
 
 
 class ReceiptFile(BaseModel):
@@ -60,12 +98,12 @@ class Receipt(BaseModel):
         return as_aware(self.submitted_at or self.attempt_time, reference)
 
 
-def parse_receipt(text: str, receipt_name: str) -> Receipt:
+def parse_receipt(text: str, name: str) -> Receipt:
     """Reads one receipt; header lines count at their first occurrence, since student text comes after them."""
-    name_match = RECEIPT_NAME.match(receipt_name)
-    if not name_match:
-        raise ReceiptError(f"{receipt_name}: not a receipt name")
-    stem, stamp = name_match["stem"], name_match["stamp"]
+    parts = receipt_name(name)
+    if parts is None:
+        raise ReceiptError(f"{name}: not a receipt name")
+    stem, stamp = parts.stem, parts.stamp
     headers: dict[str, str] = {}
     files: list[ReceiptFile] = []
     pending_original: str | None = None
@@ -85,9 +123,9 @@ def parse_receipt(text: str, receipt_name: str) -> Receipt:
             pending_original = None
         elif not in_files and colon:
             headers.setdefault(key, value)
-    username, display_name = _identity(headers, stem, stamp, receipt_name)
+    username, display_name = _identity(headers, stem, stamp, name)
     receipt = Receipt(
-        receipt_name=receipt_name,
+        receipt_name=name,
         stem=stem,
         username=username,
         display_name=display_name,
