@@ -47,7 +47,7 @@ def require_tool(available: bool, reason: str) -> None:
 
 def bwrap_available() -> bool:
     """bubblewrap works here and is not turned off (GRADER_LOCAL_ISOLATION=process, a laptop's setting)."""
-    from grader.sandbox.local import bwrap_works
+    from grader.sandbox.bwrap import bwrap_works
 
     forced_off = os.environ.get("GRADER_LOCAL_ISOLATION") == "process"
     return not forced_off and shutil.which("bwrap") is not None and bwrap_works()

@@ -167,6 +167,47 @@ def test_in_memory_folders_are_capped_by_the_disk_limit(backend, images, tmp_pat
     assert (outcome.logits.argmax(1) == 1).all(), outcome.stderr_tail
 
 
+
+def test_no_place_outside_the_sized_folders_takes_bytes(backend, images, tmp_path):
+    """The sandbox's own root, /dev and the folders bubblewrap makes for its binds are read-only, and SysV shared
+    memory is refused or counted in the memory limit: a run holds no more than its disk and memory limits."""
+    if backend.name == "local" and not backend.use_bwrap:
+        pytest.skip("a plain process has the host's disk and IPC: no boundary to test")
+    prelude = """
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.shmat.restype = ctypes.c_void_p
+    top = "/" + sys.prefix.strip("/").split("/")[0]
+    written = {}
+    for folder in ("/", "/etc", "/dev", top):
+        written[folder] = 0
+        try:
+            with open(os.path.join(folder, "fill"), "wb") as stream:
+                for _ in range(100):
+                    stream.write(b"x" * 2**20)
+                    stream.flush()
+                    written[folder] += 1
+        except OSError:
+            pass
+    shared = 0
+    segment = libc.shmget(0, 1536 * 2**20, 0o1600)
+    if segment >= 0:
+        address = libc.shmat(segment, None, 0)
+        libc.shmctl(segment, 0, None)  # IPC_RMID: gone once detached
+        if address not in (None, ctypes.c_void_p(-1).value):
+            for offset in range(0, 1536 * 2**20, 2**20):
+                ctypes.memset(address + offset, 1, 2**20)
+                shared += 1
+    leaked = 0 if max(written.values()) > 64 or shared > 1024 else 1
+    sys.stderr.write(f"written MB: {written}, shared MB: {shared}\\n")
+    """
+    outcome = run(backend, images, tmp_path, prelude, FORWARD_PREDICTS_LEAKED, disk_mb=64, memory_mb=1024)
+    if backend.name == "docker" and outcome.failure_kind == "memory":
+        return  # the memory cgroup counts shared memory: the run was stopped at its limit
+    assert outcome.failure is None, (outcome.failure, outcome.stderr_tail)
+    assert (outcome.logits.argmax(1) == 1).all(), outcome.stderr_tail
+
+
 FORWARD_PREDICTS_LEAKED = """
 
 def _forward(self, x):

@@ -334,9 +334,9 @@ def test_warm_mode_needs_bubblewrap():
 
 
 def test_the_warm_setting_changes_no_section_hash(rubric_file):
-    cold = load_rubric(rubric_file)
-    warm = cold.model_copy(update={"sandbox": cold.sandbox.model_copy(update={"warm": True})})
-    assert warm.sandbox.warm and not cold.sandbox.warm
+    warm = load_rubric(rubric_file)
+    cold = warm.model_copy(update={"sandbox": warm.sandbox.model_copy(update={"warm": False})})
+    assert warm.sandbox.warm and not cold.sandbox.warm  # warm is the default
     assert warm.section_hashes() == cold.section_hashes()
 
 
@@ -388,3 +388,95 @@ def test_a_submission_that_cannot_be_copied_runs_cold_and_the_zygote_stays(warm_
     assert warm_backend.warm_pool.zygotes_started == 1 and not warm_backend.warm_pool.broken
     [zygote] = warm_backend.warm_pool.idle()
     assert list(zygote.inbox.iterdir()) == []
+
+
+# Where bubblewrap made folders on the sandbox's own root to hold a read-only bind (Python under /root, /work, ...).
+PREFIX_TOP = "/" + sys.prefix.strip("/").split("/")[0]
+
+
+@pytest.mark.integration
+def test_a_student_cannot_change_the_root_the_next_student_sees(warm_backend, images, tmp_path):
+    first = run(
+        warm_backend,
+        images,
+        tmp_path,
+        "mallory",
+        f"""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    changed = []
+    for folder in ("/", "/etc", "/dev", {PREFIX_TOP!r}):
+        try:
+            with open(os.path.join(folder, "left-by-mallory"), "w") as stream:
+                stream.write("x")
+            changed.append("wrote " + folder)
+        except OSError:
+            pass
+        try:
+            os.chmod(folder, 0)
+            changed.append("chmod " + folder)
+        except OSError:
+            pass
+    # SysV IPC: a segment and a queue the next student could find.
+    segment = libc.shmget(0, 2**20, 0o1666)
+    queue = libc.msgget(0, 0o1666)
+    report(changed=changed, segment=segment, queue=queue)
+    """,
+    )
+    assert first.isolation == WARM and first.failure is None, first.failure
+    assert found(first) == {"changed": [], "segment": -1, "queue": -1}
+    second = run(
+        warm_backend,
+        images,
+        tmp_path,
+        "bob",
+        f"""
+    import modulefinder, stat
+    report(
+        modes={{folder: stat.S_IMODE(os.stat(folder).st_mode) for folder in ("/", "/etc", "/dev", {PREFIX_TOP!r})}},
+        left=[name for folder in ("/", "/etc", "/dev") for name in os.listdir(folder) if "mallory" in name],
+        segments=open("/proc/sysvipc/shm").read().splitlines()[1:],
+        queues=open("/proc/sysvipc/msg").read().splitlines()[1:],
+    )
+    """,
+    )
+    assert second.isolation == WARM and second.failure is None, second.failure
+    seen = found(second)
+    assert all(mode != 0 for mode in seen["modes"].values()), seen["modes"]
+    assert seen["left"] == [] and seen["segments"] == [] and seen["queues"] == []
+
+
+@pytest.mark.integration
+def test_each_student_starts_from_a_seed_of_its_own(warm_backend, images, tmp_path):
+    seeds = "import random, numpy, torch\nreport(torch=torch.initial_seed(), numpy=int(numpy.random.randint(2**31)))\n"
+    first, second = (run(warm_backend, images, tmp_path, name, seeds) for name in ("alice", "bob"))
+    assert first.isolation == second.isolation == WARM
+    assert found(first)["torch"] != found(second)["torch"]
+    assert found(first)["numpy"] != found(second)["numpy"]
+
+
+@pytest.mark.integration
+def test_a_failure_a_cold_run_would_not_make_is_graded_again_cold_and_retires_the_zygote(
+    warm_backend, images, tmp_path, caplog
+):
+    # /inbox exists only in the warm sandbox: this model fails there as a damaged warm sandbox would make it.
+    prelude = """
+    if os.path.isdir("/inbox"):
+        raise ModuleNotFoundError("No module named 'modulefinder'", name="modulefinder")
+    """
+    outcome = run(warm_backend, images, tmp_path, "unlucky", prelude)
+    assert outcome.failure is None, outcome.failure
+    assert outcome.isolation == "bwrap"
+    assert outcome.cold_rerun and "modulefinder" in outcome.cold_rerun
+    assert warm_backend.warm_pool.idle() == []  # that zygote is gone
+    assert any("modulefinder" in record.getMessage() for record in caplog.records)
+    assert run(warm_backend, images, tmp_path, "next").isolation == WARM
+    assert warm_backend.warm_pool.zygotes_started == 2
+
+
+@pytest.mark.integration
+def test_a_missing_module_of_the_students_own_is_not_graded_twice(warm_backend, images, tmp_path):
+    outcome = run(warm_backend, images, tmp_path, "typo", "import helpers_the_student_forgot\n")
+    assert outcome.isolation == WARM and outcome.failure_kind is not None
+    assert outcome.cold_rerun is None
+    assert len(warm_backend.warm_pool.idle()) == 1

@@ -16,7 +16,7 @@ from grader.integrity.probes import course_secret
 from grader.rubric.config import Rubric, split_root
 from grader.rubric.points import resolve_anchors as check_anchors
 from grader.sandbox.base import SandboxBackend, SandboxUnavailable, get_backend, run_folder
-from grader.sandbox.local import bwrap_remedy
+from grader.sandbox.bwrap import bwrap_remedy
 from grader.sandbox.supervisor import reset_cancel
 
 

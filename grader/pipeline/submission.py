@@ -216,6 +216,7 @@ def _record_outcome(
         parameter_count=meta.parameter_count if meta else None,
         weights_format=meta.weights_format if meta else None,
         image_digest=outcome.image_digest,
+        cold_rerun=outcome.cold_rerun,
         warnings=meta.warnings if meta else [],
         diagnostics=meta.diagnostics if meta else None,
         stdout_tail=outcome.stdout_tail,

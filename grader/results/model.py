@@ -44,6 +44,9 @@ class RunInfo(BaseModel):
     parameter_count: int | None = None
     weights_format: str | None = None
     image_digest: str | None = None
+    cold_rerun: str | None = Field(
+        default=None, description="why the warm sandbox's run was set aside and the submission graded again cold"
+    )
     warnings: list[str] = Field(default_factory=list)
     diagnostics: Diagnostics | None = Field(default=None, description="The self-check's findings (grader check)")
     stdout_tail: str = ""

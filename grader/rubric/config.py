@@ -73,10 +73,10 @@ class SandboxSettings(Strict):
     )
     limits: SandboxLimits = SandboxLimits()
     warm: bool = Field(
-        default=False,
+        default=True,
         description="local backend with bubblewrap: each worker keeps a sandbox that imported torch once and forks "
         "every submission into its own fresh namespaces (same isolation, no interpreter start per student); "
-        "$GRADER_WARM_SANDBOX=1 or 0 overrides it on one machine",
+        "false starts a cold sandbox per submission; $GRADER_WARM_SANDBOX=1 or 0 overrides it on one machine",
     )
 
 

@@ -5,7 +5,8 @@ never forks itself to set limits: a fork of a process that runs threads (BLAS, t
 answer scorer) can deadlock in the child. This small single-threaded process does the work a
 `preexec_fn` would do, then replaces itself with the command. Standard library only.
 
-SETTINGS_JSON: {"rlimits": {"RLIMIT_CPU": n, ...}, "cgroup": path or null, "unshare_network": bool}
+SETTINGS_JSON: {"rlimits": {"RLIMIT_CPU": n, ...}, "cgroup": path or null, "unshare_network": bool,
+"bwrap_seccomp_hex": a compiled seccomp filter, given to bubblewrap (the command) as `--seccomp FD`}
 """
 
 import ctypes
@@ -39,6 +40,15 @@ def set_limits(rlimits):
         resource.setrlimit(getattr(resource, name), (value, value))
 
 
+def with_seccomp_filter(command, program):
+    """bubblewrap reads the filter from a descriptor it inherits: a pipe holding the whole program."""
+    read_end, write_end = os.pipe()
+    os.write(write_end, program)  # a few hundred bytes: far below a pipe's buffer
+    os.close(write_end)
+    os.set_inheritable(read_end, True)
+    return [command[0], "--seccomp", str(read_end), *command[1:]]
+
+
 def main(argv):
     settings, separator, command = argv[0], argv[1], argv[2:]
     if separator != "--" or not command:
@@ -50,6 +60,8 @@ def main(argv):
     if settings.get("unshare_network"):
         unshare_network()
     set_limits(settings.get("rlimits", {}))
+    if settings.get("bwrap_seccomp_hex"):
+        command = with_seccomp_filter(command, bytes.fromhex(settings["bwrap_seccomp_hex"]))
     os.execv(command[0], command)
     return 127  # not reached: execv raises or never returns
 

@@ -173,6 +173,9 @@ class SandboxOutcome(BaseModel):
     stdout_tail: str = ""
     stderr_tail: str = ""
     image_digest: str | None = None
+    cold_rerun: str | None = Field(
+        default=None, description="why a warm run was set aside and the submission graded again in a cold sandbox"
+    )
 
 
 def tmpfs_sizes_mb(limits: SandboxLimits) -> dict[str, int]:

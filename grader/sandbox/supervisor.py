@@ -251,3 +251,13 @@ def _empty_folder_one_level(top: int, name: str, hoisted: int) -> int:
     finally:
         os.close(folder)
     return hoisted
+
+
+def read_tail(path: Path, limit: int = 64 * 1024) -> bytes:
+    """The last `limit` bytes of a log the sandbox wrote; nothing when it is gone."""
+    try:
+        with open(path, "rb") as stream:
+            stream.seek(max(0, path.stat().st_size - limit))
+            return stream.read()
+    except OSError:
+        return b""

@@ -29,6 +29,8 @@ import threading
 import time
 from pathlib import Path
 
+from grader.sandbox.bwrap import bwrap_base_command, sealed, seccomp_settings
+from grader.sandbox.host_limits import PidsCgroup, is_root, launcher
 from grader.sandbox.protocol import (
     INSIDE_DIR,
     SandboxJob,
@@ -37,7 +39,7 @@ from grader.sandbox.protocol import (
     runner_arguments,
     tmpfs_sizes_mb,
 )
-from grader.sandbox.supervisor import POLL_SECONDS, cancelled, remove_tree, supervise
+from grader.sandbox.supervisor import POLL_SECONDS, cancelled, read_tail, remove_tree, supervise
 
 log = logging.getLogger(__name__)
 
@@ -50,18 +52,38 @@ REPLY_MAX_BYTES = 64 * 1024
 ZYGOTE_TMPFS_MB = {"/tmp": 16, "/dev/shm": 16, "/scratch": 16}
 
 
+# What the runner's own folders hold: a permission error there is the sandbox's failure, not the model's.
+SANDBOX_PATHS = ("'/output", "'/data/", "'/sandbox/")
+HOST_PACKAGES = ("torch", "torchvision", "numpy")
+
+
+def failure_of_the_warm_sandbox(outcome: SandboxOutcome) -> str | None:
+    """Why a failed warm run may be the warm sandbox's fault, not the submission's: a module of the standard
+    library or of the grader's own packages missing, or the runner's own folders refused. A cold run does not
+    fail so; None for every other outcome."""
+    text = outcome.failure or ""
+    if outcome.failure_kind is None or not text:
+        return None
+    _, found, rest = text.partition("No module named '")
+    if found:
+        module = rest.partition("'")[0].split(".")[0]
+        if module in sys.stdlib_module_names or module in HOST_PACKAGES:
+            return f"the module {module!r} could not be imported in the warm sandbox"
+    if "Permission denied" in text and any(path in text for path in SANDBOX_PATHS):
+        return "the warm sandbox refused its own folders"
+    return None
+
+
 class Zygote:
     """One warm sandbox: a bubblewrap sandbox running inside/zygote.py, one job at a time."""
 
     def __init__(self, *, use_gpu: bool, env: dict[str, str], processes: int) -> None:
-        from grader.sandbox.local import LAUNCH_PATH, PidsCgroup, _is_root, bwrap_base_command
-
         self.use_gpu = use_gpu
         self.folder = Path(tempfile.mkdtemp(prefix="grader-warm-"))
         self.inbox = self.folder / "inbox"
         self.inbox.mkdir()
         inside = shutil.copytree(INSIDE_DIR, self.folder / "inside", ignore=shutil.ignore_patterns("__pycache__"))
-        self.cgroup = PidsCgroup(processes + ZYGOTE_PROCESSES) if _is_root() else None
+        self.cgroup = PidsCgroup(processes + ZYGOTE_PROCESSES) if is_root() else None
         self.jobs = 0
         self.reply: dict | None = None
         self._received = b""
@@ -69,12 +91,13 @@ class Zygote:
         command += ["--bind", str(self.inbox), "/inbox", "--ro-bind", str(inside), "/sandbox"]
         command += ["--dir", "/submission", "--dir", "/data", "--dir", "/output"]
         command += ["--size", str(ZYGOTE_TMPFS_MB["/scratch"] * 2**20), "--tmpfs", "/scratch", "--chdir", "/scratch"]
-        command += [sys.executable, "-I", "-B", "/sandbox/zygote.py"]
+        command += [*sealed(), sys.executable, "-I", "-B", "/sandbox/zygote.py"]
         settings = {
             "cgroup": str(self.cgroup.path) if self.cgroup and self.cgroup.path else None,
             "rlimits": {"RLIMIT_CORE": 0},
+            **seccomp_settings(),
         }
-        launch = [sys.executable, "-I", "-S", str(LAUNCH_PATH), json.dumps(settings), "--", *command]
+        launch = launcher(settings, command)
         self._log = open(self.folder / "zygote.log", "wb")  # noqa: SIM115 - open while the zygote lives
         # Its own BLAS pool would be a thread at the fork; torch's pool starts in each child, on first use.
         env = {**env, "OPENBLAS_NUM_THREADS": "1"}
@@ -190,13 +213,14 @@ class WarmPool:
 
     def run(
         self, job: SandboxJob, *, use_gpu: bool, env: dict[str, str], rlimits: dict[str, int]
-    ) -> SandboxOutcome | None:
-        """The outcome of a warm run, or None when the caller must run the student cold."""
+    ) -> tuple[SandboxOutcome | None, str | None]:
+        """The outcome of a warm run; or None and, when the warm run failed as a cold one would not, why: the
+        caller then runs the student cold."""
         if self.broken:
-            return None
+            return None, None
         zygote = self._take(use_gpu, env, job.limits.processes)
         if zygote is None:
-            return None
+            return None, None
         reusable, job_dir = False, None
         try:
             try:
@@ -205,9 +229,14 @@ class WarmPool:
                 # A file that cannot be copied (a pipe, a socket) is the submission's: the zygote stays.
                 log.warning("warm sandbox: cannot copy %s (%s); running it cold", job.submission_dir, error)
                 reusable = True
-                return None
+                return None, None
             outcome, reusable = self._run_job(zygote, job, job_dir, env, rlimits)
-            return outcome
+            suspect = failure_of_the_warm_sandbox(outcome) if outcome is not None else None
+            if suspect:
+                reusable = False
+                log.warning("warm sandbox retired after %s: %s; grading it again cold", job.submission_dir, suspect)
+                return None, suspect
+            return outcome, None
         finally:
             if job_dir is not None:
                 remove_tree(job_dir)
@@ -246,8 +275,8 @@ class WarmPool:
             verdict=verdict,
             limits=limits,
             wall_seconds=time.monotonic() - started,
-            stdout=_read_tail(stdout),
-            stderr=_read_tail(stderr),
+            stdout=read_tail(stdout),
+            stderr=read_tail(stderr),
         )
         return outcome, not stopped
 
@@ -255,7 +284,7 @@ class WarmPool:
         """A zygote that died or could not isolate a job: that student runs cold; a failed isolation is no
         accident of one submission, so warm runs stop for the session."""
         if "exit" in reply and reply.get("isolated") is False:
-            self.broken = "the warm sandbox could not isolate a job: " + _read_tail(stderr).decode(errors="replace")
+            self.broken = "the warm sandbox could not isolate a job: " + read_tail(stderr).decode(errors="replace")
             log.warning("%s; grading cold from now on", self.broken[-2000:])
         else:
             log.warning("warm sandbox: the zygote stopped (%s); running this submission cold", reply or "no reply")
@@ -309,12 +338,3 @@ class WarmPool:
             zygotes, self._all, self._idle = list(self._all), set(), []
         for zygote in zygotes:
             zygote.close()
-
-
-def _read_tail(path: Path, limit: int = 64 * 1024) -> bytes:
-    try:
-        with open(path, "rb") as stream:
-            stream.seek(max(0, path.stat().st_size - limit))
-            return stream.read()
-    except OSError:
-        return b""

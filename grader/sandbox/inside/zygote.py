@@ -12,7 +12,9 @@ cannot do is {"error": reason}. Either way the host then discards this zygote an
 
 Each submission gets, in its child:
 - a user namespace of its own (the zygote has no capabilities; this gives the child just enough to mount),
-  a mount namespace and a pid namespace;
+  a mount namespace, an IPC namespace and a pid namespace; the root and /dev it inherits are read-only
+  (sealed by bubblewrap), so nothing one student does there reaches the next;
+- fresh random states for Python, numpy and torch;
 - fresh sized tmpfs on /scratch, /tmp and /dev/shm, its own submission and images read-only, its own
   output folder, and the inbox covered by an empty read-only tmpfs;
 - then no capabilities at all (bounding set, ambient, effective, permitted), no_new_privs and the rlimits,
@@ -29,7 +31,7 @@ import sys
 import threading
 import traceback
 
-CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID = 0x00020000, 0x10000000, 0x20000000
+CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID = 0x00020000, 0x08000000, 0x10000000, 0x20000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 0x1, 0x2, 0x4, 0x8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 0x20, 0x1000, 0x4000, 0x40000
 # statvfs flags of a mount that a read-only remount must repeat: the kernel refuses to clear locked ones.
@@ -65,9 +67,9 @@ def _mount(source, target, fstype, flags, data=None):
 
 
 def enter_namespaces():
-    """A user namespace mapping only our own ids, and mount and pid namespaces owned by it."""
+    """A user namespace mapping only our own ids, and mount, IPC and pid namespaces owned by it."""
     uid, gid = os.getuid(), os.getgid()
-    _check(libc.unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID), "unshare")
+    _check(libc.unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWPID), "unshare")
     for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1")):
         with open(f"/proc/self/{name}", "w") as stream:
             stream.write(text)
@@ -148,9 +150,20 @@ def shell_status(wait_status):
     return os.WEXITSTATUS(wait_status)
 
 
+def reseed(runner):
+    """Every child would start from the zygote's random states: each gets fresh ones."""
+    import random
+
+    seed = int.from_bytes(os.urandom(8), "little") >> 1
+    random.seed(seed)
+    runner.np.random.seed(seed % 2**32)
+    runner.torch.manual_seed(seed)
+
+
 def run_submission(runner, job):
     """The student's process: limits, its environment, then the runner as a cold sandbox would start it."""
     _check(libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0), "dumpable")  # its own /proc entries, as in a cold run
+    reseed(runner)
     set_limits(job["rlimits"])
     os.environ.clear()
     os.environ.update(job["env"], PWD="/scratch")  # as bubblewrap's --chdir leaves it in a cold run
