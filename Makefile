@@ -83,15 +83,15 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 bench: $(STAMP)
-	QUICK=$(QUICK) $(BIN)/python -m grader.bench $(if $(DATA),--data $(DATA)) $(if $(TRAIN_SPLIT),--train $(TRAIN_SPLIT)) $(if $(CLASS_SIZE),--class-size $(CLASS_SIZE))
+	QUICK=$(QUICK) $(BIN)/python -m benchmarks.harness $(if $(DATA),--data $(DATA)) $(if $(TRAIN_SPLIT),--train $(TRAIN_SPLIT)) $(if $(CLASS_SIZE),--class-size $(CLASS_SIZE))
 
 # ResNet-18 on the GPU: a bare script, the harness (Docker, GPU lease) and a class of 100; says so and exits 0 without a GPU.
 bench-gpu: $(STAMP)
-	$(BIN)/python -m grader.bench_gpu $(if $(DATA),--data $(DATA)) $(if $(CLASS_SIZE),--class-size $(CLASS_SIZE))
+	$(BIN)/python -m benchmarks.gpu $(if $(DATA),--data $(DATA)) $(if $(CLASS_SIZE),--class-size $(CLASS_SIZE))
 
 # Cold against warm local sandboxes (sandbox.warm): the example graded as a class of 5 both ways; prints `overhead <cold> -> <warm> s per submission`.
 bench-warm: $(STAMP)
-	$(BIN)/python -m grader.sandbox.warm_bench $(if $(DATA),--data $(DATA))
+	$(BIN)/python -m benchmarks.warm_sandbox $(if $(DATA),--data $(DATA))
 
 # Trains each baseline (resuming from its checkpoint), then grades them all like students into reference/baselines.json.
 reference: $(STAMP)
@@ -102,7 +102,7 @@ reference: $(STAMP)
 
 # Grades a class of 20 ten times over with the answer model loaded; prints `stalls <n> of 10`.
 stress-class: $(STAMP)
-	$(BIN)/python -m grader.batch.stress $(if $(SANDBOX),--sandbox $(SANDBOX))
+	$(BIN)/python -m benchmarks.stress_class $(if $(SANDBOX),--sandbox $(SANDBOX))
 
 bench-answers: $(STAMP)
 	$(BIN)/python -m grader.answers.bench $(if $(ASAG),--asag $(ASAG))
@@ -116,7 +116,7 @@ bench-integrity: $(STAMP)
 # What `grader report` costs on a real split: N made-up results, built once, again unchanged, and with one changed.
 bench-report: DATA = ../shared/data/cifar10/test.npz
 bench-report: $(STAMP)
-	$(BIN)/python -m grader.report.html.bench --data $(DATA) $(if $(STUDENTS),--students $(STUDENTS))
+	$(BIN)/python -m benchmarks.report_pages --data $(DATA) $(if $(STUDENTS),--students $(STUDENTS))
 
 # The Docker sandbox image: FROM a CUDA PyTorch image, or with OFFLINE=1 from a debootstrapped Debian and
 # wheels fetched with pip (no registry needed). Inputs are hashed: an unchanged image is not rebuilt.

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import torch
 
-from grader import bench, bench_gpu
+from benchmarks import gpu as bench_gpu
+from benchmarks import harness as bench
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "submissions" / "example"
 
@@ -44,7 +45,7 @@ def test_the_overhead_subtracts_the_inference_seconds_the_results_report(tmp_pat
 
 def test_bench_gpu_without_a_gpu_says_so_and_exits_0():
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}  # no GPU, even on a machine that has one
-    done = subprocess.run([sys.executable, "-m", "grader.bench_gpu"], capture_output=True, text=True, env=env)
+    done = subprocess.run([sys.executable, "-m", "benchmarks.gpu"], capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == bench_gpu.NO_GPU
 

@@ -12,7 +12,6 @@ machine without a GPU it says so and exits 0, having measured nothing.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -22,6 +21,8 @@ import tempfile
 import textwrap
 import time
 from pathlib import Path
+
+import click
 
 NO_GPU = "no GPU on this machine: bench-gpu measures nothing"
 NO_CUDA_TORCH = "a GPU is visible but this torch has no CUDA (a CPU build?): bench-gpu measures nothing"
@@ -94,26 +95,23 @@ def result_timings(results: Path) -> list[dict]:
     return [json.loads(p.read_text()).get("timings") or {} for p in sorted(results.glob("*.json"))]
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, help="the split (default: a synthetic 10,000-image npz)")
-    parser.add_argument("--class-size", type=int, default=100)
-    args = parser.parse_args(argv)
-    if args.class_size < 1:
-        parser.error("--class-size must be at least 1")
+@click.command(help=__doc__.splitlines()[0])
+@click.option("--data", type=click.Path(path_type=Path), help="the split (default: a synthetic 10,000-image npz)")
+@click.option("--class-size", type=click.IntRange(min=1), default=100)
+def main(data: Path | None, class_size: int) -> None:
     if not gpu_available():
         from grader.sandbox.gpus import visible_gpus
 
         print(NO_CUDA_TORCH if visible_gpus() else NO_GPU)
-        return 0
+        return
 
-    from grader.bench import docker_ready
+    from benchmarks.harness import docker_ready
     from grader.rubric.pin import pin_split
 
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     with tempfile.TemporaryDirectory(prefix="grader-bench-gpu-") as name:
         folder = Path(name)
-        data = args.data or make_split(folder)
+        data = data or make_split(folder)
         rubric = folder / "rubric.yaml"
         shutil.copyfile(REPO / "rubric.yaml", rubric)
         pin_split(data, rubric, "bench-gpu")
@@ -127,27 +125,26 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bare script: inference {bare_inference:.3f} s, process {wall:.1f} s", flush=True)
         if not docker_ready():
             print("the Docker engine or the sandbox image does not answer (make sandbox-image): no harness figures")
-            return 0
+            return
 
         wall, _ = run([*grade, str(one), "--results", str(folder / "one-results")], env)
         (timings,) = result_timings(folder / "one-results")
         harness_inference = timings.get("inference_seconds") or float("nan")
         print(f"harness (docker, GPU): inference {harness_inference:.3f} s, process {wall:.1f} s", flush=True)
 
-        for number in range(args.class_size):
+        for number in range(class_size):
             make_submission(folder / "class" / f"student{number:03d}", seed=number + 1)
         wall, _ = run([*grade, "--all", "--force", "--submissions", str(folder / "class"),
                        "--results", str(folder / "class-results")], env)  # fmt: skip
         graded = len(result_timings(folder / "class-results"))
-        print(f"class of {args.class_size} ResNet-18 (docker, GPU leases): {graded} results in {wall / 60:.2f} min, "
+        print(f"class of {class_size} ResNet-18 (docker, GPU leases): {graded} results in {wall / 60:.2f} min, "
               f"{wall / max(graded, 1):.2f} s per submission")  # fmt: skip
     print(f"expect bare inference under 1 s: {'yes' if bare_inference < 1 else 'NO'}")
     print(f"expect harness inference under 1 s: {'yes' if harness_inference < 1 else 'NO'}")
-    per_hundred = wall / args.class_size * 100  # the target is stated for a class of 100
-    print(f"expect class of 100 under 5 minutes: {'yes' if per_hundred < 300 and graded == args.class_size else 'NO'}"
+    per_hundred = wall / class_size * 100  # the target is stated for a class of 100
+    print(f"expect class of 100 under 5 minutes: {'yes' if per_hundred < 300 and graded == class_size else 'NO'}"
           f" ({per_hundred / 60:.2f} min per 100)")  # fmt: skip
-    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

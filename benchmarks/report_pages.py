@@ -11,13 +11,13 @@ and prints the page sizes. Runs no model.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import resource
 import shutil
 import time
 from pathlib import Path
 
+import click
 import numpy as np
 import yaml
 
@@ -66,37 +66,35 @@ def timed_build(label: str, results: Path, rubric: Path, students: int) -> None:
         print(f"  no test images: {written.split.problem}")
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, required=True, help="The test split as an .npz (images, labels).")
-    parser.add_argument("--students", type=int, default=200)
-    options = parser.parse_args()
+@click.command(help=__doc__.splitlines()[0])
+@click.option("--data", type=click.Path(path_type=Path), required=True, help="The test split as an .npz.")
+@click.option("--students", type=click.IntRange(min=1), default=200)
+def main(data: Path, students: int) -> None:
     shutil.rmtree(FOLDER, ignore_errors=True)
-    split = load_split(options.data)
+    split = load_split(data)
     sha256 = split.content_sha256()
     rubric = FOLDER / "rubric.yaml"
     rubric.parent.mkdir(parents=True)
-    pin = {"name": options.data.stem, "format": "npz", "path": str(options.data.resolve()), "sha256": sha256}
+    pin = {"name": data.stem, "format": "npz", "path": str(data.resolve()), "sha256": sha256}
     anchors = [{"accuracy": 0.1, "points": 0}, {"accuracy": 0.9, "points": 100}]
     rubric.write_text(
         yaml.safe_dump({"course": "Lab 8", "split": pin, "exercise1": {"points": 100, "anchors": anchors}})
     )
     rng = np.random.default_rng(int(hashlib.sha256(b"bench-report").hexdigest()[:8], 16))
     results = FOLDER / "results"
-    for index in range(options.students):
+    for index in range(students):
         save_result(made_up_result(f"student{index:04d}", split.labels, sha256, rng), results)
-    print(f"{options.students} results on {options.data.name} ({len(split)} images); "
-          f"workers for a first build: {report_workers(options.students)}")  # fmt: skip
-    timed_build("first build", results, rubric, options.students)
-    timed_build("nothing changed", results, rubric, options.students)
+    print(f"{students} results on {data.name} ({len(split)} images); "
+          f"workers for a first build: {report_workers(students)}")  # fmt: skip
+    timed_build("first build", results, rubric, students)
+    timed_build("nothing changed", results, rubric, students)
     changed = made_up_result("student0000", split.labels, sha256, rng)
     save_result(changed, results)
-    timed_build("one result changed", results, rubric, options.students)
+    timed_build("one result changed", results, rubric, students)
     sizes = [page.stat().st_size / 1024 for page in (FOLDER / "report" / "students").glob("*.html")]
     index_size = (FOLDER / "report" / "index.html").stat().st_size / 1024
     print(f"student page {np.mean(sizes):.0f} KiB on average (max {max(sizes):.0f}), class page {index_size:.0f} KiB")
-    return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    main()

@@ -12,7 +12,6 @@ Another script can call `measure(...)` and `lines(...)` and print the lines with
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import statistics
@@ -21,6 +20,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import click
 
 MODES = {"cold": "0", "warm": "1"}
 
@@ -81,16 +82,14 @@ def lines(figures: dict, copies: int) -> list[str]:
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=Path(os.environ.get("CIFAR10_ROOT", "data")))
-    parser.add_argument("--submission", type=Path, default=Path("submissions/example"))
-    parser.add_argument("--copies", type=int, default=5)
-    args = parser.parse_args(argv)
-    for line in lines(measure(data=args.data, submission=args.submission, copies=args.copies), args.copies):
+@click.command(help=__doc__.splitlines()[0])
+@click.option("--data", type=click.Path(path_type=Path), default=Path(os.environ.get("CIFAR10_ROOT", "data")))
+@click.option("--submission", type=click.Path(path_type=Path), default=Path("submissions/example"))
+@click.option("--copies", type=click.IntRange(min=1), default=5)
+def main(data: Path, submission: Path, copies: int) -> None:
+    for line in lines(measure(data=data, submission=submission, copies=copies), copies):
         print(line)
-    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -10,7 +10,6 @@ line per run and, last, `stalls <n> of <runs>` and `failures <n> of <runs>`; exi
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import signal
 import subprocess
@@ -19,9 +18,10 @@ import tempfile
 import time
 from pathlib import Path
 
+import click
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[2]  # the grader graded is the one beside this file
+REPO = Path(__file__).resolve().parents[1]  # the grader graded is the one beside this folder
 EXAMPLE = REPO / "submissions" / "example"
 
 
@@ -71,32 +71,32 @@ def grade_class(root: Path, rubric: Path, sandbox: str, stall_seconds: float) ->
             return True, time.monotonic() - started, code
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=10)
-    parser.add_argument("--students", type=int, default=20)
-    parser.add_argument("--images", type=int, default=500, help="test images per student")
-    parser.add_argument("--sandbox", default="local", choices=("local", "docker"))
-    parser.add_argument("--stall-seconds", type=float, default=600, help="a run taking longer has stalled")
-    args = parser.parse_args(argv)
+@click.command(help=__doc__.splitlines()[0])
+@click.option("--runs", type=click.IntRange(min=1), default=10)
+@click.option("--students", type=click.IntRange(min=1), default=20)
+@click.option("--images", type=click.IntRange(min=1), default=500, help="test images per student")
+@click.option("--sandbox", type=click.Choice(["local", "docker"]), default="local")
+@click.option("--stall-seconds", type=float, default=600, help="a run taking longer has stalled")
+def main(runs: int, students: int, images: int, sandbox: str, stall_seconds: float) -> None:
     stalls = failures = 0
     with tempfile.TemporaryDirectory(prefix="stress-class-") as folder:
         root = Path(folder)
-        make_class(root, args.students)
-        rubric = make_rubric(root, args.images)
-        for run in range(1, args.runs + 1):
-            stalled, seconds, code = grade_class(root, rubric, args.sandbox, args.stall_seconds)
+        make_class(root, students)
+        rubric = make_rubric(root, images)
+        for run in range(1, runs + 1):
+            stalled, seconds, code = grade_class(root, rubric, sandbox, stall_seconds)
             graded = len(list((root / "results").glob("*.json")))
-            failed = not stalled and (code != 0 or graded < args.students)
+            failed = not stalled and (code != 0 or graded < students)
             stalls, failures = stalls + stalled, failures + failed
             state = "STALLED" if stalled else f"exit {code}"
             print(f"run {run}: {state}, {graded} results, {seconds:.1f} s", flush=True)
             if failed:
                 print((root / "run.log").read_text(errors="replace")[-2000:], file=sys.stderr)
-    print(f"stalls {stalls} of {args.runs}")
-    print(f"failures {failures} of {args.runs}")
-    return 1 if stalls or failures else 0
+    print(f"stalls {stalls} of {runs}")
+    print(f"failures {failures} of {runs}")
+    if stalls or failures:
+        sys.exit(1)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -14,14 +14,13 @@
 
 It prints one `ratio <name> <value>` line per ratio (`ratio harness+answers/bare` is `make grade` with
 an answers file against the bare script), one `throughput workers=<n> cold|warm <value> submissions/min` line
-per class run and, last, `overhead <seconds> s per submission` (with the warm sandbox where bubblewrap
-runs it; `overhead-cold` before it is the default): the 1-worker class run's wall time
+per class run and, last, `overhead <seconds> s per submission` (the default: the warm sandbox where bubblewrap
+runs it; `overhead-cold` before it with sandbox.warm false): the 1-worker class run's wall time
 beyond the submissions' own inference seconds (from each result's timings), per submission.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -32,6 +31,8 @@ import tempfile
 import textwrap
 import time
 from pathlib import Path
+
+import click
 
 from grader.answers.similarity.embedding_cache import CACHE_ENV
 
@@ -197,8 +198,8 @@ def mean_timing(results: Path, field: str) -> float:
 
 
 def class_throughput(grade: list[str], example: Path, folder: Path, size: int, env: dict[str, str]) -> None:
-    """Cold sandboxes (the default) with 1 and 2 workers, then 1 worker with the warm sandbox
-    (sandbox.warm: true, bubblewrap only); the last line is the warm figure when it ran."""
+    """Cold sandboxes (sandbox.warm: false) with 1 and 2 workers, then 1 worker with the warm sandbox (the
+    default where bubblewrap runs); the last line is the default's figure."""
     submissions = make_class(folder, example, size)
     results = folder / "class-results"
     overheads = {}
@@ -214,7 +215,7 @@ def class_throughput(grade: list[str], example: Path, folder: Path, size: int, e
             per = f"{seconds / size:.2f} s, in the sandbox {sandbox:.2f} s (load {load:.2f} s, "
             per += f"inference {own / size:.2f} s)"
             print(f"class of {size}, workers=1, {kind}, per submission: {per}", flush=True)
-    print(f"overhead-cold {overheads['cold']:.2f} s per submission (the default, sandbox.warm: false)")
+    print(f"overhead-cold {overheads['cold']:.2f} s per submission (sandbox.warm: false)")
     print(f"overhead {overheads.get('warm', overheads['cold']):.2f} s per submission")
 
 
@@ -228,19 +229,18 @@ def docker_ready() -> bool:
         return False
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=Path(os.environ.get("CIFAR10_ROOT", "data")))
-    parser.add_argument("--submission", type=Path, default=Path("submissions/example"))
-    quick = os.environ.get("QUICK", "") not in ("", "0")
-    parser.add_argument("--repeats", type=int, default=1 if quick else 3)
-    parser.add_argument("--train", type=Path, help="training split, pinned so that the integrity checks run in full")
-    parser.add_argument("--class-size", type=int, default=8 if quick else 40, help="students in the throughput class")
-    args = parser.parse_args(argv)
-    if args.class_size < 1:
-        parser.error("--class-size must be at least 1")
+QUICK = os.environ.get("QUICK", "") not in ("", "0")
 
+
+@click.command(help=__doc__.splitlines()[0])
+@click.option("--data", type=click.Path(path_type=Path), default=Path(os.environ.get("CIFAR10_ROOT", "data")))
+@click.option("--submission", type=click.Path(path_type=Path), default=Path("submissions/example"))
+@click.option("--repeats", type=click.IntRange(min=1), default=1 if QUICK else 3)
+@click.option("--train", type=click.Path(path_type=Path), help="training split, pinned: the integrity checks in full")
+@click.option("--class-size", type=click.IntRange(min=1), default=8 if QUICK else 40, help="students in the class")
+def main(data: Path, submission: Path, repeats: int, train: Path | None, class_size: int) -> None:
     from grader.rubric.pin import pin_split
+
 
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
     with tempfile.TemporaryDirectory(prefix="grader-bench-") as folder:
@@ -248,9 +248,9 @@ def main(argv: list[str] | None = None) -> int:
         env[CACHE_ENV] = str(Path(folder) / "embeddings-cache")
         rubric = Path(folder) / "rubric.yaml"
         rubric.write_text(Path("rubric.yaml").read_text())
-        pin_split(args.data, rubric, "bench")
-        if args.train:
-            pin_split(args.train, rubric, "bench-train", train=True)
+        pin_split(data, rubric, "bench")
+        if train:
+            pin_split(train, rubric, "bench-train", train=True)
         # The same grading with the integrity passes (secret order, perturbed copies, training sample) off.
         plain = Path(folder) / "rubric-no-integrity.yaml"
         plain.write_text(rubric.read_text().replace("permute_order: true", "permute_order: false")
@@ -263,31 +263,30 @@ def main(argv: list[str] | None = None) -> int:
         model_only = Path(folder) / "model-only"
         model_only.mkdir()
         for name in ("model.py", "weights.pth"):
-            shutil.copy(args.submission / name, model_only / name)
-        grade = [sys.executable, "-m", "grader", "grade", "--rubric", str(rubric), "--data", str(args.data),
+            shutil.copy(submission / name, model_only / name)
+        grade = [sys.executable, "-m", "grader", "grade", "--rubric", str(rubric), "--data", str(data),
                  "--results", str(Path(folder) / "results")]  # fmt: skip
         no_integrity = [arg if arg != str(rubric) else str(plain) for arg in grade]
         runs = {
             "harness": grade + [str(model_only), "--sandbox", "local"],
             "no-integrity": no_integrity + [str(model_only), "--sandbox", "local"],
-            "harness+answers": grade + [str(args.submission.resolve()), "--sandbox", "local"],
-            "bare": [sys.executable, str(bare), str(args.submission), str(args.data)],
-            "tutorial": [sys.executable, str(tutorial), str(args.submission), str(args.data)],
+            "harness+answers": grade + [str(submission.resolve()), "--sandbox", "local"],
+            "bare": [sys.executable, str(bare), str(submission), str(data)],
+            "tutorial": [sys.executable, str(tutorial), str(submission), str(data)],
         }
         if docker_ready():
             runs["docker"] = grade + [str(model_only), "--sandbox", "docker"]
-        cold = warm_answer_cache(rubric, args.submission / "answers.md", env)
+        cold = warm_answer_cache(rubric, submission / "answers.md", env)
         print(f"the example's answers alone, references uncached (import + load + grade): {cold:.2f} s", flush=True)
         seconds = {}
         for name, command in runs.items():
-            seconds[name], output = timed(command, args.repeats, env)
+            seconds[name], output = timed(command, repeats, env)
             accuracy = next((line for line in output.splitlines() if "ccuracy" in line), "").strip()
-            print(f"{name:>15}: {seconds[name]:6.2f} s (median of {args.repeats})  {accuracy[:60]}", flush=True)
-        loads = answer_model_load_seconds(env, args.repeats)
+            print(f"{name:>15}: {seconds[name]:6.2f} s (median of {repeats})  {accuracy[:60]}", flush=True)
+        loads = answer_model_load_seconds(env, repeats)
         print("answer model import + load, fresh process:", ", ".join(f"{k} {v:.2f} s" for k, v in loads.items()))
         print_ratios(seconds)
-        class_throughput(grade, args.submission, Path(folder), args.class_size, env)
-    return 0
+        class_throughput(grade, submission, Path(folder), class_size, env)
 
 
 def print_ratios(seconds: dict[str, float]) -> None:
@@ -301,4 +300,4 @@ def print_ratios(seconds: dict[str, float]) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
