@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
+import filelock
 from pydantic import ValidationError
 
 from grader.atomic_write import write_atomic
@@ -52,18 +53,16 @@ def load_results(results_dir: Path) -> tuple[list[Result], list[str]]:
 
 @contextlib.contextmanager
 def results_lock(results_dir: Path) -> Iterator[None]:
-    """One writer per results folder; a lock held by a killed process is released by the kernel."""
+    """One writer per results folder, on every platform; a lock held by a killed process is released by the OS."""
     results_dir.mkdir(parents=True, exist_ok=True)
+    lock = filelock.FileLock(results_dir / LOCK_NAME, blocking=False)
     try:
-        import fcntl
-    except ImportError:  # Windows: no advisory locks, one run at a time is up to the user
-        yield
-        return
-    with open(results_dir / LOCK_NAME, "w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as error:
-            raise BatchBusy(f"another `grader grade --all` is writing to {results_dir}") from error
+        lock.acquire()
+    except filelock.Timeout as error:
+        raise BatchBusy(f"another `grader grade --all` is writing to {results_dir}") from error
+    try:
         for stale in results_dir.glob(".*.json.*.tmp"):  # left by a run killed mid-write
             stale.unlink(missing_ok=True)
         yield
+    finally:
+        lock.release()
