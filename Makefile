@@ -24,7 +24,8 @@ OFFLINE ?= 0
 SANDBOX_IMAGE ?= lab8-grader-sandbox:latest
 
 ISOLATION ?=
-GRADING_OPTIONS = --rubric $(RUBRIC) $(if $(DATA),--data $(DATA)) $(if $(TIMEOUT),--timeout $(TIMEOUT)) $(if $(SANDBOX),--sandbox $(SANDBOX)) $(if $(ISOLATION),--isolation $(ISOLATION))
+SANDBOX_OPTIONS = --rubric $(RUBRIC) $(if $(DATA),--data $(DATA)) $(if $(TIMEOUT),--timeout $(TIMEOUT)) $(if $(SANDBOX),--sandbox $(SANDBOX))
+GRADING_OPTIONS = $(SANDBOX_OPTIONS) $(if $(ISOLATION),--isolation $(ISOLATION))
 
 .PHONY: setup grade grade-all check pack validate import export report reference bench bench-gpu bench-answers bench-integrity bench-report bench-warm stress-class sandbox-image sandbox-clean test test-fast test-docker lint format clean
 
@@ -56,10 +57,10 @@ report: $(STAMP)
 # Students: check a submission folder the way grading runs it, then build the upload zip. QUICK=1 uses a fixed subset.
 SUBMISSION = $(if $(wildcard $(SUB)/.),$(SUB),submissions/$(SUB))
 check: $(STAMP)
-	$(BIN)/grader check $(SUBMISSION) $(GRADING_OPTIONS) $(if $(QUICK),--quick)
+	$(BIN)/grader check $(SUBMISSION) $(SANDBOX_OPTIONS) $(if $(QUICK),--quick)
 
 pack: $(STAMP)
-	$(BIN)/grader pack $(SUBMISSION) $(GRADING_OPTIONS) $(if $(QUICK),--quick) $(if $(OUT),--output $(OUT))
+	$(BIN)/grader pack $(SUBMISSION) $(SANDBOX_OPTIONS) $(if $(QUICK),--quick) $(if $(OUT),--output $(OUT))
 
 validate: $(STAMP)
 	$(BIN)/grader validate $(RUBRIC)

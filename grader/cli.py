@@ -40,13 +40,18 @@ def _options(*options: Callable) -> Callable:
 rubric_option = click.option(
     "--rubric", type=FilePath, default=Path("rubric.yaml"), show_default=True, help="The rubric file."
 )
-grading_options = _options(
+# The students' check and pack take the sandbox options without --isolation: a student runs their own code, so
+# the check may always fall back to a plain process (and says so).
+sandbox_options = _options(
     rubric_option,
     click.option("--data", type=FilePath, help="Dataset root or split file (default: the rubric's split path)."),
     click.option(
         "--sandbox", type=click.Choice(["auto", "local", "docker"]), help="Override the rubric's sandbox backend."
     ),
     click.option("--timeout", type=float, help="Wall-clock seconds per submission (overrides the rubric)."),
+)
+grading_options = _options(
+    sandbox_options,
     click.option(
         "--isolation",
         type=click.Choice(["sandbox", "process"]),
@@ -233,9 +238,9 @@ def show(student: str, **options) -> int:
 
 @cli.command()
 @click.argument("submission", type=ExistingPath)
-@grading_options
+@sandbox_options
 @quick_option
-def check(submission: Path, isolation: str | None, **options) -> int:
+def check(submission: Path, **options) -> int:
     """Check your submission folder the way the grader will run it (students)."""
     from grader.check.verbs import check_main
 
@@ -244,10 +249,10 @@ def check(submission: Path, isolation: str | None, **options) -> int:
 
 @cli.command()
 @click.argument("submission", type=ExistingPath)
-@grading_options
+@sandbox_options
 @quick_option
 @click.option("--output", "-o", type=FilePath, help="The zip to write (default: <folder name>.zip here).")
-def pack(submission: Path, isolation: str | None, **options) -> int:
+def pack(submission: Path, **options) -> int:
     """Check, then build the zip to upload to Blackboard (students)."""
     from grader.check.verbs import pack_main
 
@@ -281,10 +286,7 @@ def reference_train(name: str, **options) -> int:
 
 @reference.command("grade")
 @click.argument("names", nargs=-1)
-@rubric_option
-@click.option("--data", type=FilePath, help="Dataset root or split file (default: the rubric's split path).")
-@click.option("--sandbox", type=click.Choice(["auto", "local", "docker"]), help="Override the rubric's backend.")
-@click.option("--isolation", type=click.Choice(["sandbox", "process"]), help="process: accept a plain process.")
+@grading_options
 @click.option("--reference-dir", type=FilePath, default=Path("reference"), show_default=True, help="Baselines' home.")
 def reference_grade(names: tuple[str, ...], **options) -> int:
     """Grade the baselines like students and write reference/baselines.json."""

@@ -29,6 +29,7 @@ def grade_main(
     data: Path | None = None,
     sandbox: str | None = None,
     isolation: str | None = None,
+    timeout: float | None = None,
     reference_dir: Path = Path("reference"),
 ) -> int:
     from rich.console import Console
@@ -41,7 +42,13 @@ def grade_main(
     settings = load_rubric(rubric)
     # Anchors may name the baselines being measured, so they are resolved afterwards, not when the session opens.
     with open_session(
-        settings, rubric, data=data, backend=sandbox, resolve_anchors=False, isolation=isolation
+        settings,
+        rubric,
+        data=data,
+        backend=sandbox,
+        timeout_seconds=timeout,
+        resolve_anchors=False,
+        isolation=isolation,
     ) as session:
         baselines = measure_all(reference_dir, session, names or sorted(RECIPES))
     table = Table(title=literal(f"Baselines on {settings.split.name}"), title_justify="left")
