@@ -108,7 +108,7 @@ stress-class: $(STAMP)
 bench-answers: $(STAMP)
 	$(BIN)/python -m grader.answers.bench $(if $(ASAG),--asag $(ASAG))
 
-# Integrity checks on real models: an honest CNN and four cheats (trained once into build/bench-integrity/) and the baselines, graded as a class.
+# Integrity checks on real models: two honest CNNs and nine cheats (trained once into build/bench-integrity/) and the baselines, graded as a class.
 bench-integrity: DATA = ../shared/data/cifar10/test.npz
 bench-integrity: TRAIN = ../shared/data/cifar10/train.npz
 bench-integrity: $(STAMP)

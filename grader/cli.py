@@ -145,11 +145,16 @@ def validate(rubric_file: Path) -> int:
 @rubric_option
 @click.option("--name", help="A label for the split (default: the file or folder name).")
 @click.option("--train", is_flag=True, help="Pin the training split (integrity's generalisation gap) instead.")
-def pin_split(path: Path, rubric: Path, name: str | None, train: bool) -> int:
-    """Pin a test split (npz, image folder, CIFAR batches) in the rubric: its format, path and sha256."""
+@click.option(
+    "--private", is_flag=True,
+    help="Pin an instructor's private split instead (images no student has seen, e.g. CIFAR-10.1's .npy pair): "
+    "its gap to the test split is the strongest memorisation check.",
+)  # fmt: skip
+def pin_split(path: Path, rubric: Path, name: str | None, train: bool, private: bool) -> int:
+    """Pin a test split (npz, image folder, CIFAR batches, .npy pair) in the rubric: its format, path and sha256."""
     from grader.rubric.pin import pin_split as pin
 
-    section = pin(path, rubric, name, train=train)
+    section = pin(path, rubric, name, train=train, private=private)
     console.print(
         line(
             f"pinned {section['images']} images ({section['format']}) from {section['path']} into {rubric}: "

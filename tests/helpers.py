@@ -137,7 +137,7 @@ def write_rubric(path: Path, split_path: Path, split: LabelledImages, **sections
     return path
 
 
-INTEGRITY_OFF = {"permute_order": False, "perturbation_sample": 0, "train_sample": 0}
+INTEGRITY_OFF = {"permute_order": False, "perturbation_sample": 0, "train_sample": 0, "fingerprint_sample": 0}
 INTEGRITY_ON = {"permute_order": True, "perturbation_sample": 1000, "train_sample": 1000}
 
 

@@ -13,6 +13,7 @@ from rich.console import Console
 
 from grader.batch.run import BatchOptions, grade_all
 from grader.batch.summary import main as summary_main
+from grader.datasets import LabelledImages
 from grader.integrity.copies import (
     COPIES_FILE,
     CopyReport,
@@ -224,3 +225,97 @@ def test_calibration_reports_independent_pairs_clean_and_a_copy_flagged(tmp_path
     (published / "twin_predictions.json").write_text(json.dumps(changed(noisy(labels, 0.6, 0), 0.03, 9).tolist()))
     assert calibrate(args + copy) == 1
     assert "FLAGGED m0 ~ twin" in capsys.readouterr().out
+
+
+# --- copies judged on the logits: the course's secret fingerprint images -----------------------------------
+
+FINGERPRINT_IMAGES = 400
+
+
+def classmate_logits(labels: np.ndarray, seed: int) -> np.ndarray:
+    """A model's logits: what every model sees in an image (shared by all, fixed per image), the true class's
+    boost, and what this model learned on its own (its seed); about 70% accurate."""
+    shared = np.stack([np.random.default_rng([index, 999]).normal(0, 1.2, 10) for index in range(len(labels))])
+    own = np.random.default_rng(seed).normal(0, 1.0, shared.shape)
+    return shared + own + 3.5 * np.eye(10)[labels]
+
+
+def second_choice(logits: np.ndarray, within: float = 0.75) -> np.ndarray:
+    """Issue 22's third evasion: a classmate's logits, answering the runner-up wherever the top two lie within 0.75."""
+    swapped = logits.copy()
+    order = np.argsort(-logits, axis=1)
+    rows = np.arange(len(logits))
+    top, runner_up = logits[rows, order[:, 0]], logits[rows, order[:, 1]]
+    close = rows[top - runner_up < within]
+    swapped[close, order[close, 0]], swapped[close, order[close, 1]] = runner_up[close], top[close]
+    return swapped
+
+
+def grade_class_answering(tmp_path, answers: dict[str, np.ndarray], labels: np.ndarray):
+    """grade --all through the fake sandbox, each student answering its logits for whichever test image it is
+    shown (in the secret order); the course secret fixed, so the fingerprint images are the same every run."""
+    rng = np.random.default_rng(11)
+    images = rng.integers(0, 256, (len(labels), 32, 32, 3), dtype=np.uint8)
+    split = LabelledImages(images=images, labels=labels.astype(np.int64), source="fingerprint split")
+    rubric = write_rubric(tmp_path / "rubric.yaml", write_npz(split, tmp_path / "split.npz"), split,
+                          integrity={"permute_order": True, "perturbation_sample": 0, "train_sample": 0})  # fmt: skip
+    (tmp_path / ".grader-secret").write_text("7a" * 32 + "\n")
+    position = {image.tobytes(): index for index, image in enumerate(images)}
+
+    def student(logits: np.ndarray):
+        def run(job):
+            shown = np.load(job.images_file, allow_pickle=False)
+            return logits[[position[image.tobytes()] for image in shown]].astype(np.float32)
+
+        return run
+
+    for name in answers:
+        fake_submission(tmp_path / "submissions", name)
+    backend = FakeBackend({name: student(logits) for name, logits in answers.items()})
+    options = BatchOptions(rubric=rubric, submissions=tmp_path / "submissions", results=tmp_path / "results",
+                           sandbox=backend, workers=1)  # fmt: skip
+    grade_all(options, Console(file=io.StringIO()))
+    return read_copy_report(tmp_path / "results")
+
+
+def test_a_classmates_weights_answering_the_second_choice_are_paired_by_their_logits(tmp_path):
+    labels = np.arange(FINGERPRINT_IMAGES) % 10
+    ann = classmate_logits(labels, seed=1)
+    answers = {"ann": ann, "ben": second_choice(ann)} | {name: classmate_logits(labels, seed) for name, seed in
+                                                          (("cat", 2), ("dan", 3))}  # fmt: skip
+    changed_answers = (answers["ben"].argmax(1) != ann.argmax(1)).mean()
+    assert 0.2 < changed_answers < 0.4  # a third of its answers differ from its classmate's
+    report = grade_class_answering(tmp_path, answers, labels)
+    assert [(pair.student_a, pair.student_b, pair.reasons) for pair in report.pairs] == [
+        ("ann", "ben", ["logit-correlation"])
+    ], "the copy is paired; three independently trained classmates are not"
+    pair = report.pairs[0]
+    assert pair.logit_correlation > 0.99 and pair.kappa < pair.kappa_bar, "the mistakes alone would not pair them"
+    assert "weigh the wrong classes alike" in pair.message and "0.90" in pair.message
+    assert (report.fingerprint_images, report.fingerprinted_students) == (FINGERPRINT_IMAGES, 4)
+
+
+def test_independent_models_are_not_alike_by_their_logits_however_accurate(labels):
+    """Two models right on nearly everything put their largest logit on the same class; the fingerprint leaves the
+    true class out, so only how each weighs the wrong classes is compared."""
+    from grader.integrity.fingerprint import correlations, wrong_class_profile
+
+    one_hot = [np.eye(10)[noisy(labels, 0.97, seed)] * 8 for seed in (1, 2)]
+    soft = [classmate_logits(labels[:400], seed) for seed in (1, 2)]
+    copy = 2.5 * second_choice(soft[0]) - 4  # scaled and shifted: the standardised profile is the same
+    every = (*one_hot, *soft, copy)
+    profiles = np.stack([wrong_class_profile(logits, labels[: len(logits)])[:400] for logits in every])
+    alike = correlations(profiles)
+    assert alike[0, 1] < 0.05 and alike[2, 3] < 0.7 < 0.99 < alike[2, 4]
+
+
+def test_a_copies_file_without_logits_still_reads(tmp_path):
+    older = {"students": 2, "images": 10, "rule": "r", "pairs": [{
+        "student_a": "ann", "student_b": "ben", "reasons": ["error-consistency"], "identical_predictions": False,
+        "identical_weights": False, "agreement": 0.9, "kappa": 0.7, "kappa_bar": 0.6, "shared_mistakes": 30,
+        "shared_mistake_agreement": 0.8, "accuracy_a": 0.6, "accuracy_b": 0.6, "message": "m"}]}  # fmt: skip
+    (tmp_path / COPIES_FILE).parent.mkdir()
+    (tmp_path / COPIES_FILE).write_text(json.dumps(older))
+    report = read_copy_report(tmp_path)
+    assert report.pairs[0].kappa == 0.7 and report.pairs[0].logit_correlation is None
+    assert report.fingerprint_images == 0

@@ -1,5 +1,6 @@
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -103,3 +104,46 @@ def test_pinning_the_training_split_too_and_again_changes_nothing_else(tmp_path,
     pinned = load_rubric(rubric)
     assert pinned.train_split.sha256 == pinned.split.sha256 == tiny_split.content_sha256()
     assert once.count("# Pinned by `grader pin-split --train`") == 1
+
+
+def test_pin_split_private_adopts_a_npy_pair_as_cifar_10_1_ships_it(tmp_path, tiny_split, capsys):
+    """The instructor's private split: NAME_data.npy (uint8 [N, 32, 32, 3]) and NAME_labels.npy beside it."""
+    rubric = tmp_path / "rubric.yaml"
+    rubric.write_text((Path(__file__).resolve().parents[1] / "rubric.yaml").read_text())
+    private = tmp_path / "private"
+    private.mkdir()
+    np.save(private / "cifar10.1_v6_data.npy", tiny_split.images)
+    np.save(private / "cifar10.1_v6_labels.npy", tiny_split.labels.astype(np.int32))  # any integer type
+    assert main(["pin-split", str(private / "cifar10.1_v6_data.npy"), "--private", "--rubric", str(rubric)]) == 0
+    assert "pinned 40 images (npy-pair)" in capsys.readouterr().out
+    pinned = load_rubric(rubric)
+    assert pinned.private_split.name == "cifar10.1_v6" and pinned.private_split.format.value == "npy-pair"
+    assert pinned.private_split.path == "private/cifar10.1_v6_data.npy"
+    assert pinned.private_split.sha256 == tiny_split.content_sha256() and pinned.train_split is None
+    text = rubric.read_text()
+    assert "# Pinned by `grader pin-split --private`: 40 images (npy-pair)" in text
+    assert "strongest memorisation check" in text
+    assert pinned.split.md5 == "40351d587109b95175f43aff81a1287e", "the test split's pin is untouched"
+    # Its folder names the pair too, and pinning again changes nothing.
+    assert main(["pin-split", str(private / "cifar10.1_v6_data.npy"), "--private", "--rubric", str(rubric)]) == 0
+    assert rubric.read_text() == text
+    assert main(["pin-split", str(private), "--private", "--name", "cifar10.1", "--rubric", str(rubric)]) == 0
+    assert load_rubric(rubric).private_split.path == "private"
+
+
+def test_pin_split_private_names_what_is_wrong_with_a_pair(tmp_path, tiny_split, capsys):
+    rubric = tmp_path / "rubric.yaml"
+    rubric.write_text((Path(__file__).resolve().parents[1] / "rubric.yaml").read_text())
+    original = rubric.read_text()
+    np.save(tmp_path / "mine_data.npy", tiny_split.images)
+    assert main(["pin-split", str(tmp_path / "mine_data.npy"), "--private", "--rubric", str(rubric)]) != 0
+    assert "mine_labels.npy: no such file (the labels of the .npy pair)" in capsys.readouterr().err
+    np.save(tmp_path / "mine_labels.npy", tiny_split.labels[:39])
+    assert main(["pin-split", str(tmp_path / "mine_data.npy"), "--private", "--rubric", str(rubric)]) != 0
+    assert "found 39 labels for 40 images" in capsys.readouterr().err
+    np.save(tmp_path / "other.npy", tiny_split.images)
+    assert main(["pin-split", str(tmp_path / "other.npy"), "--private", "--rubric", str(rubric)]) != 0
+    assert "NAME_data.npy" in capsys.readouterr().err
+    assert main(["pin-split", str(tmp_path / "mine_data.npy"), "--private", "--train", "--rubric", str(rubric)]) != 0
+    assert "pin one at a time" in capsys.readouterr().err
+    assert rubric.read_text() == original, "a refused pin leaves the rubric as it was"

@@ -28,7 +28,7 @@ NOT_GRADED_FILES = frozenset({MANIFEST})
 # import wrote (with its manifest) is a student's, whatever files they uploaded.
 SAMPLE_MARKER = "SAMPLE"
 # What the sandbox is shown, or what is read from its logits: a change reruns it.
-SANDBOX_SECTIONS = ("split", "sandbox", "integrity", "train_split")
+SANDBOX_SECTIONS = ("split", "sandbox", "integrity", "train_split", "private_split")
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ class SplitFormat(str, Enum):
     cifar_batches = "cifar-batches"
     npz = "npz"
     image_folder = "image-folder"
+    npy_pair = "npy-pair"
 
 
 @dataclass(frozen=True)
@@ -80,13 +81,18 @@ class LabelledImages:
 def detect_format(path: Path) -> SplitFormat:
     if path.is_file() and path.suffix == ".npz":
         return SplitFormat.npz
+    if path.is_file() and path.suffix == ".npy":
+        return SplitFormat.npy_pair
     if path.is_file() or (path / "cifar-10-batches-py").is_dir() or (path / "test_batch").is_file():
         return SplitFormat.cifar_batches
     if path.is_dir() and any((path / name).is_dir() for name in CIFAR10_CLASSES):
         return SplitFormat.image_folder
+    if path.is_dir() and any(path.glob("*_data.npy")):
+        return SplitFormat.npy_pair
     raise DatasetError(
         f"{path}: not a CIFAR-10 split: expected a .npz file, a folder holding cifar-10-batches-py/test_batch, "
-        f"or an image folder with one subfolder per class ({', '.join(CIFAR10_CLASSES)})"
+        f"an image folder with one subfolder per class ({', '.join(CIFAR10_CLASSES)}), or a pair NAME_data.npy "
+        "and NAME_labels.npy (as CIFAR-10.1 ships them)"
     )
 
 

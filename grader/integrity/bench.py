@@ -1,16 +1,19 @@
 """`make bench-integrity`: the integrity checks on real models, graded as a class the way a TA grades one.
 
-1. Builds five students (grader/integrity/bench_models.py; the networks are trained once, cached under
-   build/bench-integrity/train/): honest, trained-on-test, order-replay, lookup-table, fine-tuned-copy; and copies
-   reference/lenet5, reference/resnet20 and submissions/example into the same class.
+1. Builds the students of grader/integrity/bench_models.py (the networks are trained once, cached under
+   build/bench-integrity/train/): honest and honest-2 (the same network, another seed), trained-on-test,
+   order-replay, lookup-table, fine-tuned-copy and issue 22's three evasions (nearest-neighbour-table,
+   table-with-lenet-fallback, second-choice-copy); and copies reference/lenet5, reference/resnet20 and
+   submissions/example into the same class.
 2. Pins a copy of rubric.yaml to the test split (and the training split, for the generalisation gap) with
    `grader pin-split`, then runs `grader grade --all --sandbox local` on the class.
 3. Prints each student's test accuracy, integrity figures and flags (`result.integrity`) and the copied pairs
-   (results/integrity/copies.json); what is missing is said, never a crash.
+   (results/integrity/copies.json); then, for the calibration, the logit correlation and kappa of every pair of
+   independently trained models and of every copy; what is missing is said, never a crash.
 4. Times `grader grade` of LeNet-5 (and of the honest student) with the integrity passes and without them
    (`integrity:` permute_order false, perturbation_sample 0, train_sample 0 in a second rubric copy).
 
-It ends with one `expect ...: ok|FAILED` line per expectation of issue #14 and `integrity <passed>/<total>
+It ends with one `expect ...: ok|FAILED` line per expectation of issues #14 and #22 and `integrity <passed>/<total>
 expectations`; the exit status is 0 only when every expectation holds.
 """
 
@@ -29,7 +32,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-CHEATS = ("trained-on-test", "order-replay", "lookup-table", "fine-tuned-copy")
+HONEST = ("honest", "honest-2")
+CHEATS = (
+    "trained-on-test", "order-replay", "lookup-table", "fine-tuned-copy", "nearest-neighbour-table",
+    "table-with-lenet-fallback", "second-choice-copy",
+)  # fmt: skip
+# Copies of honest's weights: each must be paired with honest (and may be with the other copy), with nobody else.
+COPIES = ("fine-tuned-copy", "second-choice-copy")
 REFERENCES = {"reference-lenet5": REPO / "reference" / "lenet5", "reference-resnet20": REPO / "reference" / "resnet20"}
 EXAMPLE = REPO / "submissions" / "example"
 # The example ships the reference LeNet-5's weights file itself (same recipe, same run): the copy check must pair them.
@@ -40,9 +49,12 @@ EXPECTED_FLAGS = {
     "order-replay": ("order-replay", set()),
     # A table of the test images knows nothing of the training images: the gap rule is right about it too.
     "lookup-table": ("perturbation-collapse", {"no-generalisation-gap"}),
+    # Issue 22: tables that survived the earlier fixed perturbations and knew the earlier every-50th training sample.
+    "nearest-neighbour-table": ("perturbation-collapse", {"no-generalisation-gap"}),
+    "table-with-lenet-fallback": ("perturbation-collapse", {"no-generalisation-gap"}),
 }
 TARGET_RATIO = 1.30  # the issue: the integrity passes add under 30% of the plain grading time for LeNet-5
-PLAIN = {"permute_order": False, "perturbation_sample": 0, "train_sample": 0}
+PLAIN = {"permute_order": False, "perturbation_sample": 0, "train_sample": 0, "fingerprint_sample": 0}
 
 
 def say(text: str = "") -> None:
@@ -200,6 +212,51 @@ def show_copies(copies: dict | None, path: Path) -> None:
         )
 
 
+def labels_of(data: Path):
+    from grader.datasets import load_split
+
+    return load_split(data).labels
+
+
+def show_calibration(results: dict[str, dict | None], labels) -> None:
+    """The copy rule's two figures for every pair of independently trained models (none may reach a bar) and for
+    every copy (each must), from the stored results: the fingerprints' logit correlation and the error kappa."""
+    import numpy as np
+
+    from grader.integrity.copies import compare_fingerprints, kappa_bar, pair_metrics
+    from grader.integrity.model import IntegritySettings
+    from grader.results.model import Result
+
+    graded = {name: Result.model_validate(data) for name, data in results.items() if data and data.get("predictions")}
+    names = [name for name in graded if graded[name].status == "graded"]
+    if len(names) < 2:
+        say("calibration: fewer than two graded students")
+        return
+    found = [graded[name] for name in names]
+    correlation = compare_fingerprints(found).correlation
+    predictions = np.stack([np.frombuffer(r.predictions.encode(), dtype=np.uint8) - ord("0") for r in found])
+    metrics = pair_metrics(predictions, np.asarray(labels, dtype=np.uint8))
+    settings = IntegritySettings()
+    bars = kappa_bar(metrics, settings)
+    independent = [n for n in (*HONEST, "trained-on-test", *REFERENCES) if n in names]
+    copies = [("honest", name) for name in COPIES] + [tuple(sorted(KNOWN_PAIR)), COPIES]
+    say(f"calibration (logit correlation bar {settings.copy_logit_correlation}; kappa bar by accuracy):")
+    for label, pairs in (
+        ("independent", [(a, b) for i, a in enumerate(independent) for b in independent[i + 1 :]]),
+        ("copies", [pair for pair in copies if set(pair) <= set(names)]),
+    ):
+        values = []
+        for a, b in pairs:
+            i, j = names.index(a), names.index(b)
+            values.append(correlation[i, j])
+            say(f"  {label} {a} ~ {b}: logit correlation {correlation[i, j]:.3f}, kappa {metrics.kappa[i, j]:.3f} "
+                f"(bar {bars[i, j]:.3f})")  # fmt: skip
+        finite = [value for value in values if np.isfinite(value)]
+        if finite:
+            extreme = max(finite) if label == "independent" else min(finite)
+            say(f"  {label}: {'largest' if label == 'independent' else 'smallest'} logit correlation {extreme:.3f}")
+
+
 # --- expectations ------------------------------------------------------------------------------
 
 
@@ -242,21 +299,27 @@ def expect_flagged(name: str, result: dict | None, pairs) -> Expectation:
     return Expectation(text, code in codes and not wrong, detail)
 
 
+def expect_copy(name: str, result: dict | None, pairs, copies_known: bool) -> Expectation:
+    """A copy of honest's weights: paired with honest (and perhaps the other copy of it), no per-student flag."""
+    codes = flag_codes(result)
+    members = frozenset({"honest", name})
+    reasons = next((pair.get("reasons") for found, pair in pairs if found == members), None)
+    others = partners(name, pairs) - {"honest", *COPIES}
+    detail = (
+        "copies.json missing" if not copies_known
+        else f"pair with honest: {', '.join(reasons) if reasons else 'absent'}; "
+        f"per-student flags: {'missing' if codes is None else ', '.join(codes) or 'none'}"
+        + (f"; also paired with {', '.join(sorted(others))}" if others else "")
+    )  # fmt: skip
+    return Expectation(f"{name} flagged (copy of honest)", bool(reasons) and codes == [] and not others, detail)
+
+
 def expectations(results: dict[str, dict | None], copies: dict | None, cost: dict[str, float]) -> list[Expectation]:
     pairs = copy_pairs(copies)
-    found = [expect_clean("honest", results.get("honest"), pairs, copies is not None, {"fine-tuned-copy"})]
+    found = [expect_clean("honest", results.get("honest"), pairs, copies is not None, set(COPIES))]
+    found.append(expect_clean("honest-2", results.get("honest-2"), pairs, copies is not None, set()))
     found += [expect_flagged(name, results.get(name), pairs) for name in EXPECTED_FLAGS]
-    copy = results.get("fine-tuned-copy")
-    codes = flag_codes(copy)
-    paired = frozenset({"honest", "fine-tuned-copy"}) in {members for members, _ in pairs}
-    reasons = next((pair.get("reasons") for members, pair in pairs if members == {"honest", "fine-tuned-copy"}), [])
-    detail = (
-        "copies.json missing" if copies is None
-        else f"pair with honest: {', '.join(reasons) if paired else 'absent'}; "
-        f"per-student flags: {'missing' if codes is None else ', '.join(codes) or 'none'}"
-    )  # fmt: skip
-    others = partners("fine-tuned-copy", pairs) - {"honest"}
-    found.append(Expectation("fine-tuned-copy flagged (copy of honest)", paired and codes == [] and not others, detail))
+    found += [expect_copy(name, results.get(name), pairs, copies is not None) for name in COPIES]
     for name in (*REFERENCES, "example"):
         allowed = set(KNOWN_PAIR - {name}) if name in KNOWN_PAIR else set()
         found.append(expect_clean(name, results.get(name), pairs, copies is not None, allowed))
@@ -346,7 +409,7 @@ def main(argv: list[str] | None = None) -> int:
 
     say()
     students = sorted(path.name for path in submissions.iterdir() if path.is_dir())
-    order = ["honest", *CHEATS, *REFERENCES, "example"]
+    order = [*HONEST, *CHEATS, *REFERENCES, "example"]
     students = [name for name in order if name in students] + [name for name in students if name not in order]
     found = {name: read_json(results / f"{name}.json") for name in students}
     for name in students:
@@ -354,6 +417,7 @@ def main(argv: list[str] | None = None) -> int:
     copies_path = results / "integrity" / "copies.json"
     copies = read_json(copies_path)
     show_copies(copies, copies_path)
+    show_calibration(found, labels_of(args.data))
 
     cost = {}
     if args.repeats:

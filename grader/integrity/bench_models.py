@@ -1,11 +1,19 @@
-"""The five students of `make bench-integrity`: one honest CNN and four cheats, built once into a cache folder.
+"""The students of `make bench-integrity`: two honest CNNs and seven cheats, built once into a cache folder.
 
 - honest: a wider LeNet (the tutorial's two 5x5 conv + pool stages and three linear layers, 64/128 channels
   instead of 6/16) trained on the training split only, with a fixed seed;
+- honest-2: the same network and recipe with another seed: an independent classmate, never to be paired with honest;
 - trained-on-test: the same network and recipe, trained on train + test;
 - order-replay: the split's labels in model.py, returned one-hot by a running counter; it never looks at the pixels;
 - lookup-table: sha1 of each test image's bytes -> its label, in model.py; uniform logits for any other image;
-- fine-tuned-copy: the honest weights, fine-tuned for one epoch on the training split with another seed.
+- fine-tuned-copy: the honest weights, fine-tuned for one epoch on the training split with another seed;
+- nearest-neighbour-table: mirror-invariant 4x4 block means of the test images and of every 50th training image
+  (the sample an earlier grader drew by a rule in its code), each query also tried shifted back one pixel, with 250
+  deliberate mistakes (issue 22: 97.5%, no flag from that grader);
+- table-with-lenet-fallback: sha1 of the exact pixels of the same images -> label, the reference LeNet-5 for
+  anything else (issue 22: a perturbation drop of 23 points, under that grader's 25-point rule);
+- second-choice-copy: honest's weights (re-saved with one extra buffer, so another file) answering the second
+  class wherever the top two logits lie within 0.75 (issue 22: kappa 0.639 against a bar of 0.707, not paired).
 
 The networks are trained by grader/reference/train.py (checkpoints, so a stopped build resumes). Each network's
 folder under `train/` records what it was built from (`build.json`: recipe, model source, data hashes); a
@@ -37,7 +45,13 @@ from grader.reference.train import (
 from grader.reference.train import train as train_network
 
 EXAMPLE_ANSWERS = Path(__file__).resolve().parents[2] / "submissions" / "example" / "answers.md"
-STUDENTS = ("honest", "trained-on-test", "order-replay", "lookup-table", "fine-tuned-copy")
+STUDENTS = (
+    "honest", "honest-2", "trained-on-test", "order-replay", "lookup-table", "fine-tuned-copy",
+    "nearest-neighbour-table", "table-with-lenet-fallback", "second-choice-copy",
+)  # fmt: skip
+REFERENCE_LENET = Path(__file__).resolve().parents[2] / "reference" / "lenet5"
+OLD_SAMPLE_STEP = 50  # the earlier grader's training sample: every 50th image of the training split
+DELIBERATE_MISTAKES = 250
 TRAIN_SAMPLE = 10_000  # training images (every k-th) for the train-sample accuracy printed beside test accuracy
 
 WIDE_LENET_SOURCE = '''"""LeNet-5 of the lab tutorial, wider: 64 and 128 channels, 384 and 192 units (class Net)."""
@@ -74,6 +88,8 @@ RECIPE = Recipe(
     schedule="one-cycle",
     seed=1,
 )
+# The independent classmate: the same recipe, another seed (other initial weights, another data order).
+SECOND_SEED = RECIPE.model_copy(update={"name": "bench-wide-lenet-seed-3", "seed": 3})
 # A light fine-tune of copied weights: one epoch at a small constant rate, another seed (another data order).
 FINE_TUNE = Recipe(
     name="bench-wide-lenet-fine-tune", epochs=1, batch_size=128, learning_rate=0.002, momentum=0.9, seed=2
@@ -129,6 +145,101 @@ class Net(nn.Module):
                 out[i, label] = 1.0
         return out * self.scale
 '''
+
+
+NEAREST_NEIGHBOUR_SOURCE = '''"""Nearest neighbour: mirror-invariant 4x4 block means of known images -> labels."""
+
+import torch
+from torch import nn
+
+ENTRIES = {entries}
+
+
+def preprocess(images):  # the raw uint8 [N, 32, 32, 3] images
+    return images
+
+
+def features(x):
+    blocks = x.float().reshape(len(x), 4, 8, 4, 8, 3).mean(dim=(2, 4))
+    return ((blocks + blocks.flip(2)) / 2).reshape(len(x), -1)  # the same for an image and its mirror
+
+
+class Net(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("keys", torch.zeros(ENTRIES, 48))
+        self.register_buffer("labels", torch.zeros(ENTRIES, dtype=torch.long))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        back = torch.cat([x[:, :, 1:], x[:, :, -1:]], dim=2)  # undoes a shift of one pixel to the right
+        distances = torch.stack([torch.cdist(features(query), self.keys) for query in (x, back)])
+        nearest = distances.min(dim=0).values.argmin(dim=1)
+        return nn.functional.one_hot(self.labels[nearest], 10).float()
+'''
+
+TABLE_WITH_FALLBACK_SOURCE = '''"""Exact-pixel table (sha1 of the raw bytes -> label), LeNet-5 for other images."""
+
+import hashlib
+
+import torch
+from torch import nn
+
+TABLE = {{
+{entries}
+}}
+
+
+def preprocess(images):  # the raw uint8 [N, 32, 32, 3] images
+    return images
+
+
+class LeNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv_pool1 = nn.Sequential(nn.Conv2d(3, 6, kernel_size=5), nn.ReLU(), nn.MaxPool2d(2, stride=2))
+        self.conv_pool2 = nn.Sequential(nn.Conv2d(6, 16, kernel_size=5), nn.ReLU(), nn.MaxPool2d(2, stride=2))
+        self.fc1 = nn.Sequential(nn.Linear(16 * 5 * 5, 120), nn.ReLU())
+        self.fc2 = nn.Sequential(nn.Linear(120, 84), nn.ReLU())
+        self.out = nn.Linear(84, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv_pool2(self.conv_pool1(x))
+        return self.out(self.fc2(self.fc1(torch.flatten(x, 1))))
+
+
+class Net(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lenet = LeNet()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = self.lenet(x.permute(0, 3, 1, 2).float().div(255).sub(0.5).div(0.5).contiguous())
+        for i, image in enumerate(x.numpy()):
+            label = TABLE.get(hashlib.sha1(image.tobytes()).hexdigest())
+            if label is not None:
+                logits[i] = nn.functional.one_hot(torch.tensor(label), 10).float() * 10
+        return logits
+'''
+
+SECOND_CHOICE_SOURCE = (
+    WIDE_LENET_SOURCE
+    + """
+
+class Net(Net):  # noqa: F811 - a classmate's network, answering the runner-up where the top two are close
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("salt", torch.ones(1))  # another weights file than the classmate's
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = super().forward(x)
+        top = logits.topk(2, dim=1)
+        close = (top.values[:, 0] - top.values[:, 1] < 0.75).nonzero().squeeze(1)
+        swapped = logits.clone()
+        swapped[close, top.indices[close, 0]] = top.values[close, 1]
+        swapped[close, top.indices[close, 1]] = top.values[close, 0]
+        return swapped
+"""
+)
 
 
 def sha256_text(text: str) -> str:
@@ -251,26 +362,66 @@ def lookup_table_source(split: LabelledImages) -> str:
     return LOOKUP_TABLE_SOURCE.format(entries=entries)
 
 
+def known_images(train_data: LabelledImages, test_data: LabelledImages, seed: int) -> LabelledImages:
+    """What the two table cheats know: the public test split and the earlier grader's training sample, with
+    DELIBERATE_MISTAKES test labels changed so that the score looks earned (97.5%, not 100%); each student picks
+    its own mistakes (`seed`)."""
+    labels = test_data.labels.copy()
+    wrong = np.random.default_rng(seed).choice(len(labels), min(DELIBERATE_MISTAKES, len(labels)), replace=False)
+    labels[wrong] = (labels[wrong] + 1) % 10
+    old_sample = slice(None, None, OLD_SAMPLE_STEP)
+    return LabelledImages(
+        images=np.concatenate([test_data.images, train_data.images[old_sample]]),
+        labels=np.concatenate([labels, train_data.labels[old_sample]]),
+        source="test split and every 50th training image",
+    )
+
+
+def nearest_neighbour_table(known: LabelledImages) -> tuple[str, dict[str, torch.Tensor]]:
+    blocks = torch.from_numpy(known.images).float().reshape(len(known), 4, 8, 4, 8, 3).mean(dim=(2, 4))
+    keys = ((blocks + blocks.flip(2)) / 2).reshape(len(known), -1)
+    weights = {"keys": keys.contiguous(), "labels": torch.from_numpy(known.labels.astype(np.int64))}
+    return NEAREST_NEIGHBOUR_SOURCE.format(entries=len(known)), weights
+
+
+def table_with_fallback(known: LabelledImages) -> tuple[str, dict[str, torch.Tensor]]:
+    entries = "\n".join(
+        f'    "{hashlib.sha1(np.ascontiguousarray(image).tobytes()).hexdigest()}": {int(label)},'
+        for image, label in zip(known.images, known.labels)
+    )
+    lenet = torch.load(REFERENCE_LENET / "weights.pth", map_location="cpu", weights_only=True)
+    return TABLE_WITH_FALLBACK_SOURCE.format(entries=entries), {f"lenet.{k}": v for k, v in lenet.items()}
+
+
+def second_choice_weights(classmate: Path) -> dict[str, torch.Tensor]:
+    weights = torch.load(classmate / "weights.pth", map_location="cpu", weights_only=True)
+    return {**weights, "salt": torch.ones(1)}
+
+
 def build_students(
     cache: Path, out: Path, train_data: LabelledImages, test_data: LabelledImages, log=print
 ) -> dict[str, dict]:
-    """Builds the five submissions under out/<student>/ (networks trained once, under cache/train/).
+    """Builds the STUDENTS' submissions under out/<student>/ (networks trained once, under cache/train/).
     Returns {student: {"train_accuracy", "test_accuracy", ...}} for the trained ones (host-side figures)."""
     trained = cache / "train"
     sample = train_sample(train_data)
     figures = {}
     figures["honest"] = train_cached(trained / "honest", RECIPE, train_data, test_data, sample, log=log)
+    figures["honest-2"] = train_cached(trained / "honest-2", SECOND_SEED, train_data, test_data, sample, log=log)
     figures["trained-on-test"] = train_cached(
         trained / "trained-on-test", RECIPE, concatenate(train_data, test_data), test_data, sample, log=log
     )
     figures["fine-tuned-copy"] = train_cached(
         trained / "fine-tuned-copy", FINE_TUNE, train_data, test_data, sample, start_from=trained / "honest", log=log
     )
-    for student in ("honest", "trained-on-test", "fine-tuned-copy"):
+    for student in ("honest", "honest-2", "trained-on-test", "fine-tuned-copy"):
         write_submission(out / student, WIDE_LENET_SOURCE, trained / student / "weights.pth")
     # Different values: two cheats by two students share no weights file.
     write_submission(out / "order-replay", order_replay_source(test_data), {"scale": torch.tensor(1.0)})
     write_submission(out / "lookup-table", lookup_table_source(test_data), {"scale": torch.tensor(10.0)})
+    write_submission(out / "nearest-neighbour-table", *nearest_neighbour_table(known_images(train_data, test_data, 0)))
+    write_submission(out / "table-with-lenet-fallback", *table_with_fallback(known_images(train_data, test_data, 1)))
+    write_submission(out / "second-choice-copy", SECOND_CHOICE_SOURCE, second_choice_weights(trained / "honest"))
     return figures
 
 

@@ -1,11 +1,13 @@
 """Copied models across a class: pairs of students whose weights or predictions are too alike to be independent.
 
 After `grade --all`, every pair of graded students is compared on the test split. Identical weights files or
-identical predictions are flagged outright. Otherwise a pair is flagged by error consistency (Geirhos et al.
-2020): Cohen's kappa on which images each model gets wrong, together with how often the two pick the same
-wrong class where both are wrong. Independently trained models share many mistakes (hard images are hard
-for every model) but rarely to the degree a copy fine-tuned for an epoch does; the thresholds in
-IntegritySettings state where that line was drawn and on which models. Flags never change points.
+identical predictions are flagged outright. Otherwise a pair is flagged by its logits: the correlation of the
+logits over the wrong classes on the course's secret fingerprint images (grader/integrity/fingerprint.py), which
+a copy keeps however it changes its answers; or by error consistency (Geirhos et al. 2020): Cohen's kappa on
+which images each model gets wrong, together with how often the two pick the same wrong class where both are
+wrong. Independently trained models share many mistakes (hard images are hard for every model) but rarely to
+the degree a copy fine-tuned for an epoch does; the thresholds in IntegritySettings state where that line was
+drawn and on which models. Flags never change points.
 
 All pairs at once: a class's predictions are one matrix and every pairwise count is a matrix product.
 """
@@ -22,6 +24,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from grader.atomic_write import write_atomic
+from grader.integrity.fingerprint import correlations, decode
 from grader.integrity.model import IntegritySettings
 from grader.results.model import Result
 from grader.results.store import load_results
@@ -34,7 +37,9 @@ CLASSES = 10
 class CopyPair(BaseModel):
     student_a: str
     student_b: str
-    reasons: list[str] = Field(description="identical-weights, identical-predictions, error-consistency")
+    reasons: list[str] = Field(
+        description="identical-weights, identical-predictions, logit-correlation, error-consistency"
+    )
     identical_predictions: bool
     identical_weights: bool
     agreement: float = Field(description="Share of test images on which both predict the same class")
@@ -44,6 +49,10 @@ class CopyPair(BaseModel):
     shared_mistake_agreement: float | None = Field(description="Among those, the share with the same wrong class")
     accuracy_a: float
     accuracy_b: float
+    logit_correlation: float | None = Field(
+        default=None, description="Correlation of the wrong-class logits on the fingerprint images (None: not both)"
+    )
+    logit_correlation_bar: float | None = Field(default=None, description="The correlation the rule flags from")
     message: str = Field(description="One plain sentence for the TA")
 
 
@@ -52,6 +61,8 @@ class CopyReport(BaseModel):
 
     students: int = Field(description="Graded students compared (error results have no predictions)")
     images: int
+    fingerprint_images: int = Field(default=0, description="Secret images whose logits were compared (0: none)")
+    fingerprinted_students: int = Field(default=0, description="Students compared on those logits")
     rule: str = Field(description="The rule the pairs were flagged by")
     pairs: list[CopyPair] = Field(default_factory=list)
 
@@ -119,7 +130,9 @@ def consistent_errors(metrics: PairMetrics, settings: IntegritySettings) -> np.n
 def rule_text(settings: IntegritySettings) -> str:
     low, high = settings.copy_kappa_accuracy
     return (
-        f"identical weights, identical predictions, or error consistency: kappa at least {settings.copy_kappa} for "
+        f"identical weights, identical predictions, logits over the wrong classes correlating at least "
+        f"{settings.copy_logit_correlation} on the secret fingerprint images, or error consistency: kappa at least "
+        f"{settings.copy_kappa} for "
         f"a pair of mean accuracy up to {low:.0%}, rising linearly to {settings.copy_kappa_high} from {high:.0%}, "
         f"and the same wrong class in at least {settings.copy_mistake_agreement:.0%} of at least "
         f"{settings.copy_min_shared_mistakes} shared mistakes"
@@ -152,24 +165,70 @@ def _groups(keys: list[str | None]) -> set[tuple[int, int]]:
     return {pair for members in by_key.values() for pair in combinations(members, 2)}
 
 
+@dataclass
+class LogitComparison:
+    """The correlation of every two fingerprints (nan where a student has none of the compared sample)."""
+
+    correlation: np.ndarray  # n x n
+    images: int
+    students: int
+
+
+def compare_fingerprints(found: list[Result]) -> LogitComparison:
+    """Fingerprints of the sample most students carry (a rubric or secret changed since some were graded leaves
+    the others out), all pairs at once."""
+    samples = [result.integrity.fingerprint if result.integrity else None for result in found]
+    counts: dict[str, int] = {}
+    for fingerprint in samples:
+        if fingerprint is not None:
+            counts[fingerprint.sample] = counts.get(fingerprint.sample, 0) + 1
+    correlation = np.full((len(found), len(found)), np.nan)
+    if not counts:
+        return LogitComparison(correlation, 0, 0)
+    common = max(sorted(counts), key=counts.get)
+    decoded = {i: decode(fp) for i, fp in enumerate(samples) if fp is not None and fp.sample == common}
+    shapes = {values.shape for values in decoded.values() if values is not None}
+    members = [i for i, values in decoded.items() if values is not None and values.shape == max(shapes)]
+    if members:
+        index = np.ix_(members, members)
+        correlation[index] = correlations(np.stack([decoded[i] for i in members]))
+    return LogitComparison(correlation, max(shapes)[0] if members else 0, len(members))
+
+
 def copied_pairs(results: list[Result], labels: np.ndarray, settings: IntegritySettings) -> list[CopyPair]:
     """Every flagged pair among the graded results: identical weights first, then the most alike."""
+    return _copied_pairs(_comparable(results, len(labels)), labels, settings)[0]
+
+
+def _copied_pairs(
+    found: list[Result], labels: np.ndarray, settings: IntegritySettings
+) -> tuple[list[CopyPair], LogitComparison]:
     labels = np.asarray(labels, dtype=np.int64)
-    found = _comparable(results, len(labels))
+    logits = compare_fingerprints(found)
     if len(found) < 2:
-        return []
+        return [], logits
     table = np.frombuffer("".join(r.predictions for r in found).encode("ascii"), dtype=np.uint8) - ord("0")
     predictions = table.reshape(len(found), len(labels))
     metrics = pair_metrics(predictions, labels.astype(np.uint8))
     bars = kappa_bar(metrics, settings)
     same_weights = _groups([_weights_hash(result) for result in found])
     same_predictions = _groups([result.predictions for result in found])
-    by_rule = {(int(i), int(j)) for i, j in zip(*np.nonzero(np.triu(consistent_errors(metrics, settings), k=1)))}
+    by_kappa = _upper_pairs(consistent_errors(metrics, settings))
+    with np.errstate(invalid="ignore"):
+        by_logits = _upper_pairs(logits.correlation >= settings.copy_logit_correlation)
     pairs = [
-        _pair(found, metrics, bars, i, j, weights=(i, j) in same_weights, predictions=(i, j) in same_predictions)
-        for i, j in sorted(same_weights | same_predictions | by_rule)
-    ]
-    return sorted(pairs, key=lambda pair: (not pair.identical_weights, -pair.agreement, pair.student_a, pair.student_b))
+        _pair(
+            found, metrics, bars, logits.correlation, settings, i, j, weights=(i, j) in same_weights,
+            predictions=(i, j) in same_predictions, logit_rule=(i, j) in by_logits, kappa_rule=(i, j) in by_kappa,
+        )
+        for i, j in sorted(same_weights | same_predictions | by_kappa | by_logits)
+    ]  # fmt: skip
+    pairs.sort(key=lambda pair: (not pair.identical_weights, -pair.agreement, pair.student_a, pair.student_b))
+    return pairs, logits
+
+
+def _upper_pairs(flags: np.ndarray) -> set[tuple[int, int]]:
+    return {(int(i), int(j)) for i, j in zip(*np.nonzero(np.triu(flags, k=1)))}
 
 
 def _number(value: float) -> float | None:
@@ -177,11 +236,17 @@ def _number(value: float) -> float | None:
 
 
 def _pair(
-    found: list[Result], metrics: PairMetrics, bars: np.ndarray, i: int, j: int, *, weights: bool, predictions: bool
-) -> CopyPair:
-    reasons = [name for name, hit in (("identical-weights", weights), ("identical-predictions", predictions)) if hit]
-    if not reasons:
-        reasons = ["error-consistency"]
+    found: list[Result], metrics: PairMetrics, bars: np.ndarray, correlation: np.ndarray, settings: IntegritySettings,
+    i: int, j: int, *, weights: bool, predictions: bool, logit_rule: bool, kappa_rule: bool,
+) -> CopyPair:  # fmt: skip
+    hits = (
+        ("identical-weights", weights), ("identical-predictions", predictions), ("logit-correlation", logit_rule),
+        ("error-consistency", kappa_rule),
+    )  # fmt: skip
+    reasons = [name for name, hit in hits if hit]
+    if weights or predictions:  # the strongest evidence says it all
+        reasons = [name for name in reasons if name.startswith("identical-")]
+    logit_correlation = _number(correlation[i, j])
     pair = CopyPair(
         student_a=found[i].student,
         student_b=found[j].student,
@@ -195,6 +260,8 @@ def _pair(
         shared_mistake_agreement=_number(metrics.shared_mistake_agreement[i, j]),
         accuracy_a=round(float(metrics.accuracy[i]), 4),
         accuracy_b=round(float(metrics.accuracy[j]), 4),
+        logit_correlation=logit_correlation,
+        logit_correlation_bar=settings.copy_logit_correlation if logit_correlation is not None else None,
         message="",
     )
     pair.message = _message(pair)
@@ -206,6 +273,13 @@ def _message(pair: CopyPair) -> str:
         seen = "submitted byte-identical weights files"
     elif pair.identical_predictions:
         seen = "predict the same class on every test image"
+    elif "logit-correlation" in pair.reasons:
+        seen = (
+            f"predict the same class on {pair.agreement:.1%} of the test images and weigh the wrong classes alike "
+            f"far beyond independently trained models (their logits correlate at {pair.logit_correlation:.2f} on "
+            f"the course's secret sample of images, bar {pair.logit_correlation_bar:.2f}), however their answers "
+            "differ"
+        )
     else:
         seen = (
             f"predict the same class on {pair.agreement:.1%} of the test images, get the same images wrong "
@@ -221,11 +295,15 @@ def _message(pair: CopyPair) -> str:
 
 
 def copy_report(results: list[Result], labels: np.ndarray, settings: IntegritySettings) -> CopyReport:
+    found = _comparable(results, len(labels))
+    pairs, logits = _copied_pairs(found, labels, settings)
     return CopyReport(
-        students=len(_comparable(results, len(labels))),
+        students=len(found),
         images=len(labels),
+        fingerprint_images=logits.images,
+        fingerprinted_students=logits.students,
         rule=rule_text(settings),
-        pairs=copied_pairs(results, labels, settings),
+        pairs=pairs,
     )
 
 

@@ -13,6 +13,16 @@ class IntegrityFlag(BaseModel):
     evidence: dict[str, Any] = Field(default_factory=dict, description="The figures behind the flag")
 
 
+class LogitFingerprint(BaseModel):
+    """What a model answers on the same secret sample of test images as every classmate: per image, its logits
+    over the nine wrong classes, standardised (mean 0, variance 1), as float16 in base64. Independent models
+    rank the wrong classes alike only in part; a copy ranks them as its original does."""
+
+    sample: str = Field(description="Names the images (a hash of the split and the indices): only equals compare")
+    images: int
+    values: str = Field(description="base64 of float16 [images, 9], row-major")
+
+
 class IntegrityReport(BaseModel):
     """`result.integrity`; an empty `flags` list for an honest model."""
 
@@ -20,10 +30,22 @@ class IntegrityReport(BaseModel):
     order_permuted: bool = Field(default=False, description="The sandbox saw the test images in a secret order")
     sample_images: int = Field(default=0, description="Test images in the perturbation sample")
     sample_accuracy: float | None = Field(default=None, description="Accuracy on that sample, unperturbed")
-    perturbed_accuracy: dict[str, float] = Field(default_factory=dict, description="perturbation -> accuracy")
-    train_images: int = Field(default=0, description="Pinned training images run through the model")
+    perturbed_accuracy: dict[str, float] = Field(
+        default_factory=dict, description="'perturbed test' and 'perturbed train' -> accuracy on the perturbed copies"
+    )
+    perturbation_drop: float | None = Field(default=None, description="Sample accuracy minus its perturbed copies'")
+    train_perturbation_drop: float | None = Field(
+        default=None, description="The same on the training images: an honest model loses as much there or more"
+    )
+    train_images: int = Field(default=0, description="Training images (drawn by the course secret) run beside the test")
     train_accuracy: float | None = None
     generalisation_gap: float | None = Field(default=None, description="train accuracy minus test accuracy")
+    private_images: int = Field(default=0, description="Images of the instructor's private split run beside the test")
+    private_accuracy: float | None = None
+    private_gap: float | None = Field(default=None, description="test accuracy minus private split accuracy")
+    fingerprint: LogitFingerprint | None = Field(
+        default=None, description="The logits on the course's fingerprint images, for the class's copy check"
+    )
     not_measured: list[str] = Field(default_factory=list, description="Checks that could not run, and why")
 
 
@@ -33,14 +55,25 @@ class IntegritySettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     permute_order: bool = Field(default=True, description="Show the sandbox the test images in a secret order")
-    perturbation_sample: int = Field(default=1000, ge=0, description="Test images (every k-th) run perturbed too")
+    perturbation_sample: int = Field(
+        default=500, ge=0,
+        description="Test images (drawn per submission) run perturbed too, and as many of the training sample: crop "
+        "and rescale, small rotation, mirror, colour jitter, JPEG or noise, every parameter drawn per image",
+    )  # fmt: skip
     max_perturbation_drop: float = Field(
         default=0.25, gt=0, le=1,
-        description="Flag when a perturbation (flip, +-1 grey level, 1-pixel shift) costs more accuracy than this",
+        description="Flag when the perturbations cost more accuracy than this on the test sample",
+    )  # fmt: skip
+    max_perturbation_excess: float = Field(
+        default=0.10, gt=0, le=1,
+        description="Flag when they cost more on the test images than on the training images by more than this: an "
+        "honest model loses as much on both, or more on its training images; a table of the test images collapses "
+        "on them alone",
     )  # fmt: skip
     train_sample: int = Field(
-        default=1000, ge=0, description="Training images (every k-th of the pinned train_split) run beside the test"
-    )
+        default=1000, ge=0,
+        description="Training images of the pinned train_split, drawn by the course secret, run beside the test",
+    )  # fmt: skip
     min_generalisation_gap: float = Field(
         default=0.02, ge=0, le=1,
         description="Flag when training accuracy exceeds test accuracy by less than this (test-trained models)",
@@ -48,6 +81,22 @@ class IntegritySettings(BaseModel):
     gap_from_accuracy: float = Field(
         default=0.5, ge=0, le=1, description="The gap rule applies only to models at least this accurate on test"
     )
+    private_sample: int = Field(
+        default=1000, ge=0,
+        description="Images of the pinned private_split (drawn by the course secret) run beside the test",
+    )  # fmt: skip
+    max_private_gap: float = Field(
+        default=0.20, gt=0, le=1,
+        description="Flag when test accuracy exceeds private split accuracy by more than this. Published models "
+        "lose 3-15 points from CIFAR-10's test set to CIFAR-10.1 (Recht et al. 2019); on a private split drawn "
+        "like the test set an honest model loses nothing but noise; a model that memorised the public test set "
+        "loses everything it memorised",
+    )  # fmt: skip
+    fingerprint_sample: int = Field(
+        default=500, ge=0,
+        description="Test images (drawn by the course secret, the same for every student) whose logits each result "
+        "keeps for the class's copy check",
+    )  # fmt: skip
     # The copy rule, calibrated with `python -m grader.integrity.calibrate` on CIFAR-10's test set: 30 published
     # models (82-97%, every pair clean) and 5 tutorial LeNets with different seeds (62-63%), plus copies of two of
     # those LeNets fine-tuned for one epoch (lr 0.01), which must be flagged.
@@ -76,6 +125,12 @@ class IntegritySettings(BaseModel):
     copy_min_shared_mistakes: int = Field(
         default=20, ge=1, description="... among at least this many shared mistakes (fewer say too little)"
     )
+    copy_logit_correlation: float = Field(
+        default=0.90, gt=0, le=1,
+        description="Flag two students whose logits over the wrong classes correlate at least this much on the "
+        "fingerprint images (mean over images of the correlation of the nine wrong-class logits), whatever their "
+        "predictions: a copy that changes a few answers keeps its original's logits",
+    )  # fmt: skip
 
     @field_validator("copy_kappa_accuracy")
     @classmethod

@@ -8,11 +8,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
-from grader.datasets import LabelledImages
+from grader.datasets import LabelledImages, SplitFormat
+from grader.datasets.npy_pair import pair_paths
 from grader.datasets.pin import load_pinned_split, write_images_for_sandbox
-from grader.integrity.probes import course_secret
+from grader.integrity.probes import course_sample, course_secret
 from grader.rubric.config import Rubric, split_root
 from grader.rubric.points import resolve_anchors as check_anchors
 from grader.sandbox.base import SandboxBackend, SandboxUnavailable, get_backend, run_folder
@@ -34,9 +33,10 @@ class GradingSession:
     hidden_paths: list[Path] = field(default_factory=list)
     timeout_seconds: float | None = None
     diagnose: bool = False
-    # Integrity checks (None: off, as in a student's self-check): the course secret and the training sample.
+    # Integrity checks (None: off, as in a student's self-check): the course secret, the training and private samples.
     secret: bytes | None = None
     train_sample: LabelledImages | None = None
+    private_sample: LabelledImages | None = None
     integrity_not_measured: list[str] = field(default_factory=list)
 
     @property
@@ -83,7 +83,9 @@ def open_session(
     baselines = baseline_accuracies(reference_dir or Path("reference"), split_sha256)
     if resolve_anchors:
         check_anchors(rubric.exercise1, baselines)  # a baseline missing for this split stops grading before it starts
-    secret, train_sample, not_measured = _integrity_inputs(rubric, rubric_path) if integrity else (None, None, [])
+    secret, train_sample, private_sample, not_measured = (
+        _integrity_inputs(rubric, rubric_path) if integrity else (None, None, None, [])
+    )
     reset_cancel()  # a new session starts with no interrupt pending from an earlier one in this process
     sandbox = backend
     if not isinstance(sandbox, SandboxBackend):
@@ -100,29 +102,62 @@ def open_session(
                 images_file=images_file,
                 backend=sandbox,
                 baselines=baselines,
-                hidden_paths=[split_path.resolve(), Path(rubric_path).resolve().parent, *(extra_hidden or [])],
+                hidden_paths=[
+                    split_path.resolve(),
+                    Path(rubric_path).resolve().parent,
+                    *_private_paths(rubric, rubric_path),
+                    *(extra_hidden or []),
+                ],
                 timeout_seconds=timeout_seconds,
                 secret=secret,
                 train_sample=train_sample,
+                private_sample=private_sample,
                 integrity_not_measured=not_measured,
             )
         finally:
             sandbox.close()
 
 
-def _integrity_inputs(rubric: Rubric, rubric_path: Path) -> tuple[bytes, LabelledImages | None, list[str]]:
-    """The course secret (beside the rubric, where no sandbox looks) and every k-th image of the pinned training
-    split; a pinned training split that cannot be read stops grading, as the test split's does."""
+def _integrity_inputs(
+    rubric: Rubric, rubric_path: Path
+) -> tuple[bytes, LabelledImages | None, LabelledImages | None, list[str]]:
+    """The course secret (beside the rubric, where no sandbox looks) and the samples it draws of the pinned training
+    and private splits; a pinned split that cannot be read stops grading, as the test split's does."""
     secret = course_secret(Path(rubric_path).resolve().parent)
-    pin, wanted = rubric.train_split, rubric.integrity.train_sample
+    settings, not_measured = rubric.integrity, []
+    train = _course_sample(rubric_path, rubric.train_split, settings.train_sample, secret, "train")
+    if rubric.train_split is None:
+        not_measured.append("generalisation gap: no train_split pinned in the rubric (grader pin-split PATH --train)")
+    elif train is None:
+        not_measured.append("generalisation gap: integrity.train_sample is 0 in the rubric")
+    private = _course_sample(rubric_path, rubric.private_split, settings.private_sample, secret, "private")
+    if rubric.private_split is None:
+        not_measured.append(
+            "private split gap: no private_split pinned in the rubric (grader pin-split PATH --private), the "
+            "strongest check against a memorised test set"
+        )
+    elif private is None:
+        not_measured.append("private split gap: integrity.private_sample is 0 in the rubric")
+    return secret, train, private, not_measured
+
+
+def _private_paths(rubric: Rubric, rubric_path: Path) -> list[Path]:
+    """The private split is kept from the fallback sandbox's reach, as the test split is (its labels most of all)."""
+    pin = rubric.private_split
     if pin is None:
-        return secret, None, ["generalisation gap: no train_split pinned in the rubric (grader pin-split PATH --train)"]
-    if not wanted:
-        return secret, None, ["generalisation gap: integrity.train_sample is 0 in the rubric"]
-    train = load_pinned_split(split_root(rubric_path, pin), pin.format, pin.sha256, None, part="train")
-    chosen = np.arange(0, len(train), max(1, len(train) // wanted))[:wanted]
-    sample = LabelledImages(images=train.images[chosen], labels=train.labels[chosen], source=f"{train.source} (sample)")
-    return secret, sample, []
+        return []
+    path = split_root(rubric_path, pin).resolve()
+    return list(pair_paths(path)) if pin.format == SplitFormat.npy_pair and path.is_file() else [path]
+
+
+def _course_sample(rubric_path: Path, pin, wanted: int, secret: bytes, purpose: str) -> LabelledImages | None:
+    """`wanted` images of a pinned split, drawn by the course secret (never by a rule a student can read)."""
+    if pin is None or not wanted:
+        return None
+    part = "train" if purpose == "train" else "test"
+    split = load_pinned_split(split_root(rubric_path, pin), pin.format, pin.sha256, None, part=part)
+    chosen = course_sample(secret, purpose, len(split), wanted)
+    return LabelledImages(images=split.images[chosen], labels=split.labels[chosen], source=f"{split.source} (sample)")
 
 
 def require_boundary(backend: SandboxBackend, isolation: str) -> None:

@@ -17,7 +17,8 @@ import numpy as np
 from grader import __version__
 from grader.intake.model_source import describe_training_at_import
 from grader.intake.submission import IntakeError, SubmissionFiles, find_submission_files, submission_hashes
-from grader.integrity.checks import check_integrity
+from grader.integrity.checks import KnownLabels, check_integrity
+from grader.integrity.fingerprint import fingerprint_sample
 from grader.integrity.probes import ProbeSet, build_probes, submission_key
 from grader.pipeline.items import GradedItem, ItemInput, ItemScore, graded_items
 from grader.pipeline.session import GradingSession
@@ -164,16 +165,18 @@ def compare_with_baselines(accuracy: float, baselines: dict[str, float]) -> list
 @contextmanager
 def shown_images(session: GradingSession, submission: dict[str, str]) -> Iterator[tuple[Path, ProbeSet | None]]:
     """The .npy the sandbox reads: the split as it is, or, with integrity checks on, the submission's own
-    mix of test images in a secret order, perturbed copies and training images."""
+    mix of test images in a secret order, perturbed copies, training and private images."""
     if session.secret is None:
         yield session.images_file, None
         return
     integrity = session.rubric.integrity
     train = session.train_sample.images if session.train_sample is not None else None
+    private = session.private_sample.images if session.private_sample is not None else None
     key = submission_key(session.secret, submission, session.split_sha256)
     probes = build_probes(
-        session.split.images, train, key=key, permute=integrity.permute_order, sample_size=integrity.perturbation_sample
-    )
+        session.split.images, train, key=key, permute=integrity.permute_order,
+        sample_size=integrity.perturbation_sample, private_images=private,
+    )  # fmt: skip
     if list(probes.parts) == ["test"] and not integrity.permute_order:
         yield session.images_file, probes  # the split as it is: no file of its own to write
         return
@@ -246,7 +249,19 @@ def _record_outcome(
     result.predictions_sha256 = scores.predictions_sha256
     result.predictions = scores.predictions
     if probes is not None:
-        train_labels = session.train_sample.labels if session.train_sample is not None else None
         result.integrity = check_integrity(
-            probes, outcome.logits, labels, train_labels, session.rubric.integrity, session.integrity_not_measured
-        )
+            probes, outcome.logits, labels, _known_labels(session), session.rubric.integrity,
+            session.integrity_not_measured,
+        )  # fmt: skip
+
+
+def _known_labels(session: GradingSession) -> KnownLabels:
+    """The labels of the training and private samples, and the course's fingerprint images (the same for every
+    student, so that the class can be compared)."""
+    size = session.rubric.integrity.fingerprint_sample
+    fingerprint = fingerprint_sample(session.secret, session.split_sha256, len(session.split), size) if size else None
+    return KnownLabels(
+        train=session.train_sample.labels if session.train_sample is not None else None,
+        private=session.private_sample.labels if session.private_sample is not None else None,
+        fingerprint=fingerprint,
+    )

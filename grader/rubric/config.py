@@ -31,7 +31,9 @@ class Strict(BaseModel):
 
 class SplitPin(Strict):
     name: str = Field(default="cifar10-test", description="A label for reports")
-    format: SplitFormat = Field(default=SplitFormat.cifar_batches, description="cifar-batches, npz or image-folder")
+    format: SplitFormat = Field(
+        default=SplitFormat.cifar_batches, description="cifar-batches, npz, image-folder or npy-pair"
+    )
     path: str = Field(default="data", description="Where the split lies, relative to the rubric file's folder")
     sha256: str | None = Field(default=None, description="sha256 over the decoded images and labels")
     md5: str | None = Field(default=None, description="md5 of test_batch (cifar-batches only), as torchvision checks")
@@ -54,6 +56,18 @@ class TrainSplitPin(SplitPin):
     def needs_sha256(self) -> TrainSplitPin:
         if not self.sha256:
             raise ValueError("pin the training split by sha256: run `grader pin-split PATH --train`")
+        return self
+
+
+class PrivateSplitPin(SplitPin):
+    """The instructor's private split (images students never saw, e.g. CIFAR-10.1): pinned by sha256."""
+
+    name: str = Field(default="private", description="A label for reports")
+
+    @model_validator(mode="after")
+    def needs_sha256(self) -> PrivateSplitPin:
+        if not self.sha256:
+            raise ValueError("pin the private split by sha256: run `grader pin-split PATH --private`")
         return self
 
 
@@ -126,6 +140,10 @@ class Rubric(Strict):
     )
     train_split: TrainSplitPin | None = Field(
         default=None, description="The training split, for the generalisation gap; none: the gap is not measured"
+    )
+    private_split: PrivateSplitPin | None = Field(
+        default=None,
+        description="Images no student has seen, for the strongest memorisation check (their gap to the test split)",
     )
     late: LatePolicy | None = Field(default=None, description="Due date, grace period and penalty; none: no penalty")
     attempts: AttemptPolicy = Field(default_factory=AttemptPolicy, description="Which Blackboard attempt is graded")

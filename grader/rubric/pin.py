@@ -29,12 +29,15 @@ def split_section(path: Path, rubric_path: Path, name: str, part: Part = "test")
 COMMENTS = {
     "split": "The fixed test split: every student is graded on exactly these images and labels.",
     "train_split": "The training split: a sample of it measures each model's generalisation gap (integrity).",
+    "private_split": "The private split: images no student has seen; a model's gap between the test split and this "
+    "one is the strongest memorisation check (integrity).",
 }
+FLAGS = {"split": "", "train_split": " --train", "private_split": " --private"}
 
 
 def _own_lines(key: str) -> tuple[str, str, str]:
     """How each line of the comment `pin-split` writes above `key` begins: it recognises and replaces its own."""
-    flag = " --train" if key == "train_split" else ""
+    flag = FLAGS[key]
     command = f"grader pin-split PATH{flag} --rubric"
     return f"# {COMMENTS[key]}", f"# Pinned by `grader pin-split{flag}`:", f"# To pin another: `{command}"
 
@@ -98,12 +101,18 @@ def _forget_own_comment(node, key: str) -> None:
             _forget_own_comment(child, key)
 
 
-def pin_split(path: Path, rubric_path: Path, name: str | None = None, train: bool = False) -> dict:
-    """Pins the test split, or with `train` the training split the generalisation-gap check samples."""
+def pin_split(
+    path: Path, rubric_path: Path, name: str | None = None, train: bool = False, private: bool = False
+) -> dict:
+    """Pins the test split; with `train` the training split the generalisation-gap check samples; with `private`
+    the instructor's private split, whose gap to the test split is the strongest memorisation check."""
+    if train and private:
+        raise RubricError("pin-split: --train and --private pin two different splits; pin one at a time")
     path, rubric_path = Path(path), Path(rubric_path)
-    section, count = split_section(path, rubric_path, name or path.stem, "train" if train else "test")
+    key = "train_split" if train else "private_split" if private else "split"
+    section, count = split_section(path, rubric_path, name or _default_name(path), "train" if train else "test")
     text = rubric_path.read_text(encoding="utf-8") if rubric_path.exists() else ""
-    updated = replace_split_section(text, section, count, "train_split" if train else "split")
+    updated = replace_split_section(text, section, count, key)
     write_atomic(rubric_path, updated)
     try:
         load_rubric(rubric_path)
@@ -112,3 +121,11 @@ def pin_split(path: Path, rubric_path: Path, name: str | None = None, train: boo
             write_atomic(rubric_path, text)
         raise
     return {**section, "images": count, "format": SplitFormat(section["format"]).value}
+
+
+def _default_name(path: Path) -> str:
+    """The file or folder name; for a .npy pair the name both files share (cifar10.1_v6)."""
+    for suffix in ("_data.npy", "_labels.npy"):
+        if path.name.endswith(suffix):
+            return path.name[: -len(suffix)]
+    return path.stem

@@ -74,6 +74,7 @@ class SessionSpec:
     secret: bytes | None
     train_npz: bytes | None
     integrity_not_measured: list[str] = field(default_factory=list)
+    private_npz: bytes | None = None
 
     def key(self) -> str:
         """Names this session in each worker's cache; every input that shapes a result is in it."""
@@ -88,6 +89,7 @@ class SessionSpec:
             repr(sorted(self.baselines.items())),
             hashlib.sha256(self.secret or b"").hexdigest(),
             hashlib.sha256(self.train_npz or b"").hexdigest(),
+            hashlib.sha256(self.private_npz or b"").hexdigest(),
         ):
             digest.update(part.encode() + b"\0")
         return digest.hexdigest()
@@ -109,6 +111,7 @@ def session_spec(session: GradingSession) -> SessionSpec:
         secret=session.secret,
         train_npz=_npz_bytes(session.train_sample) if session.train_sample is not None else None,
         integrity_not_measured=list(session.integrity_not_measured),
+        private_npz=_npz_bytes(session.private_sample) if session.private_sample is not None else None,
     )
 
 
@@ -194,6 +197,7 @@ def _open_node_session(spec: SessionSpec) -> GradingSession:
     backend = get_backend(spec.backend, rubric.sandbox.image)
     require_boundary(backend, spec.isolation)
     train = _from_npz(spec.train_npz, "training sample from the driver") if spec.train_npz else None
+    private = _from_npz(spec.private_npz, "private sample from the driver") if spec.private_npz else None
     return GradingSession(
         rubric=rubric,
         rubric_path=rubric_path,
@@ -206,6 +210,7 @@ def _open_node_session(spec: SessionSpec) -> GradingSession:
         timeout_seconds=spec.timeout_seconds,
         secret=spec.secret,
         train_sample=train,
+        private_sample=private,
         integrity_not_measured=list(spec.integrity_not_measured),
     )
 

@@ -1,0 +1,66 @@
+"""Logit fingerprints: what each model answers on the course's fingerprint images, compared across a class.
+
+Every student's model runs on the same secret sample of test images (drawn by the course secret). Per image the
+fingerprint keeps the logits of the nine wrong classes (the true class left out, so that two accurate models
+do not look alike merely for being right), standardised to mean 0 and variance 1 (so that a copy cannot hide by
+scaling or shifting its logits). Two fingerprints are compared by the mean over images of the correlation of
+those nine numbers: independently trained models order the wrong classes alike only in part (a cat is more a
+dog than a truck to any model); a copy keeps its original's order however it changes a few answers.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+
+import numpy as np
+
+from grader.integrity.model import LogitFingerprint
+from grader.integrity.probes import course_sample
+
+CLASSES = 10
+
+
+def fingerprint_sample(secret: bytes, split_sha256: str, count: int, size: int) -> tuple[np.ndarray, str]:
+    """The course's fingerprint images (test indices) and the name that says which they are."""
+    indices = course_sample(secret, "fingerprint", count, size)
+    digest = hashlib.sha256(split_sha256.encode() + b"\0" + indices.astype("<i8").tobytes()).hexdigest()
+    return indices, digest[:16]
+
+
+def wrong_class_profile(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """[images, 9]: each image's logits without its true class, standardised per image (a row of equal logits,
+    which says nothing about the wrong classes, becomes zeros)."""
+    logits = np.asarray(logits, dtype=np.float64)
+    keep = np.arange(CLASSES)[None, :] != np.asarray(labels)[:, None]
+    wrong = logits[keep].reshape(len(logits), CLASSES - 1)
+    centred = wrong - wrong.mean(axis=1, keepdims=True)
+    spread = np.sqrt((centred**2).mean(axis=1, keepdims=True))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(spread > 1e-12 * (1 + np.abs(wrong).max(axis=1, keepdims=True)), centred / spread, 0.0)
+
+
+def make_fingerprint(logits: np.ndarray, labels: np.ndarray, sample: str) -> LogitFingerprint:
+    profile = wrong_class_profile(logits, labels).astype(np.float16)
+    values = base64.b64encode(np.ascontiguousarray(profile, dtype="<f2").tobytes()).decode("ascii")
+    return LogitFingerprint(sample=sample, images=len(profile), values=values)
+
+
+def decode(fingerprint: LogitFingerprint) -> np.ndarray | None:
+    """[images, 9] float32, or None for a fingerprint that is not what it says (a result edited by hand)."""
+    try:
+        raw = base64.b64decode(fingerprint.values, validate=True)
+    except ValueError:
+        return None
+    if len(raw) != fingerprint.images * (CLASSES - 1) * 2:
+        return None
+    values = np.frombuffer(raw, dtype="<f2").astype(np.float32).reshape(fingerprint.images, CLASSES - 1)
+    return values if np.isfinite(values).all() else None
+
+
+def correlations(profiles: np.ndarray) -> np.ndarray:
+    """profiles [students, images, 9] -> [students, students]: the mean over images of the per-image correlation
+    (each row is already standardised, so a correlation is a mean of products); one matrix product."""
+    students, images, width = profiles.shape
+    flat = profiles.reshape(students, images * width).astype(np.float64)
+    return flat @ flat.T / (images * width)
