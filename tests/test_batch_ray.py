@@ -225,7 +225,8 @@ def test_a_class_graded_on_ray_matches_the_local_pool_with_a_failing_and_a_hangi
     on_ray = stored(tmp_path / "ray-results")
     assert sorted(on_ray) == ["ada", "bob", "cy"], "exactly one result file per student"
     assert on_ray["ada"]["status"] == "graded" and on_ray["ada"]["run"]["backend"] == "local"
-    assert on_ray["ada"]["run"]["isolation"] == "bwrap", "in the sandbox on the node, never a plain process"
+    # In the sandbox on the node, never a plain process; warm, as the rubric's default says.
+    assert on_ray["ada"]["run"]["isolation"] == "bwrap (warm)"
     assert on_ray["bob"]["status"] == "error" and "bob breaks at import" in on_ray["bob"]["error"]
     assert on_ray["cy"]["status"] == "error" and on_ray["cy"]["error_kind"] == "timeout"
     assert on_ray["ada"]["inputs"] == load_result(tmp_path / "ray-results" / "ada.json").inputs.model_dump()
@@ -386,3 +387,28 @@ def test_executors_are_chosen_by_name_with_a_suggestion_and_their_registry_impor
     code = "import sys, grader.batch.executors.base\nprint([m for m in ('torch', 'ray') if m in sys.modules])"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert done.stdout.strip() == "[]", done.stderr
+
+
+@pytest.mark.parametrize("warm", [True, False])
+def test_a_node_opens_the_drivers_session_with_every_rubric_setting(warm, split, tmp_path):
+    """The node's session comes from open_session, as the driver's does: nothing the rubric says is dropped."""
+    from helpers import bwrap_available, require_tool
+
+    from grader.batch.executors.ray import _open_node_session, session_spec
+    from grader.pipeline import open_session
+    from grader.rubric.config import load_rubric
+
+    require_tool(bwrap_available(), "bubblewrap is not installed or cannot create namespaces here")
+    sandbox = {"backend": "local", "device": "cpu", "batch_size": 8, "warm": warm, "limits": {"wall_clock_seconds": 33}}
+    paths = write_class(tmp_path, split, {}, sandbox=sandbox, integrity=INTEGRITY_ON)
+    rubric = load_rubric(paths.rubric)
+    with open_session(rubric, paths.rubric, timeout_seconds=21) as driver:
+        node = _open_node_session(session_spec(driver))
+    assert (node.backend.warm_pool is not None) is warm
+    assert (node.backend.name, node.backend.isolation) == (driver.backend.name, driver.backend.isolation)
+    assert node.rubric.content_hash() == driver.rubric.content_hash()
+    assert node.rubric.sandbox == driver.rubric.sandbox
+    assert node.timeout_seconds == 21 and node.baselines == driver.baselines and node.secret == driver.secret
+    assert node.split_sha256 == driver.split_sha256
+    assert node.integrity_not_measured == driver.integrity_not_measured
+    assert node.rubric_path.parent in node.hidden_paths  # the rubric and the secret beside it stay out of reach

@@ -58,6 +58,57 @@ def resolve_split_path(rubric: Rubric, rubric_path: Path, data: Path | None) -> 
     return split_root(rubric_path, rubric.split)
 
 
+@dataclass
+class SessionInputs:
+    """What a session reads from disk before any sandbox starts: the split, the baselines, the integrity inputs,
+    and the host paths a plain-process sandbox must not reach. A cluster node gets them from the driver."""
+
+    split: LabelledImages
+    split_sha256: str
+    baselines: dict[str, float] = field(default_factory=dict)
+    hidden_paths: list[Path] = field(default_factory=list)
+    secret: bytes | None = None
+    train_sample: LabelledImages | None = None
+    private_sample: LabelledImages | None = None
+    integrity_not_measured: list[str] = field(default_factory=list)
+
+
+def read_session_inputs(
+    rubric: Rubric,
+    rubric_path: Path,
+    *,
+    data: Path | None = None,
+    reference_dir: Path | None = None,
+    resolve_anchors: bool = True,
+    integrity: bool = True,
+) -> SessionInputs:
+    from grader.reference.baselines import baseline_accuracies
+
+    split_path = resolve_split_path(rubric, rubric_path, data)
+    split = load_pinned_split(split_path, rubric.split.format, rubric.split.sha256, rubric.split.md5)
+    split_sha256 = split.content_sha256()
+    baselines = baseline_accuracies(reference_dir or Path("reference"), split_sha256)
+    if resolve_anchors:
+        check_anchors(rubric.exercise1, baselines)  # a baseline missing for this split stops grading before it starts
+    secret, train_sample, private_sample, not_measured = (
+        _integrity_inputs(rubric, rubric_path) if integrity else (None, None, None, [])
+    )
+    return SessionInputs(
+        split=split,
+        split_sha256=split_sha256,
+        baselines=baselines,
+        hidden_paths=[
+            split_path.resolve(),
+            Path(rubric_path).resolve().parent,
+            *_private_paths(rubric, rubric_path),
+        ],
+        secret=secret,
+        train_sample=train_sample,
+        private_sample=private_sample,
+        integrity_not_measured=not_measured,
+    )
+
+
 @contextmanager
 def open_session(
     rubric: Rubric,
@@ -71,48 +122,46 @@ def open_session(
     resolve_anchors: bool = True,
     isolation: str | None = None,
     integrity: bool = True,
+    inputs: SessionInputs | None = None,
 ) -> Iterator[GradingSession]:
-    """isolation: 'sandbox' refuses to run student code without bwrap or Docker; 'process' accepts the
-    plain-process fallback. None: the rubric's sandbox.isolation. backend: a name, or a SandboxBackend object
-    (the fast tests' fake). integrity: run the integrity checks (off in a student's self-check)."""
-    from grader.reference.baselines import baseline_accuracies
+    """The one way a session opens, for every verb and executor.
 
-    split_path = resolve_split_path(rubric, rubric_path, data)
-    split = load_pinned_split(split_path, rubric.split.format, rubric.split.sha256, rubric.split.md5)
-    split_sha256 = split.content_sha256()
-    baselines = baseline_accuracies(reference_dir or Path("reference"), split_sha256)
-    if resolve_anchors:
-        check_anchors(rubric.exercise1, baselines)  # a baseline missing for this split stops grading before it starts
-    secret, train_sample, private_sample, not_measured = (
-        _integrity_inputs(rubric, rubric_path) if integrity else (None, None, None, [])
-    )
+    isolation: 'sandbox' refuses to run student code without bwrap or Docker; 'process' accepts the
+    plain-process fallback. None: the rubric's sandbox.isolation. backend: a name, or a SandboxBackend object
+    (the fast tests' fake). integrity: run the integrity checks (off in a student's self-check). inputs: what
+    read_session_inputs would read (a cluster node has them from the driver); data, reference_dir,
+    resolve_anchors and integrity are then not used."""
+    if inputs is None:
+        inputs = read_session_inputs(
+            rubric,
+            rubric_path,
+            data=data,
+            reference_dir=reference_dir,
+            resolve_anchors=resolve_anchors,
+            integrity=integrity,
+        )
     reset_cancel()  # a new session starts with no interrupt pending from an earlier one in this process
     sandbox = backend
     if not isinstance(sandbox, SandboxBackend):
         sandbox = get_backend(backend or rubric.sandbox.backend, rubric.sandbox.image, rubric.sandbox.warm)
     require_boundary(sandbox, isolation or rubric.sandbox.isolation)
     with run_folder("grader-images-") as folder:
-        images_file = write_images_for_sandbox(split, folder)
+        images_file = write_images_for_sandbox(inputs.split, folder)
         try:
             yield GradingSession(
                 rubric=rubric,
                 rubric_path=Path(rubric_path),
-                split=split,
-                split_sha256=split_sha256,
+                split=inputs.split,
+                split_sha256=inputs.split_sha256,
                 images_file=images_file,
                 backend=sandbox,
-                baselines=baselines,
-                hidden_paths=[
-                    split_path.resolve(),
-                    Path(rubric_path).resolve().parent,
-                    *_private_paths(rubric, rubric_path),
-                    *(extra_hidden or []),
-                ],
+                baselines=dict(inputs.baselines),
+                hidden_paths=[*inputs.hidden_paths, *(extra_hidden or [])],
                 timeout_seconds=timeout_seconds,
-                secret=secret,
-                train_sample=train_sample,
-                private_sample=private_sample,
-                integrity_not_measured=not_measured,
+                secret=inputs.secret,
+                train_sample=inputs.train_sample,
+                private_sample=inputs.private_sample,
+                integrity_not_measured=list(inputs.integrity_not_measured),
             )
         finally:
             sandbox.close()

@@ -29,13 +29,12 @@ from grader import __version__
 from grader.batch.executors.base import Executor, ExecutorError, ExecutorSettings, Finished
 from grader.batch.plan import StudentPlan
 from grader.datasets import LabelledImages
-from grader.datasets.pin import write_images_for_sandbox
 from grader.intake.submission import MAX_HASHED_FILES, MAX_SOURCE_BYTES, MAX_WEIGHTS_BYTES
 from grader.pipeline import GradingSession, grade_submission
-from grader.pipeline.session import require_boundary
+from grader.pipeline.session import SessionInputs, open_session
 from grader.results.model import Result
 from grader.rubric.config import load_rubric
-from grader.sandbox.base import get_backend, run_folder
+from grader.sandbox.base import run_folder
 from grader.sandbox.supervisor import remove_tree
 
 try:
@@ -165,6 +164,7 @@ def unpack_submission(files: dict[str, bytes], folder: Path) -> None:
 _sessions: dict[str, GradingSession] = {}
 _sessions_lock = threading.Lock()
 _node_folders: list[Path] = []
+_node_exit_stack = contextlib.ExitStack()
 
 
 def _node_session(key: str, spec_ref) -> GradingSession:
@@ -179,14 +179,15 @@ def _node_session(key: str, spec_ref) -> GradingSession:
 
 
 def _open_node_session(spec: SessionSpec) -> GradingSession:
+    """The driver's session, opened on this node by open_session, as every verb opens one: only the inputs come
+    from the spec instead of files. It lives until the worker process ends."""
     if spec.grader_version != __version__:
         raise RuntimeError(f"this node runs grader {__version__}, the driver {spec.grader_version}: install the same")
     if hashlib.sha256(spec.rubric_text.encode()).hexdigest() != spec.rubric_text_sha256:
         raise RuntimeError("the rubric sent to this node does not match its sha256")
-    private = Path(tempfile.mkdtemp(prefix="grader-node-"))  # the rubric: never shown to a sandbox
-    images = Path(tempfile.mkdtemp(prefix="grader-images-"))  # the images alone: what the sandbox reads
-    _node_folders.extend([private, images])
-    rubric_path = private / "rubric.yaml"
+    hidden = Path(tempfile.mkdtemp(prefix="grader-node-"))  # the rubric: never shown to a sandbox
+    _node_folders.append(hidden)
+    rubric_path = hidden / "rubric.yaml"
     rubric_path.write_text(spec.rubric_text, encoding="utf-8")
     rubric = load_rubric(rubric_path)
     if rubric.content_hash() != spec.rubric_content_hash:
@@ -194,32 +195,31 @@ def _open_node_session(spec: SessionSpec) -> GradingSession:
     split = _from_npz(spec.split_npz, f"split {spec.split_sha256[:12]} from the driver")
     if split.content_sha256() != spec.split_sha256:
         raise RuntimeError("the split sent to this node does not match its sha256")
-    backend = get_backend(spec.backend, rubric.sandbox.image)
-    require_boundary(backend, spec.isolation)
-    train = _from_npz(spec.train_npz, "training sample from the driver") if spec.train_npz else None
-    private = _from_npz(spec.private_npz, "private sample from the driver") if spec.private_npz else None
-    return GradingSession(
-        rubric=rubric,
-        rubric_path=rubric_path,
+    inputs = SessionInputs(
         split=split,
         split_sha256=spec.split_sha256,
-        images_file=write_images_for_sandbox(split, images),
-        backend=backend,
         baselines=dict(spec.baselines),
-        hidden_paths=[private],
-        timeout_seconds=spec.timeout_seconds,
+        hidden_paths=[hidden],
         secret=spec.secret,
-        train_sample=train,
-        private_sample=private,
+        train_sample=_from_npz(spec.train_npz, "training sample from the driver") if spec.train_npz else None,
+        private_sample=_from_npz(spec.private_npz, "private sample from the driver") if spec.private_npz else None,
         integrity_not_measured=list(spec.integrity_not_measured),
     )
+    session = open_session(
+        rubric,
+        rubric_path,
+        inputs=inputs,
+        backend=spec.backend,
+        timeout_seconds=spec.timeout_seconds,
+        isolation=spec.isolation,
+    )
+    return _node_exit_stack.enter_context(session)
 
 
 @atexit.register
 def _close_node_sessions() -> None:
-    for session in _sessions.values():
-        with contextlib.suppress(Exception):
-            session.backend.close()
+    with contextlib.suppress(Exception):
+        _node_exit_stack.close()  # each session closes its backend and removes its images folder
     for folder in _node_folders:
         remove_tree(folder)
 
