@@ -19,8 +19,8 @@ from rich.console import Console
 
 from grader.check import selfcheck
 from grader.check.answers import AnswersStatus
-from grader.check.contract import Staged
 from grader.check.diagnose import interpret, normalisation_finding
+from grader.check.file_checks import Staged
 from grader.check.findings import Finding
 from grader.check.report import render_check
 from grader.check.selfcheck import CheckReport, check_submission

@@ -7,7 +7,7 @@ from PIL import Image
 
 from grader.datasets import CIFAR10_CLASSES, DatasetError, SplitFormat, detect_format, load_split
 from grader.datasets.cifar_batches import file_md5
-from grader.datasets.pin import SplitMismatch, load_pinned_split
+from grader.datasets.pinned_split import SplitMismatch, load_pinned_split
 
 
 def write_image_folder(split, root):

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from grader.answers import find_answers_file
-from grader.check.contract import stage_submission
+from grader.check.file_checks import stage_submission
 from grader.intake.contract import choose, choose_files, contract_name, rank, role_of
 from grader.intake.recognise import classify
 from grader.intake.submission import IntakeError, find_submission_files

@@ -6,7 +6,7 @@ import os
 import zipfile
 from pathlib import Path
 
-from grader.check.contract import Staged
+from grader.check.file_checks import Staged
 
 
 def write_upload_zip(staged: Staged, output: Path) -> list[str]:

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 
 from grader.check.answers import AnswersStatus, check_answers
-from grader.check.contract import Staged, defines_preprocess, source_findings, stage_submission, weights_findings
 from grader.check.diagnose import interpret
+from grader.check.file_checks import Staged, defines_preprocess, source_findings, stage_submission, weights_findings
 from grader.check.findings import Finding
 from grader.datasets import LabelledImages
-from grader.datasets.pin import write_images_for_sandbox
+from grader.datasets.pinned_split import write_images_for_sandbox
 from grader.pipeline import GradingSession, grade_submission, open_session
 from grader.results.model import Result
 from grader.rubric.config import load_rubric

@@ -1,7 +1,7 @@
 """The submission contract of docs/SUBMITTING.md, stated once: which file is the model, the weights, the answers.
 
 Every reader of a student's files applies these rules: the Blackboard import (recognise.py), grading
-(submission.py), the answers locator (grader/answers/locate.py) and the self-check (grader/check/contract.py).
+(submission.py), the answers locator (grader/answers/locate.py) and the self-check (grader/check/file_checks.py).
 
 - A file can play a role by its extension (EXTENSIONS), unless its name rules it out (EXCLUDED).
 - Its contract name is the role plus its own extension, lower-cased: `Net (1).PT` -> `weights.pt`.

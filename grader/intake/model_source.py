@@ -1,6 +1,6 @@
 """What model.py's source shows without running it: the calls that run when the grader imports it.
 
-Parsed with ast only. The self-check turns a training call at import into advice (grader/check/contract.py);
+Parsed with ast only. The self-check turns a training call at import into advice (grader/check/file_checks.py);
 grading adds it to the reason when importing model.py ran past the import limit.
 """
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from grader.datasets import LabelledImages, SplitFormat
 from grader.datasets.npy_pair import pair_paths
-from grader.datasets.pin import load_pinned_split, write_images_for_sandbox
+from grader.datasets.pinned_split import load_pinned_split, write_images_for_sandbox
 from grader.integrity.probes import course_sample, course_secret
 from grader.rubric.config import Rubric, split_root
 from grader.rubric.points import resolve_anchors as check_anchors

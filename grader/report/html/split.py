@@ -11,7 +11,7 @@ import numpy as np
 
 from grader.datasets import LabelledImages, SplitFormat
 from grader.datasets.cifar_batches import batch_folder
-from grader.datasets.pin import load_pinned_split
+from grader.datasets.pinned_split import load_pinned_split
 from grader.errors import GraderError
 from grader.pipeline.session import resolve_split_path
 from grader.rubric.config import load_rubric
