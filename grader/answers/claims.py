@@ -93,24 +93,28 @@ def _has_predicate(tokens: list[Token]) -> bool:
 def _lines_to_units(text: str) -> list[tuple[str, bool]]:
     """(text, is_list_item) units: a line break ends a unit when it is a list, a heading or a short line."""
     units: list[tuple[str, bool]] = []
-    current, current_is_item = "", False
+    lines: list[str] = []  # the unit so far; its words are counted as it grows (counting the joined
+    words, is_item = 0, False  # text again at every line took time growing with the square of its length)
     for raw in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
         line = raw.strip()
+        line_words = len(line.split())
         bullet = bool(_BULLET.match(line))
-        both_short = len(line.split()) <= _SHORT_LINE_WORDS and len(current.split()) <= _SHORT_LINE_WORDS
-        ends_sentence = current.rstrip().endswith((".", "!", "?", ":", ";"))
-        if not line or bullet or both_short or ends_sentence or not current:
-            if current.strip():
-                units.append((current.strip(), current_is_item))
-            current, current_is_item = (line, bullet) if line else ("", False)
+        both_short = line_words <= _SHORT_LINE_WORDS and words <= _SHORT_LINE_WORDS
+        ends_sentence = bool(lines) and lines[-1].endswith((".", "!", "?", ":", ";"))
+        if not line or bullet or both_short or ends_sentence or not lines:
+            if lines:
+                units.append((" ".join(lines), is_item))
+            lines, words, is_item = ([line], line_words, bullet) if line else ([], 0, False)
         else:
-            current += " " + line
-    if current.strip():
-        units.append((current.strip(), current_is_item))
+            lines.append(line)
+            words += line_words
+    if lines:
+        units.append((" ".join(lines), is_item))
     return units
 
 
-_LIST_SEPARATORS = re.compile(r"\s+[/|\u2022\u00b7]\s+")  # "overfit / expensive / black-box" is a list
+# "overfit / expensive / black-box" is a list. Tried only where a run of spaces begins, so each run is read once.
+_LIST_SEPARATORS = re.compile(r"(?<!\s)\s+[/|\u2022\u00b7]\s+")
 
 
 _SEMICOLON_ITEM_WORDS = 4

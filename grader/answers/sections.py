@@ -3,32 +3,31 @@
 Students number their answers in many ways: "1.", "Q1", "Question 1:", "## 1", "**Q1**",
 auto-numbered Word lists, or by repeating each question. We look for explicit markers first,
 then for the repeated question texts, then for exactly one paragraph per question.
+
+The text is a student's, and may be built to stall a parser: every expression here takes time in
+proportion to its length (no two neighbouring repeats can trade characters; line_markers.py reads the
+markers without one), and tests/test_answers_deadline.py holds them to it with 200,000-character files.
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 
+from .line_markers import read_line_markers
 from .text import content_lemmas, normalise
 
-_WORD_PREFIX = r"(?:q(?:uestion)?|ques|answer|ans|a|task)"
-_EXERCISE_PREFIX = r"(?:ex(?:ercise)?\s*\d{1,2}\s*[-_.:/]?\s*)"  # "Ex2-Q1", "Exercise 2 Q1"
-# A marker at the start of a line: optional heading/bold/quote symbols, an optional word, the number,
-# which may close a section number ("8.2.1" is question 1 of section 8.2).
-_LINE_MARKER = re.compile(
-    rf"^[ \t]*(?P<deco>[#>*_\s(\[]*){_EXERCISE_PREFIX}?(?:(?P<word>{_WORD_PREFIX})\s*[.:#-]?\s*)?"
-    r"(?P<section>(?:\d{1,2}\.){1,3})?(?P<num>\d{1,2})"
-    r"(?P<term>\s*[.):\]]|\*\*|\s*$|\s*[-\u2013\u2014]\s|\s+(?=\S))",
-    re.IGNORECASE | re.MULTILINE,
-)
 # "a)", "(b)", "c." at the start of a line: questions 1, 2, 3 when the file uses letters throughout.
 _LETTER_MARKER = re.compile(r"^[ \t]*[#*_]*[(\[]?(?P<letter>[a-h])[).\]]\s+", re.IGNORECASE | re.MULTILINE)
-# "Q2:" or "Question 2." after the end of a sentence, for text where line breaks were lost.
+# "Q2:" or "Question 2." after the end of a sentence, for text where line breaks were lost. Tried only right
+# after a ".", "!" or "?", so each run of spaces is read once.
 _INLINE_MARKER = re.compile(r"(?<=[.!?])\s+(?P<word>q|question)\s*(?P<num>\d{1,2})\s*[.:)]", re.IGNORECASE)
-_ANSWER_LABEL = re.compile(r"^\s*[*_]*(?:answer|ans|a)\s*[*_]*\s*[:.\-]\s*[*_]*", re.IGNORECASE)
+# "Answer:", "**Ans.**": the spaces and the emphasis around it as runs that cannot trade characters.
+_ANSWER_LABEL = re.compile(r"^\s*[*_]*(?:answer|ans|a)\s*(?:[*_]+\s*)?[:.\-]\s*[*_]*", re.IGNORECASE)
 _LEFTOVER_DECORATION = re.compile(r"^[\s*_#:.)\]]+")  # the "**" closing "**Q1.**", a ":" after "Q1"
 _SENTENCE = re.compile(r"[^.?!\n]*[.?!]+|[^.?!\n]+")
+_SPACES = re.compile(r"\s*")
 
 
 @dataclass(frozen=True)
@@ -47,21 +46,19 @@ class Sections:
 
 def _line_markers(text: str) -> list[_Marker]:
     markers = []
-    matches = list(_LINE_MARKER.finditer(text))
-    sections = [m.group("section").lower() for m in matches if m.group("section")]
-    shared_sections = {p for p in sections if sections.count(p) >= 2}
-    for m in matches:
-        word, deco, term = m.group("word"), m.group("deco") or "", m.group("term")
-        if m.group("section"):
-            if m.group("section").lower() in shared_sections:  # "8.2.1" ... "8.2.4"; a lone "2.5" is a number
-                markers.append(_Marker(m.start(), m.end(), int(m.group("num")), True))
+    found = read_line_markers(text)
+    shared_sections = {s for s, count in Counter(m.section for m in found if m.section).items() if count >= 2}
+    for m in found:
+        if m.section:
+            if m.section in shared_sections:  # "8.2.1" ... "8.2.4"; a lone "2.5" is a number
+                markers.append(_Marker(m.start, m.end, m.number, True))
             continue
-        strong = bool(word) or "#" in deco or "*" in deco
-        if not strong and not re.match(r"\s*(?:[.):\]]|[-\u2013\u2014]\s)", term):
+        strong = bool(m.word) or "#" in m.decoration or "*" in m.decoration
+        if not strong and not m.closed:
             continue  # "2 layers are enough" is not a marker, "2.", "2)" and "2 - " are
-        if word and word.lower() == "a" and not strong:
+        if m.word and m.word.lower() == "a" and not strong:
             continue
-        markers.append(_Marker(m.start(), m.end(), int(m.group("num")), strong))
+        markers.append(_Marker(m.start, m.end, m.number, strong))
     for m in _INLINE_MARKER.finditer(text):
         markers.append(_Marker(m.start("word"), m.end(), int(m.group("num")), True))
     return sorted(markers, key=lambda k: k.start)
@@ -117,7 +114,7 @@ def _prompt_lines(text: str, prompts: dict[int, str]) -> list[_Marker]:
     found: list[_Marker] = []
     offset = 0
     for line in text.splitlines(keepends=True):
-        lemmas = set(content_lemmas(line))
+        lemmas = set() if line.isspace() else set(content_lemmas(line))  # a file may hold 200,000 blank lines
         if lemmas:
             scores = {n: len(lemmas & pl) / len(pl) for n, pl in prompt_lemmas.items() if pl}
             ranked = sorted(scores.items(), key=lambda kv: -kv[1])
@@ -135,8 +132,9 @@ def _strip_repeated_prompt(answer: str, prompt: str) -> str:
     prompt_lemmas = set(content_lemmas(prompt))
     prompt_words = set(re.findall(r"[a-z]+", normalise(prompt)))
     rest = _LEFTOVER_DECORATION.sub("", answer)
-    while rest:
-        m = _SENTENCE.match(rest)
+    start = 0  # where the answer begins once the repeated sentences are left out (no copy per sentence)
+    while start < len(rest):
+        m = _SENTENCE.match(rest, start)
         if not m or not m.group(0).strip():
             break
         sentence = m.group(0)
@@ -150,7 +148,8 @@ def _strip_repeated_prompt(answer: str, prompt: str) -> str:
             repeats = bool(words) and words <= prompt_words
         if not repeats:
             break
-        rest = rest[m.end() :].strip()
+        start = _SPACES.match(rest, m.end()).end()
+    rest = rest[start:]
     return _ANSWER_LABEL.sub("", rest, count=1).strip()
 
 
