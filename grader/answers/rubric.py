@@ -97,7 +97,10 @@ class ParseLimits(_Strict):
     timeout_s: float = Field(20.0, gt=0, description="Wall-clock limit for extracting a .docx or .pdf.")
     memory_mb: int = Field(1024, gt=0, description="Address-space limit of the extraction process.")
     scoring_timeout_s: float = Field(
-        120.0, gt=0, description="Wall-clock limit for scoring one student's answers, reading the file included."
+        120.0,
+        gt=0,
+        description="Wall-clock limit for reading and scoring one student's answers: the worker process doing it "
+        "is killed then, and Exercise 2 is 0 with 'scoring stopped after ... s', for review.",
     )
 
 

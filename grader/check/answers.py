@@ -22,35 +22,31 @@ class AnswersStatus(BaseModel):
 
 
 def check_answers(folder: Path, answers_file: str | None, rubric: Rubric) -> tuple[AnswersStatus, list[Finding]]:
-    from grader.answers.claims import unread_language
-    from grader.answers.parse import AnswersFileError, read_answers_file
-    from grader.answers.sections import split_answers
+    """Read in a worker process under Exercise 2's deadline, as grading reads it (grader/answers/isolated.py)."""
+    from grader.answers.isolated import check_answers_in_worker
 
     settings = rubric.exercise2  # the course's questions, as the graders will use them
-    prompts = {question.number: question.prompt for question in settings.questions}
-    status = AnswersStatus(file=answers_file, questions=sorted(prompts), found=[])
+    status = AnswersStatus(file=answers_file, questions=sorted(q.number for q in settings.questions), found=[])
     if answers_file is None:
         status.problem = "no answers file"
         hint = "Write your Exercise 2 answers in answers.md (or .txt, .docx, .pdf) beside model.py, one per question."
         return status, [Finding(level="error", code="answers", message="no answers file found", hint=hint)]
-    try:
-        text = read_answers_file(Path(folder) / answers_file, settings.limits).text
-    except AnswersFileError as error:
-        status.problem = str(error)
-        return status, [Finding(level="error", code="answers", message=f"{answers_file}: {error}")]
-    sections = split_answers(text, prompts)
-    status.found = sorted(sections.texts)
+    read = check_answers_in_worker(Path(folder) / answers_file, settings, seconds=settings.limits.scoring_timeout_s)
+    if read.problem is not None:
+        status.problem = read.problem
+        return status, [Finding(level="error", code="answers", message=f"{answers_file}: {read.problem}")]
+    status.found = read.found
     findings = []
     if status.missing:
         numbers = ", ".join(str(number) for number in status.missing)
         findings.append(_warning(f"{answers_file}: no answer found for question {numbers}", _NUMBER_HINT))
-    elif sections.how not in ("markers", "questions", "whole"):  # "whole": a one-question rubric needs no numbers
+    elif read.how not in ("markers", "questions", "whole"):  # "whole": a one-question rubric needs no numbers
         # Graders then give each passage to a question by meaning and send the file to a TA.
         message = f"{answers_file}: the answers are not numbered; a TA will have to check which answer is which"
         findings.append(_warning(message, _NUMBER_HINT))
-    language = unread_language(text)
-    if language:
-        message = f"{answers_file}: {language}; the automatic grading reads English only, so a TA grades these answers"
+    if read.language:
+        reads = "the automatic grading reads English only, so a TA grades these answers"
+        message = f"{answers_file}: {read.language}; {reads}"
         findings.append(_warning(message, "Write the answers in English for automatic grading."))
     return status, findings
 

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from grader.answers import AnswersResult, find_answers_file, grade_answers
+from grader.answers import AnswersResult, find_answers_file
+from grader.answers.isolated import GRADE_JOB, grade_answers_in_worker
+from grader.answers.worker import WorkerPool
 from grader.intake.submission import SubmissionFiles
 from grader.registry import Registry
 from grader.rubric.config import Rubric
@@ -25,6 +27,9 @@ if TYPE_CHECKING:
     from grader.results.model import Result
 
 DEFAULT_DEADLINE_SECONDS = 120.0
+# An item that stops its own work at its deadline (in a worker process) is waited for this much longer, so
+# that its own result says what happened.
+SELF_STOP_GRACE_SECONDS = 10.0
 
 
 @dataclass
@@ -85,24 +90,33 @@ class Exercise1(GradedItem):
 
 
 class Exercise2(GradedItem):
-    """The written answers, scored on key concepts and closeness to the reference answers."""
+    """The written answers, scored on key concepts and closeness to the reference answers.
+
+    The file is read and scored in a worker process (grader/answers/worker.py), which is killed at
+    `exercise2.limits.scoring_timeout_s`: a thread's deadline cannot stop code that holds the GIL.
+    """
 
     name = "exercise2"
     rubric_section = "exercise2"
     needs_sandbox = False
     details_field = "answers"
+    worker_job: ClassVar[str] = GRADE_JOB  # the function the worker runs
+    workers: ClassVar[WorkerPool | None] = None  # None: the pool of this process
 
     def max_points(self, rubric: Rubric) -> float:
         return rubric.exercise2.max_points
 
     def deadline_seconds(self, rubric: Rubric) -> float:
-        return rubric.exercise2.limits.scoring_timeout_s
+        return rubric.exercise2.limits.scoring_timeout_s + SELF_STOP_GRACE_SECONDS
 
     def score(self, given: ItemInput) -> ItemScore:
         """Graded whatever happened to Exercise 1: an unreadable answers file fails Exercise 2 alone."""
         files, folder = given.files, given.folder
         answers_file = folder / files.answers_file if files and files.answers_file else find_answers_file(folder)
-        graded = grade_answers(answers_file, given.session.rubric.exercise2)
+        settings = given.session.rubric.exercise2
+        graded = grade_answers_in_worker(
+            answers_file, settings, seconds=settings.limits.scoring_timeout_s, job=self.worker_job, pool=self.workers
+        )
         if graded.points is None:
             reason = f"not graded: {graded.error}"
         else:
