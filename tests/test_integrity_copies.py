@@ -319,3 +319,24 @@ def test_a_copies_file_without_logits_still_reads(tmp_path):
     report = read_copy_report(tmp_path)
     assert report.pairs[0].kappa == 0.7 and report.pairs[0].logit_correlation is None
     assert report.fingerprint_images == 0
+
+
+def test_only_fingerprints_of_the_same_images_are_compared_and_a_damaged_one_is_left_out(labels):
+    from grader.integrity.copies import compare_fingerprints
+    from grader.integrity.fingerprint import make_fingerprint
+    from grader.integrity.model import IntegrityReport
+
+    logits = classmate_logits(labels[:400], seed=1)
+
+    def graded(student: str, sample: str, values: str | None = None) -> Result:
+        fingerprint = make_fingerprint(logits, labels[:400], sample)
+        if values is not None:
+            fingerprint = fingerprint.model_copy(update={"values": values})
+        return result(student, noisy(labels, 0.6, len(student)), integrity=IntegrityReport(fingerprint=fingerprint))
+
+    found = [graded("ann", "course"), graded("ben", "course"), graded("cat", "course"),
+             graded("dan", "an older secret"), graded("eve", "course", values="not base64!")]  # fmt: skip
+    compared = compare_fingerprints(found)
+    assert (compared.students, compared.images) == (3, 400)
+    assert compared.correlation[0, 1] == pytest.approx(1.0, abs=1e-3)
+    assert np.isnan(compared.correlation[0, 3]) and np.isnan(compared.correlation[0, 4])
