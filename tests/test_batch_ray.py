@@ -296,7 +296,9 @@ def grade_command(paths: SimpleNamespace, address: str, *options: str) -> list[s
 @pytest.mark.ray
 @pytest.mark.integration
 def test_a_task_on_a_killed_worker_node_is_retried_on_another_and_each_student_is_graded_once(cluster, split, tmp_path):
-    paths = write_class(tmp_path, split, {"ada": (TINY_MODEL, 0), "slow-sam": (SLOW, 3)})
+    # Cold sandboxes: the test finds slow-sam's by the folder on its bubblewrap command line.
+    cold = {"backend": "local", "device": "cpu", "batch_size": 16, "warm": False}
+    paths = write_class(tmp_path, split, {"ada": (TINY_MODEL, 0), "slow-sam": (SLOW, 3)}, sandbox=cold)
     command = grade_command(paths, cluster.address)
     grading = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
