@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
+
+import yaml
 
 from grader.atomic_write import write_atomic
 from grader.datasets import SplitFormat, detect_format, load_split
@@ -42,63 +43,52 @@ def _own_lines(key: str) -> tuple[str, str, str]:
     return f"# {COMMENTS[key]}", f"# Pinned by `grader pin-split{flag}`:", f"# To pin another: `{command}"
 
 
-def _comment_above(key: str, split_format: str, count: int, shown: str) -> str:
+def _comment_above(key: str, split_format: str, count: int, shown: str) -> list[str]:
     first, second, third = _own_lines(key)
-    return (
-        f"\n{first}\n{second} {count} images ({split_format}) from {shown}, by the sha256 of their pixels and labels.\n"
-        f"{third} <this file>`.\n"
-    )
+    return [
+        f"{first}\n",
+        f"{second} {count} images ({split_format}) from {shown}, by the sha256 of their pixels and labels.\n",
+        f"{third} <this file>`.\n",
+    ]
+
+
+def _top_level_key(line: str) -> str | None:
+    """The key a line opens at the rubric's top level (`split:` at column 0), else None."""
+    if not line[:1].isalpha():
+        return None
+    name, colon, _ = line.partition(":")
+    return name.strip() if colon and name.strip().replace("_", "").isalnum() else None
 
 
 def replace_split_section(text: str, section: dict, count: int, key: str = "split") -> str:
-    """The rubric with its split section replaced; every other key, comment and quote kept as it was.
+    """The rubric with its `key` section replaced; every other line kept byte for byte.
 
-    The comment block above `split:` describes the split, so it is rewritten with it (a comment about
-    the official md5 must not survive a pin to another split).
+    The comment lines right above `key:` describe the split, so they are rewritten with it (a comment about
+    the official md5 must not survive a pin to another split). A rubric without the section gets it at the end.
     """
-    from ruamel.yaml import YAML
-    from ruamel.yaml.comments import CommentedMap
-    from ruamel.yaml.error import CommentMark
-    from ruamel.yaml.tokens import CommentToken
-
-    yaml = YAML()
-    yaml.preserve_quotes, yaml.width = True, 4096
-    yaml.indent(mapping=2, sequence=4, offset=2)  # the rubric's own style: "    - " under a key
-    yaml.representer.add_representer(
-        type(None), lambda representer, _: representer.represent_scalar("tag:yaml.org,2002:null", "null")
-    )
-    data = yaml.load(text) if text.strip() else CommentedMap()
-    if not isinstance(data, CommentedMap):
-        raise RubricError("the rubric must be a mapping of sections (split, sandbox, exercise1, ...)")
-    _forget_own_comment(data, key)
-    keys = list(data)
-    data[key] = CommentedMap(section)
-    data[key].ca.items[list(section)[-1]] = [None, None, CommentToken("\n\n", CommentMark(0), None), None]
-    comment = _comment_above(key, section["format"], count, section["path"])
-    position = keys.index(key) if key in keys else len(keys)
-    previous = keys[position - 1] if position > 0 else None
-    if previous is not None and not isinstance(data[previous], dict):
-        # The comment block above a key hangs on the scalar before it: replace it, stale lines and all.
-        entry = data.ca.items.setdefault(previous, [None, None, None, None])
-        entry[2] = CommentToken("\n" + comment, CommentMark(0), None)
+    lines = [line for line in text.splitlines(keepends=True) if not line.startswith(_own_lines(key))]
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += "\n"
+    starts = [index for index, line in enumerate(lines) if _top_level_key(line) == key]
+    if starts:
+        begin = starts[0]
+        while begin > 0 and lines[begin - 1].startswith("#"):
+            begin -= 1
+        end = next((i for i in range(starts[0] + 1, len(lines)) if _top_level_key(lines[i])), len(lines))
+        while end > begin and lines[end - 1].startswith("#"):
+            end -= 1  # comments right above the next key are that key's
+        while end > begin and not lines[end - 1].strip():
+            end -= 1
     else:
-        data.yaml_set_comment_before_after_key(key, before="\n" + comment.strip("\n").replace("# ", ""))
-    stream = io.StringIO()
-    yaml.dump(data, stream)
-    return stream.getvalue()
-
-
-def _forget_own_comment(node, key: str) -> None:
-    """Removes the lines an earlier pin of `key` wrote, wherever the round trip has attached them."""
-    own = _own_lines(key)
-    for entry in getattr(getattr(node, "ca", None), "items", {}).values():
-        for token in (t for item in entry if item for t in (item if isinstance(item, list) else [item])):
-            if hasattr(token, "value") and any(mark in token.value for mark in own):
-                kept = "\n".join(line for line in token.value.split("\n") if not line.startswith(own))
-                token.value = kept.rstrip("\n") + "\n"  # the blank line before the block goes with it
-    for child in node.values() if isinstance(node, dict) else []:
-        if isinstance(child, dict):
-            _forget_own_comment(child, key)
+        while lines and not lines[-1].strip():
+            lines.pop()
+        begin = end = len(lines)
+        if lines:
+            lines.append("\n")
+            begin = end = len(lines)
+    body = yaml.safe_dump({key: section}, sort_keys=False, width=4096, allow_unicode=True)
+    block = [*_comment_above(key, section["format"], count, section["path"]), *body.splitlines(keepends=True)]
+    return "".join(lines[:begin] + block + lines[end:])
 
 
 def pin_split(
