@@ -27,7 +27,7 @@ ISOLATION ?=
 SANDBOX_OPTIONS = --rubric $(RUBRIC) $(if $(DATA),--data $(DATA)) $(if $(TIMEOUT),--timeout $(TIMEOUT)) $(if $(SANDBOX),--sandbox $(SANDBOX))
 GRADING_OPTIONS = $(SANDBOX_OPTIONS) $(if $(ISOLATION),--isolation $(ISOLATION))
 
-.PHONY: setup grade grade-all check pack validate import export report reference bench bench-gpu bench-answers bench-integrity bench-report bench-warm stress-class sandbox-image sandbox-clean test test-fast test-docker lint format clean
+.PHONY: setup grade grade-all check pack validate import export review report reference bench bench-gpu bench-answers bench-integrity bench-report bench-warm stress-class sandbox-image sandbox-clean test test-fast test-docker lint format clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,6 +49,10 @@ import: $(STAMP)
 
 export: $(STAMP)
 	$(BIN)/grader export --format $(FORMAT) --rubric $(RUBRIC) $(if $(GRADEBOOK),--gradebook $(GRADEBOOK)) $(if $(ROSTER),--roster $(ROSTER)) $(if $(ALL_COLUMNS),--all-columns)
+
+# The TA's review app on 127.0.0.1 (prints its URL with the access token): answers grouped by meaning, decisions per answer.
+review: $(STAMP)
+	$(BIN)/grader review --rubric $(RUBRIC) $(if $(PORT),--port $(PORT)) $(if $(TA),--ta "$(TA)")
 
 # The HTML pages from results/ (runs no model): results/report/index.html and results/report/students/<name>.html.
 report: $(STAMP)

@@ -210,6 +210,21 @@ def summary(results: Path, submissions: Path) -> int:
     return main(results=results, submissions=submissions, console=console)
 
 
+@cli.command()
+@class_folders
+@rubric_option
+@overrides_option
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
+              help="The port on 127.0.0.1 (0: any free one).")  # fmt: skip
+@click.option("--ta", help="Who decides (default: your user name); each browser can change it on the page.")
+def review(**options) -> int:
+    """The TA's review in a local web app: answers grouped by meaning, the likeliest machine mistakes first;
+    each decision is stored per answer (results/review.sqlite) and applied to the results and exports."""
+    from grader.review.server import main
+
+    return main(**options, console=console)
+
+
 report_options = _options(
     click.option("--results", type=FilePath, default=Path("results"), show_default=True, help="The stored results."),
     rubric_option,

@@ -47,7 +47,7 @@ def main(
         if session.isolation_warning:
             console.print(line((f"warning: {session.isolation_warning}", "yellow")))
         result = grade_submission(folder, session)
-    result = apply_policy(result, folder, CoursePolicy.load(settings, rubric, overrides))
+    result = apply_policy(result, folder, CoursePolicy.load(settings, rubric, overrides, results_dir=results))
     path = save_result(result, results)
     render_result(result, console)
     console.print(line(f"result written to {path}"))

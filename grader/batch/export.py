@@ -86,7 +86,7 @@ def export_results(
 ) -> list[Path]:
     exporter = get_exporter(format_name)
     settings = load_rubric(rubric)
-    policy = CoursePolicy.load(settings, rubric, overrides)
+    policy = CoursePolicy.load(settings, rubric, overrides, results_dir=results)
     samples = sample_names(submissions)
     folders = student_folders(submissions)
     with results_lock(Path(results)):
@@ -98,7 +98,7 @@ def export_results(
         found, changed = refresh_final_points(found, submissions, results, policy)
     if changed:
         console.print(
-            literal(f"updated the final points of {changed} result(s) to the current overrides and late policy")
+            literal(f"updated the final points of {changed} result(s) to current reviews, overrides and late policy")
         )
     if samples:
         console.print(line("left out the sample(s) ", (", ".join(sorted(samples)), "dim"), " (a SAMPLE file inside)"))

@@ -153,7 +153,7 @@ def _grade_in_sandboxes(
 
 def grade_all(options: BatchOptions, console: Console) -> BatchReport:
     rubric = load_rubric(options.rubric)
-    policy = CoursePolicy.load(rubric, options.rubric, options.overrides)
+    policy = CoursePolicy.load(rubric, options.rubric, options.overrides, results_dir=options.results)
     policy.check(folder.name for folder in student_folders(options.submissions))
     executor_class = EXECUTORS.get(options.executor)
     executor_class.check_available()  # a missing cluster package stops the run before the session opens

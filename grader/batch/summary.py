@@ -19,6 +19,7 @@ from grader.integrity.copies import CopyReport, read_copy_report
 from grader.report.text import line, literal
 from grader.results.model import Result
 from grader.results.store import load_results
+from grader.review.counts import ReviewCounts, describe, review_counts
 
 QUANTILES = ("min", "25%", "50%", "75%", "max")
 SHOWN_STUDENTS = 8
@@ -39,6 +40,7 @@ class ClassSummary:
     unsandboxed: list[str] = field(default_factory=list)
     copies: CopyReport | None = None  # results/integrity/copies.json, written by grade --all
     integrity_flags: list[tuple[str, str, str]] = field(default_factory=list)  # (student, code, message)
+    review: ReviewCounts = field(default_factory=ReviewCounts)  # the TA's decisions in grader review
 
 
 def _describe(values: list[float]) -> dict[str, float]:
@@ -81,6 +83,7 @@ def summarise(
             if result.integrity
             for flag in result.integrity.flags
         ],
+        review=review_counts(results),
     )
 
 
@@ -107,6 +110,8 @@ def render_summary(summary: ClassSummary, console: Console) -> None:
         if summary.points:
             table.add_row(*_row("final points", summary.points, lambda value: f"{value:.2f}"))
         console.print(table)
+    if summary.review.decided or summary.review.waiting:
+        console.print(line(("TA review", "bold"), " (grader review): ", describe(summary.review)))
     if summary.errors:
         table = Table("Cause", "Students", "Who", "Example", title="Errors by cause", title_justify="left")
         for kind, entries in summary.errors.items():

@@ -5,7 +5,8 @@ the accuracy against the reference baselines, the late penalty and the TA's over
 Exercise 2 question's points with its reason. Every string that came from a submission (an error
 message, a reason quoting an answer) is cut to a size, stripped of control characters and of the
 host's folders (a TA's `submissions/dave/` means nothing to dave), and a cell never starts as a
-spreadsheet formula. The HTML report can reuse `feedback_lines`.
+spreadsheet formula. An error message is labelled as recorded: it can quote the student's own code.
+The HTML report can reuse `feedback_lines`.
 """
 
 from __future__ import annotations
@@ -15,17 +16,18 @@ from collections.abc import Mapping
 from typing import Any
 
 from grader.export.base import TOTAL, ExportSettings, defuse_formula, final_points, format_points, item_label
+from grader.report.text import CONTROL
 
 MAX_ERROR_CHARS = 300  # the full error stays in the result; the student gets its gist
 MAX_REASON_CHARS = 200
+MAX_COMMENT_CHARS = 500  # a TA's comment from grader review
 MAX_FEEDBACK_CHARS = 3000  # LMS feedback fields take more, but a note this long is no longer short
-CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 # An absolute path (POSIX, ~, or a Windows drive) up to its last separator: the folders are the host's.
 ABSOLUTE_FOLDERS = re.compile(r"(?<![\w.:/])(?:[A-Za-z]:[\\/]|~?/)(?:[^\s\\/:'\"]+[\\/])+")
 
 
 def clean(text: object, limit: int) -> str:
-    """One line of at most `limit` characters, without control characters."""
+    """One line of at most `limit` characters, without control or bidi characters (the reports' CONTROL)."""
     flat = " ".join(CONTROL.sub(" ", str(text)).split())
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
@@ -66,13 +68,31 @@ def _accuracy_lines(result: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def _applied_decisions(result: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """The TA's review decisions that apply (not re-opened), by subject: q1, error, integrity:<code>, ..."""
+    return {str(entry.get("subject")): entry for entry in result.get("decisions") or []
+            if entry.get("status") == "applied"}  # fmt: skip
+
+
+def _comment_line(decision: Mapping[str, Any] | None, indent: str) -> list[str]:
+    comment = clean(decision.get("comment") or "", MAX_COMMENT_CHARS) if decision else ""
+    return [f"{indent}TA's comment: {comment}"] if comment else []
+
+
 def _question_lines(result: Mapping[str, Any], student: str) -> list[str]:
     answers = result.get("answers") or {}
+    decided = _applied_decisions(result)
     lines = []
     for question in answers.get("questions") or []:
-        reason = clean(without_host_paths(str(question.get("reason") or ""), student), MAX_REASON_CHARS)
-        points = _points_of(question.get("points"), question.get("max_points"))
+        decision = decided.get(f"q{question.get('number')}")
+        if decision is not None and decision.get("points") is not None:
+            points = _points_of(float(decision["points"]), question.get("max_points"))
+            reason = f"graded by {clean(decision.get('decided_by'), 80)}"
+        else:
+            reason = clean(without_host_paths(str(question.get("reason") or ""), student), MAX_REASON_CHARS)
+            points = _points_of(question.get("points"), question.get("max_points"))
         lines.append(f"  Question {question.get('number')}: {points}" + (f" - {reason}" if reason else ""))
+        lines += _comment_line(decision, "    ")
     if answers.get("error"):
         lines.append(f"  {clean(without_host_paths(str(answers['error']), student), MAX_REASON_CHARS)}")
     return ["Exercise 2 answers:", *lines] if lines else []
@@ -83,6 +103,16 @@ def _policy_lines(result: Mapping[str, Any], student: str) -> list[str]:
     late = result.get("late") or {}
     if late.get("days_late"):
         lines.append(f"Late: {clean(late.get('reason') or str(late['days_late']) + ' day(s)', MAX_REASON_CHARS)}")
+    for subject, decision in _applied_decisions(result).items():
+        if decision.get("question") is not None:
+            continue  # with its question
+        points = decision.get("points")
+        decided = "kept" if points is None else f"set to {format_points(float(points))}"
+        lines.append(
+            f"{item_label(str(decision.get('item')))} {decided} by {clean(decision.get('decided_by'), 80)} after "
+            f"review ({clean(subject, 60)})"
+        )
+        lines += _comment_line(decision, "  ")
     for override in result.get("overrides") or []:
         points = format_points(float(override.get("points") or 0))
         reason = clean(without_host_paths(str(override.get("reason")), student), MAX_REASON_CHARS)
@@ -104,7 +134,8 @@ def feedback_lines(result: Mapping[str, Any] | None, settings: ExportSettings) -
         lines.append(f"{settings.column_name}: {_points_of(final[TOTAL], settings.points_possible)}")
     if result.get("status") == "error":
         error = clean(without_host_paths(str(result.get("error") or "unknown error"), student), MAX_ERROR_CHARS)
-        lines.append(f"Your submission could not be fully graded: {error}")
+        lines.append("Your submission could not be fully graded.")
+        lines.append(f"Message recorded (it can quote your code and its output): {error}")
     lines += _item_lines(result, final) if final.get(TOTAL) is not None else []
     lines += _accuracy_lines(result) + _policy_lines(result, student) + _question_lines(result, student)
     return lines

@@ -1,6 +1,7 @@
-"""Final points: the late penalty from the Blackboard submission time, then the TA's overrides.
+"""Final points: the TA's review decisions (grader review), the late penalty from the Blackboard submission
+time, then the TA's overrides (overrides.yaml, which therefore win over a review decision on the same item).
 
-Both are applied to a copy of the result's machine points, which stay as the sandbox and the
+All are applied to a copy of the result's machine points, which stay as the sandbox and the
 rubric made them; `final_points` is what goes to the gradebook.
 """
 
@@ -18,6 +19,8 @@ from grader.pipeline.items import graded_items, item_names
 from grader.policy.late import LatePolicy, apply_late_penalty
 from grader.policy.overrides import TOTAL, Overrides, apply_overrides, check_limits, load_overrides, validate
 from grader.results.model import LateInfo, OverrideRecord, Points, Result
+from grader.review.apply import apply_decisions
+from grader.review.store import DecisionStore
 from grader.rubric.config import Rubric
 
 
@@ -25,14 +28,19 @@ from grader.rubric.config import Rubric
 class CoursePolicy:
     late: LatePolicy | None
     overrides: Overrides
+    decisions: DecisionStore | None = None  # read at each result, so a decision made during a run is applied
 
     @classmethod
-    def load(cls, rubric: Rubric, rubric_path: Path, overrides_path: Path | None = None) -> CoursePolicy:
-        """overrides.yaml beside the rubric unless another file is named; a missing file means no overrides."""
+    def load(
+        cls, rubric: Rubric, rubric_path: Path, overrides_path: Path | None = None, results_dir: Path | None = None
+    ) -> CoursePolicy:
+        """overrides.yaml beside the rubric unless another file is named; a missing file means no overrides.
+        With `results_dir`, the review decisions stored there (results/review.sqlite) too."""
         overrides_path = overrides_path or Path(rubric_path).parent / "overrides.yaml"
         overrides = load_overrides(overrides_path)
         check_limits(overrides, item_maxima(rubric))
-        return cls(late=rubric.late, overrides=overrides)
+        decisions = DecisionStore.of_results(results_dir) if results_dir is not None else None
+        return cls(late=rubric.late, overrides=overrides, decisions=decisions)
 
     def check(self, students: Iterable[str]) -> None:
         """An override for a student or item the grader does not know is an error (OverridesError)."""
@@ -75,9 +83,12 @@ def late_penalty(points: Points, folder: Path, policy: LatePolicy | None) -> tup
 
 
 def apply_policy(result: Result, folder: Path, policy: CoursePolicy) -> Result:
-    """A copy of `result` with late, overrides and final_points filled in; `points` is left as it was."""
-    after_late, late = late_penalty(result.points, folder, policy.late)
+    """A copy of `result` with decisions, late, overrides and final_points filled in; `points` is left as it was."""
+    stored = policy.decisions.for_student(result.student) if policy.decisions is not None else []
+    decided, decisions = apply_decisions(result, stored)
+    after_late, late = late_penalty(Points(**decided), folder, policy.late)
     override = policy.overrides.for_student(result.student)
     final = apply_overrides(after_late, override)
     records = [OverrideRecord(**record) for record in override.records()] if override else []
-    return result.model_copy(update={"late": late, "overrides": records, "final_points": Points(**final)}, deep=True)
+    update = {"late": late, "overrides": records, "decisions": decisions, "final_points": Points(**final)}
+    return result.model_copy(update=update, deep=True)

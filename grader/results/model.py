@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from functools import partial
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from grader.integrity.model import IntegrityReport
 from grader.rubric.points import ItemPoints
-from grader.sandbox.protocol import Diagnostics
+from grader.sandbox.protocol import (
+    ClaimedCount,
+    ClaimedDevice,
+    ClaimedFormat,
+    ClaimedVersion,
+    Diagnostics,
+    RunWarning,
+    read_warnings,
+)
 
 SCHEMA_VERSION = 1
 
@@ -37,17 +46,24 @@ class InputHashes(BaseModel):
 
 
 class RunInfo(BaseModel):
+    """How the sandbox ran. backend, isolation and image_digest are the host's; device, torch_version,
+    parameter_count and weights_format are what the run reported (student code could rewrite them), kept only in
+    the form the runner writes them and shown as the run's report; warnings are codes the host words itself
+    (protocol.WARNING_WORDS). A result stored by an older grader loads: a field not of that form is dropped."""
+
     backend: str
     isolation: str
-    device: str | None = None
-    torch_version: str | None = None
-    parameter_count: int | None = None
-    weights_format: str | None = None
+    device: ClaimedDevice = None
+    torch_version: ClaimedVersion = None
+    parameter_count: ClaimedCount = None
+    weights_format: ClaimedFormat = None
     image_digest: str | None = None
     cold_rerun: str | None = Field(
         default=None, description="why the warm sandbox's run was set aside and the submission graded again cold"
     )
-    warnings: list[str] = Field(default_factory=list)
+    warnings: Annotated[list[RunWarning], BeforeValidator(partial(read_warnings, legacy=True))] = Field(
+        default_factory=list
+    )
     diagnostics: Diagnostics | None = Field(default=None, description="The self-check's findings (grader check)")
     stdout_tail: str = ""
     stderr_tail: str = ""
@@ -89,6 +105,22 @@ class OverrideRecord(BaseModel):
     decided_by: str
 
 
+class DecisionRecord(BaseModel):
+    """A TA's decision from `grader review` (results/review.sqlite) on one answer, error or integrity flag."""
+
+    subject: str = Field(description="q<N> (an answer), error, answers-error or integrity:<code>")
+    item: str = Field(description="The graded item whose points it decides")
+    question: int | None = None
+    points: float | None = Field(description="The TA's points; None: the machine's points stand")
+    machine_points: float | None = None
+    comment: str = Field(default="", description="For the student: shown on their page and in the feedback")
+    decided_by: str
+    decided_at: str
+    status: Literal["applied", "reopened"] = Field(
+        description="reopened: the answer (or error, flag) changed since the decision, which waits for a TA again"
+    )
+
+
 class Result(BaseModel):
     schema_version: int = SCHEMA_VERSION
     student: str
@@ -101,10 +133,13 @@ class Result(BaseModel):
         default=None, description="The predicted class of each test image, one digit each, in the split's order"
     )
     points: Points = Field(default_factory=Points, description="The machine's figures, never overwritten")
-    final_points: Points = Field(default_factory=Points, description="After the late penalty, then TA overrides")
+    final_points: Points = Field(default_factory=Points, description="After review decisions, late penalty, overrides")
     items: list[ItemPoints] = Field(default_factory=list)
     late: LateInfo | None = None
     overrides: list[OverrideRecord] = Field(default_factory=list)
+    decisions: list[DecisionRecord] = Field(
+        default_factory=list, description="The TA's decisions from grader review, applied before the late penalty"
+    )
     error: str | None = None
     error_kind: str | None = None
     split_name: str | None = None

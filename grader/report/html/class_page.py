@@ -88,16 +88,23 @@ def _answers(result: Result) -> AnswersResult | None:
 
 
 def review_reasons(result: Result) -> list[str]:
-    """Why a TA should look at this student, in the order a TA would act on them."""
+    """Why a TA should look at this student, in the order a TA would act on them; what a TA has decided in
+    `grader review` (and not re-opened since) no longer counts."""
+    decided = {decision.subject for decision in result.decisions if decision.status == "applied"}
     reasons = []
-    if result.status != "graded":
+    if result.status != "graded" and "error" not in decided:
         reasons.append(f"error: {result.error_kind or 'unknown'}")
     answers = _answers(result)
     if answers and answers.needs_review:
-        questions = [str(q.number) for q in answers.questions if q.needs_review]
-        reasons.append("answers to review" + (f" (Q{', Q'.join(questions)})" if questions else ""))
+        questions = [str(q.number) for q in answers.questions if q.needs_review and f"q{q.number}" not in decided]
+        if questions or (answers.error and "answers-error" not in decided):
+            reasons.append("answers to review" + (f" (Q{', Q'.join(questions)})" if questions else ""))
     if result.integrity:
-        reasons += [f"integrity: {flag.code}" for flag in result.integrity.flags]
+        reasons += [f"integrity: {flag.code}" for flag in result.integrity.flags
+                    if f"integrity:{flag.code}" not in decided]  # fmt: skip
+    reopened = [decision.subject for decision in result.decisions if decision.status == "reopened"]
+    if reopened:
+        reasons.append(f"re-opened in review, changed since decided ({', '.join(reopened)})")
     if result.run and not result.run.sandboxed:
         reasons.append("graded without a sandbox")
     return reasons

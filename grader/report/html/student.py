@@ -3,6 +3,10 @@
 It shows the grade and how it was reached, the accuracy against the baselines, per-class accuracy, the
 confusion matrix, misclassified test images, each written answer with its points and reason, and warnings
 in plain words. It leaves out what is the TA's: the machine, its folders, the sandbox, integrity evidence.
+
+"Please read" holds only the grader's words: the error's kind and the run's warning codes, worded here and in
+protocol.WARNING_WORDS. A failure's message can quote the submission (its exception, its output, its file names),
+so it is shown apart, under a label that says so; student code can reach everything the run reports.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from grader.report.html.hostpaths import HostPaths
 from grader.report.html.shell import chart, render, template
 from grader.report.html.split import OTHER_SPLIT, UNAVAILABLE, ReportSplit
 from grader.results.model import Result
+from grader.sandbox.protocol import warning_words
 
 ERROR_WORDS = {
     "syntax": "model.py could not be read by Python (a syntax error).",
@@ -47,6 +52,10 @@ FLAG_WORDS = {
     "unnumbered": "the answers were not numbered, so they were matched to the questions in order",
 }
 REVIEW_WORDS = "A teaching assistant will read this answer and may change its points."
+RECORDED_WORDS = (
+    "The message recorded when your submission failed, quoted as it was. It can contain your code's own "
+    "messages, its output and your file names: those words are your submission's, not the grader's."
+)
 TEXT_LIMIT = 4000  # characters of one message or answer shown; the stored result keeps them whole
 
 
@@ -66,6 +75,7 @@ class AnswerView:
     text: str
     notes: list[str] = field(default_factory=list)
     needs_review: bool = False
+    comment: str = ""  # the TA's, from grader review
 
 
 @dataclass
@@ -84,6 +94,7 @@ class StudentView:
     answers: list[AnswerView]
     answers_note: str | None
     warnings: list[str]
+    recorded_error: str | None
 
 
 def _shown(text: str | None, host: HostPaths | None) -> str:
@@ -106,6 +117,13 @@ def grade_lines(result: Result, host: HostPaths) -> tuple[str, list[GradeLine]]:
     lines = [GradeLine(_label(item.item), _points(item.points, item.max_points), _shown(item.reason, host))
              for item in result.items]  # fmt: skip
     lines.append(GradeLine("Total before adjustments", _points(result.points.total, maximum), emphasis=True))
+    for decision in result.decisions:
+        if decision.status != "applied" or (decision.question is not None and decision.points is None):
+            continue
+        what = f"Question {decision.question}" if decision.question is not None else _label(decision.item)
+        points = f"{what} = {decision.points:g}" if decision.points is not None else f"{what} unchanged"
+        comment = decision.comment if decision.question is None else ""  # an answer's is shown with the answer
+        lines.append(GradeLine(f"Reviewed by {decision.decided_by}", points, comment))
     if result.late and result.late.penalty_fraction:
         days = f"{result.late.days_late} day(s) late" if result.late.days_late else "late"
         lines.append(GradeLine(f"Late penalty ({days})", f"-{result.late.penalty_fraction:.0%}",
@@ -125,25 +143,32 @@ def answer_views(result: Result, host: HostPaths) -> tuple[list[AnswerView], str
         answers = AnswersResult.model_validate(result.answers)
     except ValidationError:
         return [], "The written answers' details could not be read; the points above still stand."
+    decided = {d.question: d for d in result.decisions if d.status == "applied" and d.question is not None}
     views = []
     for question in answers.questions:
         notes = [FLAG_WORDS.get(flag, flag) for flag in question.flags]  # what was missing is in the reason
-        views.append(AnswerView(question.number, _points(question.points, question.max_points),
-                                _shown(question.reason, host), _shown(question.answer_text, None), notes,
-                                question.needs_review))  # fmt: skip
+        view = AnswerView(question.number, _points(question.points, question.max_points),
+                          _shown(question.reason, host), _shown(question.answer_text, None), notes,
+                          question.needs_review)  # fmt: skip
+        decision = decided.get(question.number)
+        if decision is not None:
+            if decision.points is not None:
+                view.points = _points(decision.points, question.max_points)
+                view.reason = f"Graded by {decision.decided_by}; the grader had given {question.points:g}."
+            view.needs_review, view.comment = False, decision.comment
+        views.append(view)
     note = f"The written answers could not be graded: {_shown(answers.error, host)}" if answers.error else None
     return views, note
 
 
 def warnings(result: Result, host: HostPaths) -> list[str]:
+    """The grader's own words only: nothing here is a string the sandbox returned."""
     found = []
     if result.status != "graded":
         kind = result.error_kind or "error"
         found.append(ERROR_WORDS.get(kind, "Your model could not be graded."))
-        if result.error:
-            found.append(f"What the grader saw: {_shown(result.error, host)}")
     if result.run:
-        found += [_shown(warning, host) for warning in result.run.warnings]
+        found += [warning_words(warning) for warning in result.run.warnings]
     if result.answers:
         with contextlib.suppress(ValidationError):
             found += [_shown(warning, host) for warning in AnswersResult.model_validate(result.answers).warnings]
@@ -176,6 +201,7 @@ def student_view(result: Result, split: ReportSplit, host: HostPaths) -> Student
         answers=answers,
         answers_note=answers_note,
         warnings=warnings(result, host),
+        recorded_error=_shown(result.error, host) if result.status != "graded" and result.error else None,
     )
 
 
@@ -198,4 +224,5 @@ PAGE = template("student.html")
 
 def student_page(result: Result, split: ReportSplit, host: HostPaths, key: str | None = None) -> str:
     view = student_view(result, split, host)
-    return render(PAGE, title=f"Lab 8: {result.student}", view=view, review_words=REVIEW_WORDS, key=key)
+    return render(PAGE, title=f"Lab 8: {result.student}", view=view, review_words=REVIEW_WORDS,
+                  recorded_words=RECORDED_WORDS, key=key)  # fmt: skip

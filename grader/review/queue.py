@@ -1,0 +1,214 @@
+"""The review queue: everything that waits for a TA, the likeliest machine mistakes first.
+
+An entry is an undecided answer, ordered by the chance that the machine's points (rescored by learn.py from the
+answers already decided) are off from a TA's by half a point or more; or an error or integrity flag, which the
+machine cannot settle and which therefore come first, with the answers whose decision was re-opened (the answer
+changed since). A decision takes its subject out; the question it concerns is rescored from the new decision and
+the queue re-ordered (`ReviewQueue.record`), the other questions are left as they were.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from grader.results.model import Result
+from grader.review.learn import AnswerItem, Suggestion, TADecision, suggest
+from grader.review.store import Decision
+from grader.review.subjects import Answer, Case, answers_of, cases_of
+
+Encoder = Callable[[list[str]], np.ndarray]
+EntryKind = Literal["error", "integrity", "answer"]
+CERTAIN = 1.0  # the priority of what the machine cannot settle alone
+KIND_ORDER = {"error": 0, "integrity": 1, "answer": 2}
+
+
+@dataclass
+class QueueEntry:
+    student: str
+    subject: str
+    kind: EntryKind
+    question: int | None
+    priority: float = 0.0
+    points: float | None = None
+    machine_points: float | None = None
+    max_points: float | None = None
+    reason: str = ""
+    followed: list[str] = field(default_factory=list)
+    reopened: bool = False
+    title: str = ""
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.student, self.subject
+
+    def order(self) -> tuple:
+        return -self.priority, KIND_ORDER[self.kind], self.question or 0, self.student
+
+
+def default_encoder() -> Encoder | None:
+    """MiniLM's sentence vectors when the embeddings extra is installed (and not turned off), else None."""
+    from grader.answers.similarity import get_method, resolve_method_name
+
+    if resolve_method_name() != "minilm":
+        return None
+    method = get_method("minilm")
+    return lambda texts: method.embed(texts)
+
+
+def _item(answer: Answer) -> AnswerItem:
+    return AnswerItem(
+        student=answer.student,
+        question=answer.question,
+        text=answer.text,
+        text_hash=answer.text_sha256,
+        machine_points=answer.machine_points,
+        max_points=answer.max_points,
+        machine_reason=answer.machine_reason,
+    )
+
+
+def _ta_decision(decision: Decision) -> TADecision | None:
+    if decision.question is None or decision.points is None or decision.withdrawn:
+        return None
+    return TADecision(
+        student=decision.student,
+        question=decision.question,
+        text_hash=decision.text_sha256,
+        points=decision.points,
+        comment=decision.comment,
+        decided_by=decision.decided_by,
+        decided_at=decision.decided_at,
+    )
+
+
+class ReviewQueue:
+    """The queue of one class: `entries` in order; `suggestions` for every answer, decided or not."""
+
+    def __init__(
+        self,
+        answers: Sequence[Answer],
+        cases: Sequence[Case],
+        decisions: Iterable[Decision],
+        vectors: dict[int, np.ndarray | None] | None = None,
+    ) -> None:
+        self.answers: dict[int, list[Answer]] = {}
+        for answer in sorted(answers, key=lambda answer: (answer.question, answer.student)):
+            self.answers.setdefault(answer.question, []).append(answer)
+        self.cases = list(cases)
+        self.vectors = vectors or {}
+        self.standing: dict[tuple[str, str], Decision] = {}
+        self.suggestions: dict[tuple[str, int], Suggestion] = {}
+        self.entries: list[QueueEntry] = []
+        self._entries: dict[tuple[str, str], QueueEntry] = {}
+        self._absorb(decisions)
+        for question in self.answers:
+            self._suggest(question)
+        self._rebuild()
+
+    def _absorb(self, decisions: Iterable[Decision]) -> set[int]:
+        """Takes decisions in as the standing ones; the questions they concern."""
+        touched = set()
+        for decision in decisions:
+            if decision.withdrawn:
+                self.standing.pop(decision.key, None)
+            else:
+                self.standing[decision.key] = decision
+            if decision.question is not None:
+                touched.add(decision.question)
+        return touched
+
+    def _suggest(self, question: int) -> None:
+        answers = self.answers.get(question, [])
+        decisions = [self.standing.get((answer.student, answer.subject)) for answer in answers]
+        taught = [found for found in map(_ta_decision, filter(None, decisions)) if found is not None]
+        for made in suggest(question, [_item(answer) for answer in answers], taught, self.vectors.get(question)):
+            self.suggestions[(made.student, made.question)] = made
+
+    def decided(self, student: str, subject: str, text_sha256: str) -> Decision | None:
+        """The standing decision on a subject, when it is about the subject as it is now."""
+        decision = self.standing.get((student, subject))
+        return decision if decision is not None and decision.text_sha256 == text_sha256 else None
+
+    def _rebuild(self) -> None:
+        entries = []
+        for answers in self.answers.values():
+            entries += [entry for entry in map(self._answer_entry, answers) if entry is not None]
+        entries += [entry for entry in map(self._case_entry, self.cases) if entry is not None]
+        entries.sort(key=QueueEntry.order)
+        self.entries = entries
+        self._entries = {entry.key: entry for entry in entries}
+
+    def _answer_entry(self, answer: Answer) -> QueueEntry | None:
+        if self.decided(answer.student, answer.subject, answer.text_sha256):
+            return None
+        made = self.suggestions.get((answer.student, answer.question))
+        reopened = (answer.student, answer.subject) in self.standing
+        return QueueEntry(
+            student=answer.student,
+            subject=answer.subject,
+            kind="answer",
+            question=answer.question,
+            priority=CERTAIN if reopened else (made.p_off if made else 1.0),
+            points=made.points if made else answer.machine_points,
+            machine_points=answer.machine_points,
+            max_points=answer.max_points,
+            reason=made.reason if made else answer.machine_reason,
+            followed=list(made.followed) if made else [],
+            reopened=reopened,
+            title=f"Question {answer.question}",
+        )
+
+    def _case_entry(self, case: Case) -> QueueEntry | None:
+        if self.decided(case.student, case.subject, case.text_sha256):
+            return None
+        return QueueEntry(
+            student=case.student,
+            subject=case.subject,
+            kind=case.kind,
+            question=None,
+            priority=CERTAIN,
+            points=case.machine_points,
+            machine_points=case.machine_points,
+            max_points=case.max_points,
+            reason=case.message,
+            reopened=(case.student, case.subject) in self.standing,
+            title=case.title,
+        )
+
+    def record(self, decisions: Iterable[Decision]) -> None:
+        """Re-orders after decisions (one, or a group's): their questions are rescored, the rest is kept."""
+        for question in sorted(self._absorb(decisions)):
+            self._suggest(question)
+        self._rebuild()
+
+    def entry(self, student: str, subject: str) -> QueueEntry | None:
+        return self._entries.get((student, subject))
+
+    def position(self, student: str, subject: str) -> int | None:
+        """0 for the first entry; None when the subject does not wait (decided, or unknown)."""
+        entry = self._entries.get((student, subject))
+        return None if entry is None else self.entries.index(entry)
+
+
+def answer_vectors(answers: Sequence[Answer], encode: Encoder | None) -> dict[int, np.ndarray | None]:
+    """Each question's answer vectors, in the queue's order of its answers (by student); None without an encoder."""
+    by_question: dict[int, list[Answer]] = {}
+    for answer in sorted(answers, key=lambda answer: (answer.question, answer.student)):
+        by_question.setdefault(answer.question, []).append(answer)
+    if encode is None:
+        return {question: None for question in by_question}
+    return {question: encode([answer.text for answer in found]) for question, found in by_question.items()}
+
+
+def build_queue(
+    results: Sequence[Result], decisions: Sequence[Decision], *, encode: Encoder | None = None
+) -> ReviewQueue:
+    """The queue of a class from its stored results and the standing decisions (DecisionStore.active()).
+    `encode` turns texts into sentence vectors (default_encoder()); None: learn.py's TF-IDF."""
+    answers = [answer for result in results for answer in answers_of(result)]
+    cases = [case for result in results for case in cases_of(result)]
+    return ReviewQueue(answers, cases, decisions, answer_vectors(answers, encode))

@@ -1,0 +1,136 @@
+"""What a TA decides on in `grader review`, read from a stored result: each written answer, and each error or
+integrity flag the machine could not settle.
+
+Every subject has a key within its student (`q3`, `error`, `answers-error`, `integrity:<code>`) and the sha256 of
+the text the decision is about (the answer as stored, the error message, the flag's words): a decision applies
+while that hash is the current one, so a changed answer re-opens it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from grader.results.model import Result
+
+ANSWERS_ITEM = "exercise2"  # the item a question's points add up to
+RUN_ITEM = "exercise1"  # the item an error of the model's run or an integrity flag concerns
+ERROR = "error"
+ANSWERS_ERROR = "answers-error"
+INTEGRITY_PREFIX = "integrity:"
+
+CaseKind = Literal["error", "integrity"]
+
+
+def text_hash(text: str) -> str:
+    """sha256 of the text as UTF-8 (a lone surrogate from a broken file is kept, not refused)."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def question_subject(number: int) -> str:
+    return f"q{number}"
+
+
+def subject_question(subject: str) -> int | None:
+    """3 for "q3"; None for a subject that is no question."""
+    digits = subject[1:]
+    return int(digits) if subject.startswith("q") and digits.isdigit() else None
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One student's answer to one question, with what the machine gave it."""
+
+    student: str
+    question: int
+    text: str
+    text_sha256: str
+    machine_points: float
+    max_points: float
+    machine_reason: str
+    needs_review: bool = False
+    flags: tuple[str, ...] = ()
+
+    @property
+    def subject(self) -> str:
+        return question_subject(self.question)
+
+
+@dataclass(frozen=True)
+class Case:
+    """An error or an integrity flag that waits for a TA: the points of `item` stand until the TA decides."""
+
+    student: str
+    subject: str
+    kind: CaseKind
+    title: str
+    message: str
+    text_sha256: str
+    item: str
+    machine_points: float | None
+    max_points: float | None
+    evidence: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+
+def answers_of(result: Result) -> list[Answer]:
+    """The answers as the result stored them, one per question of the rubric (an unanswered one has no text)."""
+    details = result.answers or {}
+    if details.get("error"):
+        return []
+    found = []
+    for question in details.get("questions") or []:
+        text = str(question.get("answer_text") or "")
+        found.append(
+            Answer(
+                student=result.student,
+                question=int(question.get("number")),
+                text=text,
+                text_sha256=text_hash(text),
+                machine_points=float(question.get("points") or 0.0),
+                max_points=float(question.get("max_points") or 0.0),
+                machine_reason=str(question.get("reason") or ""),
+                needs_review=bool(question.get("needs_review")),
+                flags=tuple(str(flag) for flag in question.get("flags") or ()),
+            )
+        )
+    return found
+
+
+def _item_points(result: Result, name: str) -> tuple[float | None, float | None]:
+    for item in result.items:
+        if item.item == name:
+            return item.points, item.max_points
+    return result.points.by_item.get(name), None
+
+
+def cases_of(result: Result) -> list[Case]:
+    """The errors and integrity flags of one result, each a subject of its own."""
+    cases = []
+    if result.status != "graded":
+        message = result.error or "unknown error"
+        kind = result.error_kind or "unknown"
+        cases.append(_case(result, ERROR, "error", f"could not be graded: {kind}", message, f"{kind}\n{message}"))
+    answers_error = (result.answers or {}).get("error")
+    if answers_error:
+        message = str(answers_error)
+        case = _case(result, ANSWERS_ERROR, "error", "written answers not graded", message, message, ANSWERS_ITEM)
+        cases.append(case)
+    for flag in result.integrity.flags if result.integrity else []:
+        subject = INTEGRITY_PREFIX + flag.code
+        hashed = subject + "\n" + flag.message
+        case = _case(result, subject, "integrity", f"integrity: {flag.code}", flag.message, hashed)
+        cases.append(replace(case, evidence=dict(flag.evidence)))
+    return cases
+
+
+def _case(result: Result, subject: str, kind: CaseKind, title: str, message: str, hashed: str, item: str = RUN_ITEM):
+    points, maximum = _item_points(result, item)
+    return Case(result.student, subject, kind, title, message, text_hash(hashed), item, points, maximum)
+
+
+def current_hashes(result: Result) -> dict[str, str]:
+    """subject -> the hash of what it is about now, for every subject of this result."""
+    hashes = {answer.subject: answer.text_sha256 for answer in answers_of(result)}
+    hashes.update({case.subject: case.text_sha256 for case in cases_of(result)})
+    return hashes
