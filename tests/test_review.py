@@ -474,7 +474,7 @@ def test_the_token_becomes_a_strict_cookie_and_pages_say_what_they_may_load(serv
     response = client.opener.open(client.base + "/question/1")
     policy = response.headers["Content-Security-Policy"]
     assert "default-src 'none'" in policy and "form-action 'self'" in policy and "script-src 'sha256-" in policy
-    assert response.headers["Referrer-Policy"] == "no-referrer" and response.headers["Cache-Control"] == "no-store"
+    assert response.headers["Referrer-Policy"] == "same-origin" and response.headers["Cache-Control"] == "no-store"
 
 
 def test_the_review_verb_refuses_a_results_folder_that_is_not_there(tmp_path, capsys):
