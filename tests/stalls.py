@@ -6,7 +6,9 @@ job starts at once and the deadline is spent inside the stall, not in an import.
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 from pathlib import Path
 
 
@@ -16,3 +18,8 @@ def hold_the_gil(request: dict) -> bool:
     started = Path(request["started"]) if "started" in request else Path(request["path"]).with_name("stalled")
     started.write_text("the stall began")
     return re.match(r"(a*)*b", "a" * 64) is not None
+
+
+def die(request: dict) -> None:
+    """The worker killed in the middle of a job, as the kernel's out-of-memory killer would."""
+    os.kill(os.getpid(), signal.SIGKILL)

@@ -13,6 +13,7 @@ import json
 import os
 import random
 import re
+import signal
 import subprocess
 import sys
 import textwrap
@@ -179,6 +180,32 @@ def test_a_job_that_holds_the_gil_is_killed_at_its_deadline_and_its_worker_repla
     (worker,) = stalling_pool.worker_pids()
     stalling_pool.close()
     assert not alive(worker)
+
+
+def test_a_worker_that_dies_in_a_job_is_an_answer_that_says_so(stalling_pool):
+    with pytest.raises(WorkerStopped, match=r"^ended without answering \(killed by signal 9\)$"):
+        stalling_pool.call("stalls:die", {}, seconds=60)
+    assert stalling_pool.worker_pids() == []
+
+
+def test_a_worker_gone_while_idle_is_replaced_for_the_next_job(stalling_pool, tmp_path):
+    (tmp_path / "answers.md").write_text(GOOD_ANSWERS)
+    rubric = Exercise2Rubric.default()
+    assert check_answers_in_worker(tmp_path / "answers.md", rubric, seconds=60, pool=stalling_pool).found == [
+        1,
+        2,
+        3,
+        4,
+    ]
+    (gone,) = stalling_pool.worker_pids()
+    os.kill(gone, signal.SIGKILL)
+    assert check_answers_in_worker(tmp_path / "answers.md", rubric, seconds=60, pool=stalling_pool).found == [
+        1,
+        2,
+        3,
+        4,
+    ]
+    assert stalling_pool.worker_pids() != [gone]
 
 
 class StallingExercise2(Exercise2):

@@ -66,6 +66,7 @@ class _Worker:
             # Its own process group, killed whole; a Ctrl-C at the terminal is the grader's to handle.
             start_new_session=sys.platform != "win32",
         )
+        self.jobs = 0  # served before this one
 
     def exchange(self, request: dict[str, Any], deadline: float) -> dict[str, Any]:
         """Sends one request and reads its reply by a thread of its own (pipes cannot be waited on with a timeout
@@ -130,15 +131,23 @@ class WorkerPool:
         """target(payload) in a worker: WorkerStopped at the deadline or when the worker ended, WorkerFailed when
         the job raised."""
         deadline = time.monotonic() + seconds
-        worker = self._take()
-        try:
-            reply = worker.exchange({"target": target, "payload": payload}, deadline)
-        except _PastDeadline:
-            self._drop(worker)
-            raise WorkerStopped(f"stopped after {seconds:g} s") from None
-        except BaseException:
-            self._drop(worker)
-            raise
+        while True:
+            worker = self._take()
+            try:
+                reply = worker.exchange({"target": target, "payload": payload}, deadline)
+            except _PastDeadline:
+                self._drop(worker)
+                raise WorkerStopped(f"stopped after {seconds:g} s") from None
+            except WorkerStopped:
+                self._drop(worker)
+                if worker.jobs:
+                    continue  # it had ended while idle (its memory taken back, say): a fresh worker takes the job
+                raise
+            except BaseException:
+                self._drop(worker)
+                raise
+            break
+        worker.jobs += 1
         self._give_back(worker)
         if "error" in reply:
             raise WorkerFailed(str(reply["error"]))
