@@ -513,6 +513,7 @@ def test_a_sample_is_not_graded_by_grade_all(graded_class):
     assert sorted(job.submission_dir.name for job in graded_class.sandbox.jobs) == ["alice", "bob"]
     assert [folder.name for folder in student_folders(graded_class.submissions)] == ["alice", "bob"]
     assert "not graded as students (a SAMPLE file inside): example" in graded_class.output
+    assert "dim" not in graded_class.output  # a style of the console, never printed as a word
 
 
 def test_a_folder_the_import_wrote_is_a_student_even_with_a_sample_marker(tmp_path):

@@ -181,8 +181,8 @@ def grade_all(options: BatchOptions, console: Console) -> BatchReport:
         console.print(_plan_line(plans, session))
         samples = sorted(sample_names(options.submissions))
         if samples:
-            console.print(line(f"not graded as students (a SAMPLE file inside): {', '.join(samples)}", "dim"))
-        console.print(line(f"log: {log_path}", "dim"))
+            console.print(line((f"not graded as students (a SAMPLE file inside): {', '.join(samples)}", "dim")))
+        console.print(line((f"log: {log_path}", "dim")))
         log.info("%s", _plan_line(plans, session))
         for plan in plans:
             log.debug("%r: %s (%s)", plan.student, plan.action, plan.describe())
