@@ -102,15 +102,16 @@ def main(
         )
     server = ReviewServer(session, port=port, ta=ta or "")
     waiting = len(session.queue.entries)
-    console.print(line(f"{len(session.results)} results, {waiting} waiting for a decision; decisions go to "),
+    console.print(line(f"{len(session.results)} results, {waiting} waiting for a decision; decisions go to"),
                   line((str(session.store.path), "bold")))  # fmt: skip
     console.print(line("Open this URL in a browser on this machine (it holds the access token):"))
     console.print(line((server.url, "bold")))
     console.print(line(("Ctrl-C stops the server; every decision is already stored.", "dim")))
     try:
-        server.run()
+        server.run()  # waitress ends its loop on Ctrl-C and returns
     except KeyboardInterrupt:
-        console.print(line("review stopped"))
+        pass
     finally:
         server.close()
+    console.print(line("review stopped; the decisions are in ", str(session.store.path)))
     return 0
