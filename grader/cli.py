@@ -79,7 +79,11 @@ quick_option = click.option(
 def cli(verbose: int) -> None:
     """Grade the CIFAR-10 lab in a sandbox."""
     level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+    # The terminal's handler keeps its own level: a class run lowers the root's to INFO for its log file.
+    terminal = logging.StreamHandler()
+    terminal.setLevel(level)
+    terminal.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[terminal], force=True)
 
 
 @cli.command()

@@ -29,3 +29,16 @@ def test_grading_the_baselines_takes_the_same_sandbox_options_as_grading_a_stude
     assert shared <= options_of("grade")
     assert shared <= options_of("reference", "grade")
     assert shared - {"--isolation"} <= options_of("check")
+
+
+def test_info_lines_reach_the_class_log_but_not_the_terminal_without_v(rubric_file, tmp_path, capsys):
+    import logging
+
+    from grader.batch.run import class_run_log
+    from grader.cli import main
+
+    assert main(["validate", str(rubric_file)]) == 0
+    with class_run_log(tmp_path) as log_file:
+        logging.getLogger("grader.batch.run").info("12 student(s): 12 to grade")
+    assert "12 student(s): 12 to grade" in log_file.read_text()
+    assert "12 student(s)" not in capsys.readouterr().err
