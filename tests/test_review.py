@@ -281,7 +281,7 @@ def test_overrides_yaml_wins_over_a_review_decision_on_the_same_item(klass, tmp_
     overrides = {"bob": {"items": {"exercise2": 3.5}, "reason": "oral exam", "decided_by": "Dr Lee"}}
     (klass.root / "overrides.yaml").write_text(yaml.safe_dump(overrides))
     row = export_rows(klass, tmp_path, "full")["bob"]
-    assert float(row["final_exercise2"]) == 3.5
+    assert float(row["final_exercise2"]) == 3.5 and row["review"] == "q2=1.0 by Kim"
     bob = load_result(result_path(klass.results, "bob"))
     assert bob.final_points.by_item["exercise2"] == 3.5 and bob.decisions[0].status == "applied"
 

@@ -1,5 +1,5 @@
 """Every component per student in one CSV for the instructor: machine points, final points,
-late penalty, overrides, errors, per-class accuracy and the grade that goes to the LMS."""
+late penalty, overrides, review decisions, errors, per-class accuracy and the grade that goes to the LMS."""
 
 from __future__ import annotations
 
@@ -42,12 +42,21 @@ def component_row(student: str, result: Mapping[str, Any] | None, roster: set[st
         f"{entry.get('item')}={entry.get('points')} by {entry.get('decided_by')}: {entry.get('reason')}"
         for entry in result.get("overrides") or []
     )
+    row["review"] = "; ".join(_review(entry) for entry in result.get("decisions") or [])
     row["error"] = result.get("error")
     row["grade"] = grade_cell(result, settings)
     per_class = result.get("per_class_accuracy") or []
     names = CIFAR10_CLASSES if len(per_class) == len(CIFAR10_CLASSES) else [str(i) for i in range(len(per_class))]
     row.update({f"accuracy_{name}": value for name, value in zip(names, per_class, strict=True)})
     return row
+
+
+def _review(entry: Mapping[str, Any]) -> str:
+    """One decision of grader review: `q3=0.5 by Kim: comment`, marked when the answer changed since."""
+    points = "unchanged" if entry.get("points") is None else entry.get("points")
+    reopened = " (re-opened: changed since)" if entry.get("status") == "reopened" else ""
+    comment = f": {entry.get('comment')}" if entry.get("comment") else ""
+    return f"{entry.get('subject')}={points} by {entry.get('decided_by')}{reopened}{comment}"
 
 
 def _items(machine: dict, final: dict) -> list[str]:
