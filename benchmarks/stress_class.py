@@ -26,7 +26,7 @@ EXAMPLE = REPO / "submissions" / "example"
 
 
 def make_class(root: Path, students: int) -> Path:
-    from grader.batch.plan import SAMPLE_MARKER  # the copies are students, not the shipped sample
+    from grader.intake.class_folders import SAMPLE_MARKER  # the copies are students, not the shipped sample
 
     submissions = root / "submissions"
     for number in range(students):

@@ -26,7 +26,7 @@ from pydantic import BaseModel
 from rich.console import Console
 
 from grader.batch.export import export_results
-from grader.batch.plan import SAMPLE_MARKER, student_folders
+from grader.intake.class_folders import SAMPLE_MARKER, student_folders
 from grader.batch.run import BatchOptions, grade_all
 from grader.batch.summary import main as summary_main
 from grader.cli import main as cli_main

@@ -12,10 +12,10 @@ from pathlib import Path
 
 from rich.console import Console
 
-from grader.batch.plan import sample_names, student_folders
 from grader.export.base import get_exporter
 from grader.export.roster import Reconciliation, read_roster, reconcile
 from grader.intake.blackboard import MANIFEST, read_manifest
+from grader.intake.class_folders import sample_names, student_folders
 from grader.pipeline import CoursePolicy, apply_policy
 from grader.report.text import line, literal
 from grader.results.model import Result

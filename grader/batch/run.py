@@ -21,8 +21,9 @@ from rich.console import Console
 from grader.batch.display import BatchDisplay
 from grader.batch.executors.base import EXECUTORS, Executor, ExecutorSettings, Finished
 from grader.batch.executors.local import GpuPool  # noqa: F401 - its home before the executors; tests import it here
-from grader.batch.plan import CurrentInputs, StudentPlan, plan_class, sample_names, student_folders
+from grader.batch.plan import CurrentInputs, StudentPlan, plan_class
 from grader.batch.summary import render_summary, summarise
+from grader.intake.class_folders import sample_names, student_folders
 from grader.integrity.copies import compare_class, read_copy_report
 from grader.pipeline import CoursePolicy, GradingSession, apply_policy, open_session, rescore
 from grader.report.text import line

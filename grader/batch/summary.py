@@ -1,90 +1,22 @@
-"""The class at a glance: how many were graded, how accuracy and points spread, and why the others failed."""
+"""`grader summary`: the class at a glance (grader/report/class_summary.py) printed on the console."""
 
 from __future__ import annotations
 
-import contextlib
-from collections import defaultdict
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import pandas as pd
-from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from grader.answers import AnswersResult, DuplicatePair, class_duplicate_report
-from grader.batch.plan import sample_names
+from grader.intake.class_folders import sample_names
 from grader.integrity.copies import CopyReport, read_copy_report
+from grader.report.class_summary import ClassSummary, summarise
 from grader.report.text import line, literal
-from grader.results.model import Result
 from grader.results.store import load_results
-from grader.review.counts import ReviewCounts, describe, review_counts
+from grader.review.counts import describe
 
 QUANTILES = ("min", "25%", "50%", "75%", "max")
 SHOWN_STUDENTS = 8
-
-
-@dataclass
-class ClassSummary:
-    """`accuracy` and `points` (the final totals) hold count, mean, std and quantiles;
-    `errors` maps an error kind to its (student, error) pairs, the commonest kind first."""
-
-    graded: int = 0
-    failed: int = 0
-    accuracy: dict[str, float] = field(default_factory=dict)
-    points: dict[str, float] = field(default_factory=dict)
-    errors: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
-    unreadable: list[str] = field(default_factory=list)
-    duplicates: list[DuplicatePair] = field(default_factory=list)
-    unsandboxed: list[str] = field(default_factory=list)
-    copies: CopyReport | None = None  # results/integrity/copies.json, written by grade --all
-    integrity_flags: list[tuple[str, str, str]] = field(default_factory=list)  # (student, code, message)
-    review: ReviewCounts = field(default_factory=ReviewCounts)  # the TA's decisions in grader review
-
-
-def _describe(values: list[float]) -> dict[str, float]:
-    if not values:
-        return {}
-    return {key: float(value) for key, value in pd.Series(values, dtype=float).describe().items()}
-
-
-def answer_duplicates(results: list[Result]) -> list[DuplicatePair]:
-    """Pairs of students whose written answers to one question are near-duplicates, most similar first."""
-    answers = {}
-    for result in results:
-        if result.answers and result.answers.get("questions"):
-            with contextlib.suppress(ValidationError):
-                answers[result.student] = AnswersResult.model_validate(result.answers)
-    return class_duplicate_report(answers)
-
-
-def summarise(
-    results: list[Result], unreadable: list[str] | None = None, copies: CopyReport | None = None
-) -> ClassSummary:
-    errors: dict[str, list[tuple[str, str]]] = defaultdict(list)
-    for result in results:
-        if result.status != "graded":
-            errors[result.error_kind or "unknown"].append((result.student, result.error or ""))
-    totals = [r.final_points.total if r.final_points.total is not None else r.points.total for r in results]
-    return ClassSummary(
-        graded=sum(result.status == "graded" for result in results),
-        failed=sum(result.status != "graded" for result in results),
-        accuracy=_describe([result.accuracy for result in results if result.accuracy is not None]),
-        points=_describe([total for total in totals if total is not None]),
-        errors=dict(sorted(errors.items(), key=lambda entry: (-len(entry[1]), entry[0]))),
-        unreadable=list(unreadable or []),
-        duplicates=answer_duplicates(results),
-        unsandboxed=[result.student for result in results if result.run and not result.run.sandboxed],
-        copies=copies,
-        integrity_flags=[
-            (result.student, flag.code, flag.message)
-            for result in results
-            if result.integrity
-            for flag in result.integrity.flags
-        ],
-        review=review_counts(results),
-    )
 
 
 def render_summary(summary: ClassSummary, console: Console) -> None:

@@ -76,7 +76,7 @@ def run_grader(*args: str, log: Path | None = None) -> subprocess.CompletedProce
 
 
 def copy_submission(source: Path, target: Path, names: tuple[str, ...] | None = None) -> None:
-    from grader.batch.plan import SAMPLE_MARKER  # the copy is graded as a student, not as the shipped sample
+    from grader.intake.class_folders import SAMPLE_MARKER  # the copy is graded as a student, not as the shipped sample
 
     if target.exists():
         shutil.rmtree(target)

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from grader.batch.plan import sample_names
 from grader.errors import GraderError
+from grader.intake.class_folders import sample_names
 from grader.pipeline.policy import CoursePolicy, apply_policy
 from grader.results.model import Result
 from grader.results.store import BatchBusy, load_result, result_path, results_lock, save_result

@@ -15,9 +15,9 @@ from pathlib import Path
 import matplotlib
 
 from grader.atomic_write import write_atomic
-from grader.batch.summary import summarise
 from grader.errors import GraderError
 from grader.integrity.copies import read_copy_report
+from grader.report.class_summary import summarise
 from grader.report.html.class_page import class_page
 from grader.report.html.hostpaths import HostPaths
 from grader.report.html.split import ReportSplit, load_report_split

@@ -16,9 +16,9 @@ from urllib.parse import quote
 from pydantic import ValidationError
 
 from grader.answers import AnswersResult
-from grader.batch.summary import ClassSummary
 from grader.errors import GraderError
 from grader.export.base import read_gradebook
+from grader.report.class_summary import ClassSummary
 from grader.report.html import charts
 from grader.report.html.clusters import Cluster, cluster_pairs
 from grader.report.html.shell import chart, render, template
