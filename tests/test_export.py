@@ -26,7 +26,6 @@ from pydantic import BaseModel
 from rich.console import Console
 
 from grader.batch.export import export_results
-from grader.intake.class_folders import SAMPLE_MARKER, student_folders
 from grader.batch.run import BatchOptions, grade_all
 from grader.batch.summary import main as summary_main
 from grader.cli import main as cli_main
@@ -35,6 +34,7 @@ from grader.export.feedback import MAX_FEEDBACK_CHARS, feedback_text, without_ho
 from grader.export.roster import read_roster, reconcile
 from grader.intake.blackboard import import_bulk_download
 from grader.intake.blackboard.manifest import MANIFEST
+from grader.intake.class_folders import SAMPLE_MARKER, student_folders
 from grader.policy.late import AttemptPolicy
 
 HEADER = "Lab 8 [Total Pts: 104 Score] |123456"
