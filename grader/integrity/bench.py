@@ -204,11 +204,12 @@ def show_copies(copies: dict | None, path: Path) -> None:
     say(f"copied pairs ({copies.get('students')} students compared on {copies.get('images')} images; rule: "
         f"{copies.get('rule')}): {len(pairs)}")  # fmt: skip
     for _, pair in pairs:
-        kappa = pair.get("kappa")
+        kappa, correlation = pair.get("kappa"), pair.get("logit_correlation")
         say(
             f"  {pair.get('student_a')} ~ {pair.get('student_b')}: {', '.join(pair.get('reasons') or [])}; same class "
             f"{percent(pair.get('agreement'))}, kappa {'-' if kappa is None else f'{kappa:.3f}'}, shared mistakes "
-            f"{pair.get('shared_mistakes')} ({percent(pair.get('shared_mistake_agreement'))} the same wrong class)"
+            f"{pair.get('shared_mistakes')} ({percent(pair.get('shared_mistake_agreement'))} the same wrong class), "
+            f"logit correlation {'-' if correlation is None else f'{correlation:.3f}'}"
         )
 
 

@@ -107,14 +107,16 @@ def _perturbations(
         "slightly (cropped and rescaled, turned a few degrees, colours and compression changed, each image its own "
         "way, drawn in secret)"
     )
-    if excess is not None:
+    if test_only:
         seen += (
             f", but only by {report.train_perturbation_drop:.0%} on training images changed the same way: the model "
             "knows the test images themselves rather than what they show. An honest model loses as much on both, "
             "or more on its training images; a table of the test images collapses on them alone."
         )
     else:
-        seen += ": a genuine CNN loses a little; a table of the test images collapses like this."
+        seen += ": a genuine CNN loses a little; a table of the test images collapses like this"
+        train_drop = report.train_perturbation_drop
+        seen += "." if train_drop is None else f" (on training images changed the same way: {train_drop:.0%})."
     report.flags.append(IntegrityFlag(code="perturbation-collapse", message=seen, evidence=evidence))
 
 
