@@ -14,10 +14,24 @@
     if (!keepFocus) { card.focus({ preventScroll: true }); }
   }
 
+  function shown(card) { return card.offsetParent !== null; }  // not folded away in a closed <details>
+
+  function move(step) {
+    var visible = cards.filter(shown);
+    if (!visible.length) { return; }
+    var at = visible.indexOf(cards[current]);
+    var next = at < 0 ? 0 : Math.max(0, Math.min(visible.length - 1, at + step));
+    select(cards.indexOf(visible[next]), true);
+  }
+
   function start() {
     var named = location.hash ? document.getElementById(location.hash.slice(1)) : null;
+    var folded = named ? named.closest("details") : null;
+    if (folded) { folded.open = true; }
     var index = named ? cards.indexOf(named) : -1;
-    if (index < 0) { index = cards.findIndex(function (card) { return card.hasAttribute("data-waiting"); }); }
+    if (index < 0) {
+      index = cards.findIndex(function (card) { return card.hasAttribute("data-waiting") && shown(card); });
+    }
     if (index >= 0 || cards.length) { select(Math.max(index, 0), index > 0 || !!named); }
   }
 
@@ -61,8 +75,8 @@
     if (event.ctrlKey || event.metaKey || event.altKey) { return; }
     var key = event.key;
     var handled = true;
-    if (key === "j") { select(current + 1, true); }
-    else if (key === "k") { select(current - 1, true); }
+    if (key === "j") { move(1); }
+    else if (key === "k") { move(-1); }
     else if (key === "q") { go("nav-queue"); }
     else if (page === "queue" && (key === "Enter" || key === "o")) {
       var row = cards[current];
