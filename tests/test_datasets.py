@@ -56,6 +56,22 @@ def test_sha256_pin_refuses_a_changed_label(tmp_path, tiny_split):
         load_pinned_split(path, SplitFormat.npz, pinned, None)
 
 
+def test_a_split_of_another_format_than_the_pin_says_how_to_adopt_it(tmp_path, tiny_split):
+    path = tmp_path / "mine.npz"
+    np.savez(path, images=tiny_split.images, labels=tiny_split.labels)
+    with pytest.raises(SplitMismatch, match="pins a cifar-batches split, found npz") as error:
+        load_pinned_split(path, SplitFormat.cifar_batches, None, "0" * 32)
+    assert "grader pin-split PATH" in str(error.value)
+
+
+def test_a_missing_rubric_says_where_to_run_or_how_to_name_it(tmp_path):
+    from grader.rubric.config import RubricError, load_rubric
+
+    with pytest.raises(RubricError, match="no such rubric file") as error:
+        load_rubric(tmp_path / "rubric.yaml")
+    assert "--rubric PATH" in str(error.value) and "grader's folder" in str(error.value)
+
+
 def test_a_pickle_batch_cannot_run_code(tmp_path):
     folder = tmp_path / "cifar-10-batches-py"
     folder.mkdir()

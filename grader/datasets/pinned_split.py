@@ -29,7 +29,7 @@ def ensure_cifar_batches(root: Path) -> None:
         raise DatasetError(
             f"CIFAR-10 test batch not found at {root / FOLDER / 'test_batch'} and the download failed ({error}).\n"
             f"Download {DOWNLOAD_URL}, extract it so that {root / FOLDER / 'test_batch'} exists, "
-            "or point DATA= (or --data, or CIFAR10_ROOT) at a folder or split file that holds it."
+            "or point --data (make's DATA=, or the variable CIFAR10_ROOT) at a folder or split file that holds it."
         ) from error
 
 
@@ -44,7 +44,10 @@ def load_pinned_split(
         raise DatasetError(f"{path}: the split named by the rubric does not exist")
     found_format = detect_format(path)
     if found_format != split_format:
-        raise SplitMismatch(f"{path}: the rubric pins a {split_format.value} split, found {found_format.value}")
+        raise SplitMismatch(
+            f"{path}: the rubric pins a {split_format.value} split, found {found_format.value}.\n"
+            "Grade on the pinned data, or adopt this split with `grader pin-split PATH` (it rewrites the rubric's pin)."
+        )
     if md5:
         test_batch = batch_folder(path) / "test_batch"
         found = file_md5(test_batch) if test_batch.is_file() else "(no test_batch)"

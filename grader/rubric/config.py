@@ -187,7 +187,10 @@ def load_rubric(path: Path) -> Rubric:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError as error:
-        raise RubricError(f"{path}: no such rubric file") from error
+        raise RubricError(
+            f"{path}: no such rubric file; run the command in the grader's folder (where rubric.yaml is), "
+            "or name the rubric with --rubric PATH"
+        ) from error
     except (yaml.YAMLError, UnicodeDecodeError) as error:
         raise RubricError(f"{path}: not valid YAML ({error})") from error
     if not isinstance(data, dict):
