@@ -29,7 +29,7 @@ from grader.batch.export import export_results
 from grader.batch.run import BatchOptions, grade_all
 from grader.batch.summary import main as summary_main
 from grader.cli import main as cli_main
-from grader.export.base import ExportError, ExportSettings, get_exporter
+from grader.export.base import ExportError, ExportSettings, defuse_formula, get_exporter
 from grader.export.feedback import MAX_FEEDBACK_CHARS, feedback_text, without_host_paths
 from grader.export.roster import read_roster, reconcile
 from grader.intake.blackboard import import_bulk_download
@@ -444,6 +444,80 @@ def test_feedback_from_student_strings_is_plain_short_and_no_formula():
     long_reasons = [{"number": n, "points": 0, "max_points": 1, "reason": "r" * 900} for n in range(1, 60)]
     text = feedback_text(reported(answers={"questions": long_reasons}), settings())
     assert len(text) <= MAX_FEEDBACK_CHARS and text.endswith("...")
+
+
+# --- no cell starts a formula --------------------------------------------------------------------------------
+
+FORMULA = '=HYPERLINK("http://evil","x")'
+# The formula behind what some spreadsheets skip (whitespace) or read as the plain sign (a compatibility form).
+HIDDEN_FORMULAS = {
+    "leading space": " " + FORMULA,
+    "newline": "\n" + FORMULA,
+    "no-break space": "\u00a0" + FORMULA,
+    "fullwidth equals": "\uff1d" + FORMULA[1:],
+    "tab": "\t" + FORMULA,
+}
+FORMATS = {"bb": ",", "bb-tab": "\t", "canvas": ",", "full": ","}
+
+
+def formula_cells(rows: list[list[str]]) -> list[str]:
+    """The cells a spreadsheet would run: the formula at their start, behind nothing but the whitespace of the
+    variants (a defused cell starts with the apostrophe that makes a spreadsheet show it as text)."""
+    found = [cell for row in rows for cell in row if "HYPERLINK" in cell]
+    assert found, rows
+    return [cell for cell in found if cell.lstrip(" \t\r\n\u00a0").startswith(("=", "\uff1d"))]
+
+
+@pytest.mark.parametrize("hidden", HIDDEN_FORMULAS.values(), ids=HIDDEN_FORMULAS.keys())
+@pytest.mark.parametrize("format_name", FORMATS)
+def test_no_exported_cell_starts_a_formula_behind_whitespace_or_a_fullwidth_sign(tmp_path, results, format_name,
+                                                                                 hidden):  # fmt: skip
+    mallory = result(hidden, 40.0, status="error", error=hidden)  # a folder name, and an error from student code
+    [path] = get_exporter(format_name).export(
+        [*results, mallory], ["alice", hidden], settings(feedback=True), tmp_path
+    )  # fmt: skip
+    text = path.read_bytes().decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=FORMATS[format_name]))
+    assert formula_cells(rows) == []
+    alice = next(row for row in rows if "alice" in row)
+    assert "66.1" in alice  # the grades the exporter writes stay plain numbers
+
+
+@pytest.mark.parametrize("hidden", HIDDEN_FORMULAS.values(), ids=HIDDEN_FORMULAS.keys())
+def test_feedback_never_starts_a_formula(hidden):
+    """The feedback starts with the column's name; its other lines (errors, reasons) never start the cell."""
+    assert feedback_text(reported(), settings(column_name=hidden)).startswith("'" + hidden)
+
+
+@pytest.mark.parametrize("hidden", HIDDEN_FORMULAS.values(), ids=HIDDEN_FORMULAS.keys())
+@pytest.mark.parametrize("all_columns", [False, True], ids=["minimal", "all-columns"])
+def test_a_filled_download_starts_no_formula_in_its_names_and_usernames(tmp_path, results, hidden, all_columns):
+    username = hidden.strip()  # how the roster and the results name the student the download lists
+    rows = [[hidden, "Mallory", hidden, "1009", "", "Yes", "", ""], *DOWNLOAD_ROWS]
+    gradebook = write_download(tmp_path / "gc.csv", DOWNLOAD_HEADER, rows, ",", "utf-8")
+    mallory = result(username, 40.0)
+    [path] = get_exporter("bb").export(
+        [*results, mallory], [username, "alice"], settings(feedback=True), tmp_path / "bb", gradebook=gradebook,
+        all_columns=all_columns,
+    )  # fmt: skip
+    back = read_back(path)[1]
+    assert formula_cells(back) == [] and "66.1" in next(row for row in back if "alice" in row)
+    canvas = [*CANVAS_ROWS, [hidden, "9", "", hidden, hidden, "", "3"]]
+    gradebook = write_download(tmp_path / "canvas.csv", CANVAS_HEADER, canvas, ",", "utf-8", "\n")
+    [path] = get_exporter("canvas").export(
+        [*results, mallory], [username, "alice"], settings(canvas_assignment_id="4321"), tmp_path / "canvas",
+        gradebook, all_columns=all_columns,
+    )  # fmt: skip
+    back = read_back(path)[1]
+    assert formula_cells(back) == [] and back[2][-1] == "66.1" and back[1][-1] == "104.00"
+
+
+def test_plain_numbers_and_text_that_is_no_formula_are_written_as_they_are():
+    for value in ("66.1", "-2.5", "+3", "1e-3", "0", "", "alice", "d.o'neil", "'=already text", "Smith, Alice"):
+        assert defuse_formula(value) == value
+    for value in ("-cmd|' /C calc'!A0", "@SUM(A1)", "\u3000+1+2", "\u200b=1", "\ufe66HYPERLINK()", "\r=1", " -2+3"):
+        assert defuse_formula(value) == "'" + value
+    assert defuse_formula(12.5) == 12.5 and defuse_formula(None) is None
 
 
 # --- the roster ---------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import csv
 import difflib
 import io
 import re
+import unicodedata
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -124,13 +125,28 @@ def grade_cell(result: Mapping[str, Any] | None, settings: ExportSettings) -> st
     return "" if total is None else format_points(total)
 
 
-# Spreadsheets run a cell starting with these as a formula; error texts and reasons come from student code.
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# Spreadsheets run a cell starting with these as a formula (OWASP's CSV injection list). Some skip leading
+# whitespace (a space, a line break, a no-break space) and read compatibility forms (a fullwidth ＝) as the plain
+# sign, so the first character is looked for after NFKC normalisation, past whitespace and invisible characters.
+FORMULA_START = ("=", "+", "-", "@")
+CONTROL_START = ("\t", "\r")
+PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
+
+
+def _first_visible(text: str) -> str:
+    for character in unicodedata.normalize("NFKC", text):
+        if not (character.isspace() or unicodedata.category(character) in ("Cc", "Cf")):
+            return character
+    return ""
 
 
 def defuse_formula(value: Any) -> Any:
-    """A text a spreadsheet would run as a formula, with a leading apostrophe; other values as they are."""
-    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_START) else value
+    """A text a spreadsheet could run as a formula, with a leading apostrophe; a plain number (a grade, "-2.5"),
+    a text that is no formula and a value that is not text as they are. Every exporter passes every cell through
+    this: names, usernames and folders, feedback, and the cells of a filled download."""
+    if not isinstance(value, str) or PLAIN_NUMBER.fullmatch(value):
+        return value
+    return "'" + value if value.startswith(CONTROL_START) or _first_visible(value) in FORMULA_START else value
 
 
 def item_label(item: str) -> str:
@@ -178,12 +194,13 @@ def write_table_atomic(
     path: Path, rows: Iterable[list[str]], delimiter: str, table_format: TableFormat | None = None
 ) -> Path:
     """Every value quoted, as Blackboard's upload wants; CRLF line ends, as spreadsheets write them;
-    or as the downloaded file was written (`table_format`), with this exporter's delimiter."""
+    or as the downloaded file was written (`table_format`), with this exporter's delimiter. No cell starts a
+    formula (`defuse_formula`)."""
     table_format = table_format or TableFormat()
     buffer = io.StringIO()
     quoting = csv.QUOTE_ALL if table_format.quote_all else csv.QUOTE_MINIMAL
     writer = csv.writer(buffer, delimiter=delimiter, quoting=quoting, lineterminator=table_format.line_end)
-    writer.writerows(rows)
+    writer.writerows([defuse_formula(cell) for cell in row] for row in rows)
     return write_bytes_atomic(path, table_format.encode(buffer.getvalue()))
 
 
