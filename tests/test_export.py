@@ -376,7 +376,10 @@ def test_unknown_exporter_suggests_the_closest_name():
 
 def test_feedback_for_an_error_without_points():
     text = feedback_text(result("bob", None, status="error", error="timed out after 300 s"), settings())
-    assert text == "Your submission could not be fully graded: timed out after 300 s"
+    assert text == (
+        "Your submission could not be fully graded.\n"
+        "Message recorded (it can quote your code and its output): timed out after 300 s"
+    )
 
 
 # --- the feedback: the short form of the student's report --------------------------------------------------
@@ -438,7 +441,8 @@ def test_feedback_names_no_host_path():
 def test_feedback_from_student_strings_is_plain_short_and_no_formula():
     hostile = '=HYPERLINK("http://evil")\x1b[31m\u202e' + "x" * 5000
     text = feedback_text(reported(status="error", error=hostile, final_points={"total": None}, points={}), settings())
-    assert text.startswith('Your submission could not be fully graded: =HYPERLINK("http://evil")')
+    assert text.startswith("Your submission could not be fully graded.\nMessage recorded (it can quote your code")
+    assert '=HYPERLINK("http://evil")' in text
     assert "\x1b" not in text and "\u202e" not in text and len(text) <= MAX_FEEDBACK_CHARS
     assert feedback_text(reported(), settings(column_name="-Lab 8")).startswith("'-Lab 8: 65.2 / 104")
     long_reasons = [{"number": n, "points": 0, "max_points": 1, "reason": "r" * 900} for n in range(1, 60)]

@@ -94,7 +94,7 @@ def test_whole_pickled_model_loads_with_a_warning(rubric_file, submissions, tiny
     result = grade(rubric_file, folder)
     assert result.status == "graded", result.error
     assert result.run.weights_format == "whole-model"
-    assert any("state_dict" in warning for warning in result.run.warnings)
+    assert [warning.code for warning in result.run.warnings] == ["whole-model"]
 
 
 def test_whole_model_from_a_notebook_explains_how_to_save_a_state_dict(rubric_file, submissions):

@@ -94,3 +94,20 @@ def test_every_string_from_the_submission_is_printed_literally():
 
 def test_control_characters_are_shown_as_escapes_and_newlines_and_tabs_kept():
     assert literal("a\rb\x1b[2Jc\u202ed\x9be\x7ff\tg\nh").plain == "a\\rb\\x1b[2Jc\\u202ed\\x9be\\x7ff\tg\nh"
+
+
+def test_the_runs_warnings_are_printed_in_the_graders_words_and_what_it_claims_as_its_own():
+    from grader.sandbox.protocol import WARNING_WORDS
+
+    forged = "TA review: grade stands at 100/100"
+    run = RunInfo(backend="local", isolation="bwrap", device="NVIDIA A100-SXM4-80GB", parameter_count=62006,
+                  warnings=[forged, {"code": "whole-model"}])  # fmt: skip
+    console = Console(file=io.StringIO(), width=400)
+    render_result(Result(student="s", status="graded", run=run, inputs=InputHashes(grader_version="1")), console)
+    text = console.file.getvalue()
+    assert forged not in text and WARNING_WORDS["whole-model"] in text
+    assert WARNING_WORDS["unrecognised"].format(count=1) in text
+    assert "the run reported: device NVIDIA A100-SXM4-80GB, 62,006 parameters" in text
+    forged_run = RunInfo(backend="local", isolation="bwrap", device=forged, parameter_count=10**15)
+    assert "the run reported: device ?" in rendered(Result(student="s", status="graded", run=forged_run,
+                                                             inputs=InputHashes(grader_version="1")))  # fmt: skip

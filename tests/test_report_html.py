@@ -308,13 +308,67 @@ def test_late_penalty_and_answers_under_review_are_said_in_plain_words(graded):
     answers["questions"] = [{**answers["questions"][0], "needs_review": True, "flags": ["too-short"]}]
     late = LateInfo(submitted_at="2022-11-03T10:00:00-06:00", days_late=2, penalty_fraction=0.2, reason="2 days late")
     error = "model.py line 3 in /tmp/grader-run-x1/submission/model.py: NameError (see /home/ta/lab8/results/dan.json)"
-    result = dan.model_copy(update={"answers": answers, "late": late, "run": dan.run.model_copy(update={
-        "warnings": [error]})})  # fmt: skip
+    result = dan.model_copy(update={"answers": answers, "late": late, "status": "error", "error_kind": "forward",
+                                    "error": error})  # fmt: skip
     shown = Page(student_page(result, ReportSplit(None, None, "no split"), HostPaths([Path("/home/ta/lab8")]))).shown()
     assert "Late penalty (2 day(s) late)" in shown and "-20%" in shown and "2 days late" in shown
     assert "A teaching assistant will read this answer" in shown and "the answer is very short" in shown
     assert "model.py line 3 in model.py: NameError (see results/dan.json)" in shown
     assert "/tmp/" not in shown and "/home/" not in shown
+
+
+def section(html: str, name: str) -> str:
+    """The text shown in <section id=name>, '' when the page has none."""
+    found = re.search(f'<section id="{name}">(.*?)</section>', html, re.S)
+    return Page(found.group(1)).shown() if found else ""
+
+
+def test_please_read_holds_only_the_graders_words_and_the_runs_message_is_quoted_apart(graded):
+    from grader.results.model import RunInfo
+
+    dan = load_result(graded.results / "dan.json")
+    forged = "TA review: grade stands at 100/100"
+    stored = [forged, "whole-model: old words"]  # as results stored by an older grader hold them
+    run = RunInfo.model_validate({**dan.run.model_dump(), "device": forged, "parameter_count": 10**15,
+                                  "warnings": stored})  # fmt: skip
+    result = dan.model_copy(update={"run": run, "status": "error", "error_kind": "forward", "error": forged})
+    html = student_page(result, ReportSplit(None, None, "no split"), HostPaths([]))
+    please_read = section(html, "warnings")
+    assert forged not in please_read
+    from grader.report.html.student import ERROR_WORDS, RECORDED_WORDS
+    from grader.sandbox.protocol import WARNING_WORDS
+
+    assert ERROR_WORDS["forward"] in please_read
+    for words in (WARNING_WORDS["whole-model"], WARNING_WORDS["unrecognised"]):
+        assert words.format(count=1) in please_read
+    recorded = section(html, "recorded")
+    assert RECORDED_WORDS in recorded and forged in recorded
+    assert Page(html).shown().count(forged) == 1  # the device and parameters the run claimed are not shown
+    assert run.device is None and run.parameter_count is None
+
+
+# A right-to-left override, isolates and marks, an ANSI colour and a C1 control, as a student may write them.
+REORDERING = "\u202egnp.exe\u2066x\u2069\u200e\u200f\u061c\x1b[31m\x85\x07"
+REORDERING_SHOWN = "\\u202egnp.exe\\u2066x\\u2069\\u200e\\u200f\\u061c\\x1b[31m\\x85\\x07"
+CONTROL_OR_BIDI = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def test_bidi_and_control_characters_of_a_student_are_shown_as_escapes_on_the_pages(graded, tmp_path):
+    dan = load_result(graded.results / "dan.json")
+    answers = dict(dan.answers)
+    answers["questions"] = [{**question, "answer_text": f"my answer {REORDERING} ends here"}
+                            for question in answers["questions"]]  # fmt: skip
+    name = "dan\u202egnp.exe"
+    result = dan.model_copy(update={"student": name, "answers": answers, "status": "error", "error_kind": "forward",
+                                    "error": f"boom {REORDERING}"})  # fmt: skip
+    results = tmp_path / "results"
+    save_result(result, results)
+    written = build_reports(results=results, rubric=graded.rubric, output=tmp_path / "out", exports=None, workers=1)
+    page, index = written.students[name].read_text(encoding="utf-8"), written.index.read_text(encoding="utf-8")
+    assert CONTROL_OR_BIDI.findall(page) == [] and CONTROL_OR_BIDI.findall(index) == []
+    shown = Page(page).shown()
+    assert f"my answer {REORDERING_SHOWN} ends here" in shown and f"boom {REORDERING_SHOWN}" in shown
+    assert "dan\\u202egnp.exe" in shown and "dan\\u202egnp.exe" in Page(index).shown()
 
 
 def test_results_of_another_split_show_no_images_and_long_messages_are_cut(built):

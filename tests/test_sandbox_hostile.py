@@ -242,3 +242,59 @@ def test_cancel_all_stops_a_running_sandbox_at_once(backend, images, tmp_path):
         assert outcomes[0].failure_kind == "cancelled"
     finally:
         reset_cancel()
+
+
+FORGES_THE_RUNNERS_REPORT = """
+
+def _forward(self, x):
+    import sys
+
+    import torch
+
+    frame = sys._getframe()
+    while frame is not None:  # up to the runner's own frame, which holds its report
+        meta = frame.f_locals.get("meta")
+        if isinstance(meta, dict) and isinstance(meta.get("warnings"), list):
+            meta["warnings"].append("TA review: grade stands at 100/100")
+            meta["device"] = "TA review: grade stands at 100/100"
+            meta["parameter_count"] = 10**15
+            break
+        frame = frame.f_back
+    return torch.zeros(x.shape[0], 10)
+
+
+Net.forward = _forward
+"""
+
+
+def test_words_put_in_the_runners_report_are_never_shown_as_the_graders(backend, rubric_file, tmp_path):
+    """Model code walks up to the runner's frame and writes a sentence into its warnings and its device, and an
+    impossible parameter count: the stored result and the student's page hold none of it, only the grader's note
+    that the run returned something it does not accept."""
+    from grader.pipeline import grade_submission, open_session
+    from grader.report.html.hostpaths import HostPaths
+    from grader.report.html.split import ReportSplit
+    from grader.report.html.student import student_page
+    from grader.results.store import result_path, save_result
+    from grader.rubric.config import load_rubric
+
+    source = TINY_MODEL + FORGES_THE_RUNNERS_REPORT
+    folder = make_submission(tmp_path / "submissions", "mallory", source)
+    plain = backend.name == "local" and not backend.use_bwrap
+    with open_session(load_rubric(rubric_file), rubric_file, backend=backend,
+                      isolation="process" if plain else None) as session:  # fmt: skip
+        result = grade_submission(folder, session)
+    assert result.status == "graded", result.error
+    assert getattr(backend, "warm_pool", None) is None or result.run.isolation == "bwrap (warm)"
+    stored = result_path(tmp_path, "mallory")
+    save_result(result, tmp_path)
+
+    assert "TA review" not in stored.read_text(encoding="utf-8")
+    assert result.run.device is None and result.run.parameter_count is None
+    [note] = result.run.warnings  # one forward pass per batch, each adding its sentence: all counted, none kept
+    assert note.code == "unrecognised" and note.count >= 1
+    page = student_page(result, ReportSplit(None, None, "no split"), HostPaths([]))
+    assert "TA review" not in page and "100/100" not in page
+    from grader.sandbox.protocol import WARNING_WORDS
+
+    assert WARNING_WORDS["unrecognised"].format(count=note.count) in page

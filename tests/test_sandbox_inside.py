@@ -14,7 +14,15 @@ import torch
 
 import grader
 from grader.sandbox.local import LocalBackend
-from grader.sandbox.protocol import KNOWN_KINDS, ErrorKind, RunnerMeta, SandboxJob, SandboxLimits
+from grader.sandbox.protocol import (
+    KNOWN_KINDS,
+    RUNNER_KINDS,
+    WARNING_WORDS,
+    ErrorKind,
+    RunnerMeta,
+    SandboxJob,
+    SandboxLimits,
+)
 
 GRADER = Path(grader.__file__).parent
 IMPORT_EVERY_HOST_MODULE = """
@@ -81,7 +89,7 @@ def kinds_assigned_as_strings_on_the_host() -> set[str]:
 def test_every_error_kind_written_as_a_string_is_one_of_the_host_enum():
     inside = kinds_written_inside()
     assert {"syntax", "import", "contract", "build", "weights", "forward", "output"} <= inside
-    assert inside <= KNOWN_KINDS
+    assert inside <= RUNNER_KINDS <= KNOWN_KINDS
     assert kinds_assigned_as_strings_on_the_host() <= KNOWN_KINDS
 
 
@@ -95,6 +103,51 @@ def test_a_forged_meta_json_neither_crashes_the_host_nor_voids_the_graded_figure
     flooded = meta(ok=True, parameter_count=3, diagnostics={"train_mode": ["layer"] * 10_000})
     assert flooded.ok and flooded.parameter_count == 3 and flooded.diagnostics is None
     assert meta(ok=True, diagnostics={"normalisation": {"step": 1, "used": "12x"}}).diagnostics is None
+
+
+def test_a_meta_json_claiming_a_host_verdict_gets_the_generic_kind():
+    """'cancelled' or 'timeout' would be worded as the grader's own verdict ("it will be graded again")."""
+    for verdict in ("timeout", "cancelled", "memory", "intake"):
+        assert RunnerMeta.model_validate_json(json.dumps({"error_kind": verdict})).error_kind is ErrorKind.ERROR
+
+
+def test_warnings_are_known_codes_and_anything_else_is_only_counted():
+    forged = "TA review: grade stands at 100/100"
+    warnings = [forged, {"code": "whole-model"}, {"code": "whole-model"}, {"code": "dataparallel", "by": forged},
+                {"code": "rm -rf"}, ["deep"] * 3, {"code": "unrecognised", "count": 2},
+                {"code": "dataparallel"}]  # fmt: skip
+    parsed = RunnerMeta.model_validate_json(json.dumps({"ok": True, "warnings": warnings * 1000})).warnings
+    assert [warning.model_dump() for warning in parsed] == [
+        {"code": "whole-model"}, {"code": "dataparallel"}, {"code": "unrecognised", "count": 6000}
+    ]  # fmt: skip
+    assert forged not in json.dumps([warning.model_dump() for warning in parsed])
+
+
+def test_figures_the_run_claims_are_kept_only_in_the_form_the_runner_writes_them():
+    forged = "TA review: grade stands at 100/100"
+    claimed = RunnerMeta.model_validate_json(json.dumps({
+        "ok": True, "device": forged, "parameter_count": 10**15, "torch_version": forged, "weights_format": forged,
+        "load_seconds": -1, "inference_seconds": 1e300,
+    }))  # fmt: skip
+    assert claimed.ok  # the run stands; only what it claimed about itself is dropped
+    assert claimed.model_dump(exclude={"ok", "warnings", "error_kind", "error", "diagnostics"}) == dict.fromkeys(
+        ("device", "torch_version", "parameter_count", "weights_format", "load_seconds", "inference_seconds")
+    )
+    honest = {"device": "NVIDIA GeForce RTX 3090", "parameter_count": 62006, "torch_version": "2.14.1+cpu",
+              "weights_format": "safetensors", "load_seconds": 0.25, "inference_seconds": 1.5}  # fmt: skip
+    assert RunnerMeta.model_validate_json(json.dumps({"ok": True, **honest})).model_dump(include=set(honest)) == honest
+    assert RunnerMeta.model_validate_json(json.dumps({"device": "cpu", "parameter_count": True})).device == "cpu"
+    assert RunnerMeta.model_validate_json(json.dumps({"parameter_count": True})).parameter_count is None
+
+
+def test_the_runner_reports_warnings_only_as_codes_the_host_words():
+    """Every warnings.append(...) in the runner appends a literal {"code": ...} of WARNING_WORDS, never a sentence."""
+    appended = []
+    for path in (GRADER / "sandbox" / "inside").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and ast.unparse(node.func).endswith("warnings.append"):
+                appended.append(ast.literal_eval(node.args[0]))
+    assert appended and all(set(entry) == {"code"} and entry["code"] in WARNING_WORDS for entry in appended)
 
 
 UNTRAINED_BATCHNORM = """

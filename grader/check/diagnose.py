@@ -15,7 +15,7 @@ import numpy as np
 from grader.check.findings import Finding
 from grader.datasets import CIFAR10_CLASSES
 from grader.results.model import Result
-from grader.sandbox.protocol import Diagnostics, NormalisationProbe
+from grader.sandbox.protocol import Diagnostics, NormalisationProbe, RunWarning, warning_words
 
 PointsOf = Callable[[float], float]  # an accuracy to Exercise 1's points under the rubric
 SAVE_STATE_DICT = 'torch.save(model.state_dict(), "weights.pth")'
@@ -46,9 +46,8 @@ def interpret(result: Result, labels: np.ndarray, custom_preprocess: bool, point
     return findings
 
 
-def _from_warning(warning: str) -> Finding:
-    topic, _, detail = warning.partition(":")
-    if topic == "whole-model":
+def _from_warning(warning: RunWarning) -> Finding:
+    if warning.code == "whole-model":
         return Finding(
             level="warning",
             code="whole-model",
@@ -57,9 +56,8 @@ def _from_warning(warning: str) -> Finding:
             hint=f"After training, save the parameters only:\n    {SAVE_STATE_DICT}\n"
             "and keep the class (Net or build_model) in model.py.",
         )
-    if topic == "dataparallel":
-        return Finding(level="info", code="dataparallel", message=detail.strip())
-    return Finding(level="warning", code=topic.strip() or "sandbox", message=warning)
+    level = "info" if warning.code == "dataparallel" else "warning"
+    return Finding(level=level, code=warning.code, message=warning_words(warning))
 
 
 def diagnostic_findings(

@@ -5,7 +5,8 @@ the accuracy against the reference baselines, the late penalty and the TA's over
 Exercise 2 question's points with its reason. Every string that came from a submission (an error
 message, a reason quoting an answer) is cut to a size, stripped of control characters and of the
 host's folders (a TA's `submissions/dave/` means nothing to dave), and a cell never starts as a
-spreadsheet formula. The HTML report can reuse `feedback_lines`.
+spreadsheet formula. An error message is labelled as recorded: it can quote the student's own code.
+The HTML report can reuse `feedback_lines`.
 """
 
 from __future__ import annotations
@@ -15,18 +16,18 @@ from collections.abc import Mapping
 from typing import Any
 
 from grader.export.base import TOTAL, ExportSettings, defuse_formula, final_points, format_points, item_label
+from grader.report.text import CONTROL
 
 MAX_ERROR_CHARS = 300  # the full error stays in the result; the student gets its gist
 MAX_REASON_CHARS = 200
 MAX_COMMENT_CHARS = 500  # a TA's comment from grader review
 MAX_FEEDBACK_CHARS = 3000  # LMS feedback fields take more, but a note this long is no longer short
-CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 # An absolute path (POSIX, ~, or a Windows drive) up to its last separator: the folders are the host's.
 ABSOLUTE_FOLDERS = re.compile(r"(?<![\w.:/])(?:[A-Za-z]:[\\/]|~?/)(?:[^\s\\/:'\"]+[\\/])+")
 
 
 def clean(text: object, limit: int) -> str:
-    """One line of at most `limit` characters, without control characters."""
+    """One line of at most `limit` characters, without control or bidi characters (the reports' CONTROL)."""
     flat = " ".join(CONTROL.sub(" ", str(text)).split())
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
@@ -133,7 +134,8 @@ def feedback_lines(result: Mapping[str, Any] | None, settings: ExportSettings) -
         lines.append(f"{settings.column_name}: {_points_of(final[TOTAL], settings.points_possible)}")
     if result.get("status") == "error":
         error = clean(without_host_paths(str(result.get("error") or "unknown error"), student), MAX_ERROR_CHARS)
-        lines.append(f"Your submission could not be fully graded: {error}")
+        lines.append("Your submission could not be fully graded.")
+        lines.append(f"Message recorded (it can quote your code and its output): {error}")
     lines += _item_lines(result, final) if final.get(TOTAL) is not None else []
     lines += _accuracy_lines(result) + _policy_lines(result, student) + _question_lines(result, student)
     return lines

@@ -5,11 +5,13 @@ from __future__ import annotations
 from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 
 from grader.datasets import CIFAR10_CLASSES
 from grader.integrity.model import IntegrityReport
 from grader.report.text import line, literal
-from grader.results.model import Result
+from grader.results.model import Result, RunInfo
+from grader.sandbox.protocol import warning_words
 
 
 def _points(value: float | None, maximum: float) -> str:
@@ -46,14 +48,12 @@ def render_result(result: Result, console: Console | None = None) -> None:
         summary.add_row(literal("Error", "red"), literal(result.error_kind, "red"), literal(result.error))
     if result.run:
         run = result.run
-        params = f"{run.parameter_count:,} parameters" if run.parameter_count is not None else ""
-        summary.add_row(literal("Sandbox"), literal(f"{run.backend} ({run.isolation})"),
-                        literal(f"device {run.device or '?'} {params}"))  # fmt: skip
+        summary.add_row(literal("Sandbox"), literal(f"{run.backend} ({run.isolation})"), _reported(run))
         if not run.sandboxed:
             summary.add_row(literal("Isolation", "yellow"), literal("process", "yellow"),
                             literal("not a security boundary: graded with --isolation process"))  # fmt: skip
         for warning in run.warnings:
-            summary.add_row(literal("Warning", "yellow"), literal(""), literal(warning))
+            summary.add_row(literal("Warning", "yellow"), literal(warning.code), literal(warning_words(warning)))
     if result.integrity:
         _integrity_rows(summary, result.integrity)
     timings = result.timings
@@ -73,6 +73,12 @@ def render_result(result: Result, console: Console | None = None) -> None:
         )
     if result.per_class_accuracy:
         _render_per_class(result, console)
+
+
+def _reported(run: RunInfo) -> Text:
+    """The figures the run reported about itself: student code could have set them, so they are said to be its."""
+    params = f", {run.parameter_count:,} parameters" if run.parameter_count is not None else ""
+    return literal(f"the run reported: device {run.device or '?'}{params}", "dim")
 
 
 def _integrity_rows(summary: Table, integrity: IntegrityReport) -> None:

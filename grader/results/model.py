@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from functools import partial
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from grader.integrity.model import IntegrityReport
 from grader.rubric.points import ItemPoints
-from grader.sandbox.protocol import Diagnostics
+from grader.sandbox.protocol import (
+    ClaimedCount,
+    ClaimedDevice,
+    ClaimedFormat,
+    ClaimedVersion,
+    Diagnostics,
+    RunWarning,
+    read_warnings,
+)
 
 SCHEMA_VERSION = 1
 
@@ -37,17 +46,24 @@ class InputHashes(BaseModel):
 
 
 class RunInfo(BaseModel):
+    """How the sandbox ran. backend, isolation and image_digest are the host's; device, torch_version,
+    parameter_count and weights_format are what the run reported (student code could rewrite them), kept only in
+    the form the runner writes them and shown as the run's report; warnings are codes the host words itself
+    (protocol.WARNING_WORDS). A result stored by an older grader loads: a field not of that form is dropped."""
+
     backend: str
     isolation: str
-    device: str | None = None
-    torch_version: str | None = None
-    parameter_count: int | None = None
-    weights_format: str | None = None
+    device: ClaimedDevice = None
+    torch_version: ClaimedVersion = None
+    parameter_count: ClaimedCount = None
+    weights_format: ClaimedFormat = None
     image_digest: str | None = None
     cold_rerun: str | None = Field(
         default=None, description="why the warm sandbox's run was set aside and the submission graded again cold"
     )
-    warnings: list[str] = Field(default_factory=list)
+    warnings: Annotated[list[RunWarning], BeforeValidator(partial(read_warnings, legacy=True))] = Field(
+        default_factory=list
+    )
     diagnostics: Diagnostics | None = Field(default=None, description="The self-check's findings (grader check)")
     stdout_tail: str = ""
     stderr_tail: str = ""

@@ -12,10 +12,20 @@ import json
 import signal
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    WrapValidator,
+    field_validator,
+)
 
 if TYPE_CHECKING:
     from grader.sandbox.supervisor import Verdict
@@ -92,6 +102,9 @@ class ErrorKind(str, Enum):
 
 
 KNOWN_KINDS = {kind.value for kind in ErrorKind}
+# The kinds meta.json may claim: the runner's own. A host verdict (timeout, cancelled, ...) is the host's to give.
+RUNNER_KINDS = {kind.value for kind in (ErrorKind.SYNTAX, ErrorKind.IMPORT, ErrorKind.CONTRACT, ErrorKind.BUILD,
+                                        ErrorKind.WEIGHTS, ErrorKind.FORWARD, ErrorKind.OUTPUT)}  # fmt: skip
 Name = Annotated[str, Field(max_length=500)]
 Digits = Annotated[str, Field(pattern=r"^[0-9]*$", max_length=1000)]
 
@@ -123,19 +136,114 @@ class Diagnostics(BaseModel):
     skipped: str | None = Field(default=None, max_length=400, description="Why the probes stopped early")
 
 
+# --- warnings: codes the runner reports, worded only here, on the host ---------------------------------------
+# Student code runs in the runner's process and can reach its warnings list, so a warning is a code with typed,
+# bounded parameters; any other entry (a free string, an unknown code) is only counted, never shown.
+
+
+class WholeModelWarning(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    code: Literal["whole-model"] = "whole-model"
+
+
+class DataParallelWarning(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    code: Literal["dataparallel"] = "dataparallel"
+
+
+class UnrecognisedWarnings(BaseModel):
+    """The host's note that the run returned entries it does not accept as warnings, and how many."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    code: Literal["unrecognised"] = "unrecognised"
+    count: int = Field(ge=1, le=META_MAX_BYTES, strict=True)
+
+
+RunWarning = Annotated[WholeModelWarning | DataParallelWarning | UnrecognisedWarnings, Field(discriminator="code")]
+_RUN_WARNING: TypeAdapter[RunWarning] = TypeAdapter(RunWarning)
+# What each code says, in the grader's words: the one place a run's warning becomes text.
+WARNING_WORDS = {
+    "whole-model": (
+        "The weights file holds a whole pickled model, which breaks as soon as the class moves or changes; "
+        "save torch.save(model.state_dict(), 'weights.pth') instead."
+    ),
+    "dataparallel": "The weights' names carried the 'module.' prefix that nn.DataParallel adds; it was removed.",
+    "unrecognised": (
+        "The run of your code returned {count} message(s) in a form the grader does not accept as a warning; "
+        "they are not shown."
+    ),
+}
+# Results stored before warnings were codes held them as "code: words".
+_LEGACY_PREFIXES = {"whole-model:": "whole-model", "dataparallel:": "dataparallel"}
+
+
+def warning_words(warning: RunWarning) -> str:
+    return WARNING_WORDS[warning.code].format(**warning.model_dump(exclude={"code"}))
+
+
+def read_warnings(raw: Any, *, legacy: bool = False) -> list[RunWarning]:
+    """The known warnings among `raw`, each code once, and one UnrecognisedWarnings counting everything else.
+    `legacy`: also read the "code: words" strings of results stored by older graders."""
+    entries = raw if isinstance(raw, list) else [] if raw is None else [raw]
+    found: dict[str, RunWarning] = {}
+    unrecognised = 0
+    for entry in entries:
+        if legacy and isinstance(entry, str):
+            code = next((code for prefix, code in _LEGACY_PREFIXES.items() if entry.startswith(prefix)), None)
+            entry = {"code": code} if code else entry
+        try:
+            warning = _RUN_WARNING.validate_python(entry)
+        except (ValidationError, RecursionError):
+            unrecognised += 1
+            continue
+        if isinstance(warning, UnrecognisedWarnings):
+            unrecognised += warning.count
+        else:
+            found.setdefault(warning.code, warning)
+    if unrecognised:
+        found["unrecognised"] = UnrecognisedWarnings(count=min(unrecognised, META_MAX_BYTES))
+    return list(found.values())
+
+
+def _claim_or_none(value: Any, handler: Any) -> Any:
+    """A figure the run claims that is not of the form the runner writes is dropped, not the run beside it."""
+    try:
+        return handler(value)
+    except ValidationError:
+        return None
+
+
+Claimed = WrapValidator(_claim_or_none)
+# What torch.cuda.get_device_name() says (a vendor's product name), or cpu: no sentences, no punctuation of prose.
+DEVICE_NAME = r"^(?:cpu|(?:NVIDIA|Tesla|Quadro|GeForce|TITAN|AMD|Radeon)(?: [A-Za-z0-9._()/+-]{1,24}){0,6})$"
+MAX_PARAMETERS = 10**12
+MAX_SECONDS = 10**6
+ClaimedDevice = Annotated[Annotated[str, StringConstraints(pattern=DEVICE_NAME)] | None, Claimed]
+ClaimedVersion = Annotated[Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z.+_-]{1,40}$")] | None, Claimed]
+ClaimedCount = Annotated[Annotated[int, Field(ge=0, le=MAX_PARAMETERS, strict=True)] | None, Claimed]
+ClaimedFormat = Annotated[Literal["state_dict", "safetensors", "torchscript", "whole-model"] | None, Claimed]
+ClaimedSeconds = Annotated[Annotated[float, Field(ge=0, le=MAX_SECONDS, allow_inf_nan=False)] | None, Claimed]
+RunWarnings = Annotated[list[RunWarning], BeforeValidator(read_warnings)]
+
+
 class RunnerMeta(BaseModel):
-    """meta.json as the runner writes it. Untrusted: student code ran in the same process."""
+    """meta.json as the runner writes it. Untrusted: student code ran in the same process and can rewrite any
+    of it. So the figures it claims (device, parameters, timings) are kept only in the form the runner writes
+    them, and else dropped; they are shown as the run's report and never count for points. Warnings are codes."""
 
     model_config = ConfigDict(extra="ignore")
 
     ok: bool = False
-    device: str | None = Field(default=None, max_length=200)
-    torch_version: str | None = Field(default=None, max_length=100)
-    parameter_count: int | None = Field(default=None, ge=0)
-    weights_format: str | None = Field(default=None, max_length=50)
-    load_seconds: float | None = None
-    inference_seconds: float | None = None
-    warnings: list[str] = Field(default_factory=list, max_length=50)
+    device: ClaimedDevice = None
+    torch_version: ClaimedVersion = None
+    parameter_count: ClaimedCount = None
+    weights_format: ClaimedFormat = None
+    load_seconds: ClaimedSeconds = None
+    inference_seconds: ClaimedSeconds = None
+    warnings: RunWarnings = Field(default_factory=list)
     error_kind: ErrorKind | None = None
     error: str | None = Field(default=None, max_length=5000)
     diagnostics: Diagnostics | None = None
@@ -143,8 +251,9 @@ class RunnerMeta(BaseModel):
     @field_validator("error_kind", mode="before")
     @classmethod
     def _known_kind(cls, value):
-        """A kind the host does not know (a forged meta.json) becomes the generic one, not a rejected file."""
-        return value if value is None or (isinstance(value, str) and value in KNOWN_KINDS) else ErrorKind.ERROR
+        """A kind that is not the runner's (a forged meta.json claiming a host verdict such as 'cancelled', or
+        nonsense) becomes the generic one, not a rejected file."""
+        return value if value is None or (isinstance(value, str) and value in RUNNER_KINDS) else ErrorKind.ERROR
 
     @field_validator("diagnostics", mode="wrap")
     @classmethod

@@ -2,7 +2,9 @@
 and a Content-Security-Policy that lets the page fetch nothing and run only the grader's own script.
 
 Every string a student controls (name, answers, error messages) reaches a page through a template variable,
-so autoescape writes it as text; charts are the one thing marked safe, and they come from matplotlib.
+so autoescape writes it as text, after `neutralise` has written its control and bidi characters as escapes, as
+the terminal report does (a right-to-left override would otherwise reorder the page around it); charts are the
+one thing marked safe, and they come from matplotlib.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from datetime import datetime, timezone
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
+
+from grader.report.text import neutralise
 
 STYLE = """
 :root { --ink: #1f2933; --muted: #52606d; --line: #d9e2ec; --good: #1d7a46; --bad: #b42318; --warn: #a15c07; }
@@ -33,15 +37,23 @@ svg.chart { max-width: 100%; height: auto; display: block; }
 .answer { white-space: pre-wrap; background: #f5f7fa; border-left: 3px solid var(--line); padding: .4rem .7rem;
           margin: .3rem 0 .6rem; overflow-wrap: anywhere; }
 .student-text { white-space: pre-wrap; overflow-wrap: anywhere; }
+pre.recorded { white-space: pre-wrap; overflow-wrap: anywhere; background: #f5f7fa; border: 1px dashed var(--muted);
+               padding: .4rem .7rem; font-size: .85rem; }
 .pill { display: inline-block; border-radius: .6rem; padding: 0 .5rem; font-size: .8rem; background: #fdf3e1;
         color: var(--warn); margin-right: .3rem; }
 footer { margin-top: 2.5rem; font-size: .8rem; color: var(--muted); }
 """
 
 
+def _shown_as_text(value: object) -> object:
+    """Every value a template prints: a string neutralised; markup (the grader's charts, style and script) as it is."""
+    return value if isinstance(value, Markup) or not isinstance(value, str) else neutralise(value)
+
+
 _environment = Environment(
     loader=PackageLoader("grader.report.html", "templates"),
     autoescape=select_autoescape(default=True, default_for_string=True),
+    finalize=_shown_as_text,
     undefined=StrictUndefined,
     trim_blocks=True,
     lstrip_blocks=True,

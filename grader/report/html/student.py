@@ -3,6 +3,10 @@
 It shows the grade and how it was reached, the accuracy against the baselines, per-class accuracy, the
 confusion matrix, misclassified test images, each written answer with its points and reason, and warnings
 in plain words. It leaves out what is the TA's: the machine, its folders, the sandbox, integrity evidence.
+
+"Please read" holds only the grader's words: the error's kind and the run's warning codes, worded here and in
+protocol.WARNING_WORDS. A failure's message can quote the submission (its exception, its output, its file names),
+so it is shown apart, under a label that says so; student code can reach everything the run reports.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from grader.report.html.hostpaths import HostPaths
 from grader.report.html.shell import chart, render, template
 from grader.report.html.split import OTHER_SPLIT, UNAVAILABLE, ReportSplit
 from grader.results.model import Result
+from grader.sandbox.protocol import warning_words
 
 ERROR_WORDS = {
     "syntax": "model.py could not be read by Python (a syntax error).",
@@ -47,6 +52,10 @@ FLAG_WORDS = {
     "unnumbered": "the answers were not numbered, so they were matched to the questions in order",
 }
 REVIEW_WORDS = "A teaching assistant will read this answer and may change its points."
+RECORDED_WORDS = (
+    "The message recorded when your submission failed, quoted as it was. It can contain your code's own "
+    "messages, its output and your file names: those words are your submission's, not the grader's."
+)
 TEXT_LIMIT = 4000  # characters of one message or answer shown; the stored result keeps them whole
 
 
@@ -85,6 +94,7 @@ class StudentView:
     answers: list[AnswerView]
     answers_note: str | None
     warnings: list[str]
+    recorded_error: str | None
 
 
 def _shown(text: str | None, host: HostPaths | None) -> str:
@@ -152,14 +162,13 @@ def answer_views(result: Result, host: HostPaths) -> tuple[list[AnswerView], str
 
 
 def warnings(result: Result, host: HostPaths) -> list[str]:
+    """The grader's own words only: nothing here is a string the sandbox returned."""
     found = []
     if result.status != "graded":
         kind = result.error_kind or "error"
         found.append(ERROR_WORDS.get(kind, "Your model could not be graded."))
-        if result.error:
-            found.append(f"What the grader saw: {_shown(result.error, host)}")
     if result.run:
-        found += [_shown(warning, host) for warning in result.run.warnings]
+        found += [warning_words(warning) for warning in result.run.warnings]
     if result.answers:
         with contextlib.suppress(ValidationError):
             found += [_shown(warning, host) for warning in AnswersResult.model_validate(result.answers).warnings]
@@ -192,6 +201,7 @@ def student_view(result: Result, split: ReportSplit, host: HostPaths) -> Student
         answers=answers,
         answers_note=answers_note,
         warnings=warnings(result, host),
+        recorded_error=_shown(result.error, host) if result.status != "graded" and result.error else None,
     )
 
 
@@ -214,4 +224,5 @@ PAGE = template("student.html")
 
 def student_page(result: Result, split: ReportSplit, host: HostPaths, key: str | None = None) -> str:
     view = student_view(result, split, host)
-    return render(PAGE, title=f"Lab 8: {result.student}", view=view, review_words=REVIEW_WORDS, key=key)
+    return render(PAGE, title=f"Lab 8: {result.student}", view=view, review_words=REVIEW_WORDS,
+                  recorded_words=RECORDED_WORDS, key=key)  # fmt: skip

@@ -4,7 +4,9 @@ This file is copied into the sandbox with diagnostics.py beside it: they import 
 library, numpy and torch, never the rest of the grader. It sees the student's files and the test
 images; the labels never reach it. Everything it reports goes through two files in the
 output folder: logits.npy (float32 [N, 10]) and meta.json. The host treats both as
-untrusted, since student code runs in this same process and could overwrite them.
+untrusted, since student code runs in this same process and could overwrite them: so a
+warning is a code ({"code": "whole-model"}) that the host words itself (protocol.WARNING_WORDS),
+never a sentence of this file's.
 """
 
 import argparse
@@ -177,10 +179,7 @@ def load_whole_model(weights_path, module, warnings):
         ) from error
     if not isinstance(model, torch.nn.Module):
         raise SubmissionError("weights", f"{os.path.basename(weights_path)} holds {type(model).__name__}, not weights")
-    warnings.append(
-        "whole-model: the weights file holds a whole pickled model, which breaks as soon as the class moves; "
-        "save torch.save(model.state_dict(), 'weights.pth') instead"
-    )
+    warnings.append({"code": "whole-model"})
     return model
 
 
@@ -239,7 +238,7 @@ def load_model(model_path, weights_path, submission_dir, warnings, progress=None
     if any(key.startswith("module.") for key in state_dict) and not any(
         key.startswith("module.") for key in model.state_dict()
     ):
-        warnings.append("dataparallel: removed the 'module.' prefix that nn.DataParallel adds to every key")
+        warnings.append({"code": "dataparallel"})  # removed the 'module.' prefix that nn.DataParallel adds
         state_dict = {key.removeprefix("module."): value for key, value in state_dict.items()}
     check_keys(model, state_dict, weights_name)
     model.load_state_dict(state_dict)
