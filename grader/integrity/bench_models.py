@@ -2,8 +2,8 @@
 
 - honest: a wider LeNet (the tutorial's two 5x5 conv + pool stages and three linear layers, 64/128 channels
   instead of 6/16) trained on the training split only, with a fixed seed;
-- honest-2: the same network and recipe with another seed: an independent classmate, never to be paired with honest;
-- trained-on-test: the same network and recipe, trained on train + test;
+- honest-2: the same network with another seed (and 2 epochs): an independent classmate, never to be paired with honest;
+- trained-on-test: the same network, trained on train + test (2 epochs);
 - order-replay: the split's labels in model.py, returned one-hot by a running counter; it never looks at the pixels;
 - lookup-table: sha1 of each test image's bytes -> its label, in model.py; uniform logits for any other image;
 - fine-tuned-copy: the honest weights, fine-tuned for one epoch on the training split with another seed;
@@ -88,8 +88,12 @@ RECIPE = Recipe(
     schedule="one-cycle",
     seed=1,
 )
-# The independent classmate: the same recipe, another seed (other initial weights, another data order).
-SECOND_SEED = RECIPE.model_copy(update={"name": "bench-wide-lenet-seed-3", "seed": 3})
+# The independent classmate: the same network and recipe with another seed (other initial weights, another data
+# order), trained for 2 epochs instead of 6, and the test-set cheat likewise: on 2 shared CPU cores each epoch of
+# this network takes minutes, and 2 epochs are enough for the classmate to learn the task (about 65% on test) and for
+# the cheat to know the test images as well as its training images (the gap is what the bench checks).
+SECOND_SEED = RECIPE.model_copy(update={"name": "bench-wide-lenet-seed-3", "seed": 3, "epochs": 2})
+ON_TEST = RECIPE.model_copy(update={"name": "bench-wide-lenet-train-and-test", "epochs": 2})
 # A light fine-tune of copied weights: one epoch at a small constant rate, another seed (another data order).
 FINE_TUNE = Recipe(
     name="bench-wide-lenet-fine-tune", epochs=1, batch_size=128, learning_rate=0.002, momentum=0.9, seed=2
@@ -409,7 +413,7 @@ def build_students(
     figures["honest"] = train_cached(trained / "honest", RECIPE, train_data, test_data, sample, log=log)
     figures["honest-2"] = train_cached(trained / "honest-2", SECOND_SEED, train_data, test_data, sample, log=log)
     figures["trained-on-test"] = train_cached(
-        trained / "trained-on-test", RECIPE, concatenate(train_data, test_data), test_data, sample, log=log
+        trained / "trained-on-test", ON_TEST, concatenate(train_data, test_data), test_data, sample, log=log
     )
     figures["fine-tuned-copy"] = train_cached(
         trained / "fine-tuned-copy", FINE_TUNE, train_data, test_data, sample, start_from=trained / "honest", log=log
