@@ -5,6 +5,7 @@ import pytest
 import yaml
 
 from grader.cli import main
+from grader.datasets.pinned_split import SplitMismatch
 from grader.rubric.config import RubricError, load_rubric
 from grader.rubric.points import exercise1_points
 
@@ -119,7 +120,8 @@ def test_pin_split_private_adopts_a_npy_pair_as_cifar_10_1_ships_it(tmp_path, ti
     pinned = load_rubric(rubric)
     assert pinned.private_split.name == "cifar10.1_v6" and pinned.private_split.format.value == "npy-pair"
     assert pinned.private_split.path == "private/cifar10.1_v6_data.npy"
-    assert pinned.private_split.sha256 == tiny_split.content_sha256() and pinned.train_split is None
+    assert pinned.private_split.sha256 == tiny_split.content_sha256()
+    assert pinned.train_split.md5["data_batch_1"] == "c99cafc152244af753f735de768cd75f", "the training pin is untouched"
     text = rubric.read_text()
     assert "# Pinned by `grader pin-split --private`: 40 images (npy-pair)" in text
     assert "strongest memorisation check" in text
@@ -129,6 +131,30 @@ def test_pin_split_private_adopts_a_npy_pair_as_cifar_10_1_ships_it(tmp_path, ti
     assert rubric.read_text() == text
     assert main(["pin-split", str(private), "--private", "--name", "cifar10.1", "--rubric", str(rubric)]) == 0
     assert load_rubric(rubric).private_split.path == "private"
+
+
+def test_the_default_rubric_pins_the_official_training_batches_by_md5(tmp_path, tiny_split):
+    """The generalisation gap is measured by default where the batches are, and said to be unmeasured elsewhere."""
+    from helpers import write_cifar_batches
+
+    from grader.datasets.cifar_batches import OFFICIAL_TRAIN_BATCH_MD5, file_md5
+    from grader.pipeline.session import read_session_inputs
+
+    default = load_rubric(Path(__file__).resolve().parents[1] / "rubric.yaml")
+    assert default.train_split.md5 == OFFICIAL_TRAIN_BATCH_MD5 and default.train_split.path == default.split.path
+    root = write_cifar_batches(tiny_split, tmp_path / "data")  # test_batch only, as on a machine without them
+    rubric = tmp_path / "rubric.yaml"
+    edit = default.model_dump(mode="json", exclude_none=True)
+    edit["split"].update(md5=file_md5(root / "cifar-10-batches-py" / "test_batch"))
+    rubric.write_text(yaml.safe_dump(edit, sort_keys=False))
+    inputs = read_session_inputs(load_rubric(rubric), rubric, resolve_anchors=False)
+    assert inputs.train_sample is None
+    assert any("training split is not here" in note for note in inputs.integrity_not_measured)
+    # Batches that are there but not the official ones stop grading, as a wrong test split does.
+    for name in OFFICIAL_TRAIN_BATCH_MD5:
+        (root / "cifar-10-batches-py" / name).write_bytes((root / "cifar-10-batches-py" / "test_batch").read_bytes())
+    with pytest.raises(SplitMismatch, match="data_batch_1: not the pinned split"):
+        read_session_inputs(load_rubric(rubric), rubric, resolve_anchors=False)
 
 
 def test_pin_split_private_names_what_is_wrong_with_a_pair(tmp_path, tiny_split, capsys):

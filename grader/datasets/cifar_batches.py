@@ -12,8 +12,15 @@ from grader.datasets.base import DatasetError, LabelledImages, Part
 
 FOLDER = "cifar-10-batches-py"
 BATCH_FILES = {"test": ("test_batch",), "train": tuple(f"data_batch_{i}" for i in range(1, 6))}
-# The md5 that torchvision's CIFAR10 class checks for the official test batch.
+# The md5s that torchvision's CIFAR10 class checks for the official batches.
 OFFICIAL_TEST_BATCH_MD5 = "40351d587109b95175f43aff81a1287e"
+OFFICIAL_TRAIN_BATCH_MD5 = {
+    "data_batch_1": "c99cafc152244af753f735de768cd75f",
+    "data_batch_2": "d4bba439e000b95fd0a9bffe97cbabec",
+    "data_batch_3": "54ebc095f3ab1f0389bbae665268c751",
+    "data_batch_4": "634d18415352ddfa80567beed471001a",
+    "data_batch_5": "482c414d41f54cd18b22e5b47cb7c3cb",
+}
 MAX_BATCH_BYTES = 200 * 2**20
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from grader.datasets import LabelledImages, SplitFormat
 from grader.datasets.npy_pair import pair_paths
-from grader.datasets.pinned_split import load_pinned_split, write_images_for_sandbox
+from grader.datasets.pinned_split import SplitMissing, load_pinned_split, write_images_for_sandbox
 from grader.integrity.probes import course_sample, course_secret
 from grader.rubric.config import Rubric, split_root
 from grader.rubric.points import resolve_anchors as check_anchors
@@ -91,7 +91,7 @@ def read_session_inputs(
     if resolve_anchors:
         check_anchors(rubric.exercise1, baselines)  # a baseline missing for this split stops grading before it starts
     secret, train_sample, private_sample, not_measured = (
-        _integrity_inputs(rubric, rubric_path) if integrity else (None, None, None, [])
+        _integrity_inputs(rubric, rubric_path, split_path) if integrity else (None, None, None, [])
     )
     return SessionInputs(
         split=split,
@@ -168,16 +168,24 @@ def open_session(
 
 
 def _integrity_inputs(
-    rubric: Rubric, rubric_path: Path
+    rubric: Rubric, rubric_path: Path, test_root: Path
 ) -> tuple[bytes, LabelledImages | None, LabelledImages | None, list[str]]:
     """The course secret (beside the rubric, where no sandbox looks) and the samples it draws of the pinned training
-    and private splits; a pinned split that cannot be read stops grading, as the test split's does."""
+    and private splits. A pinned split that does not match its pin stops grading, as the test split's does; the
+    training split missing from this machine (the default rubric pins the official batches) is noted instead."""
     secret = course_secret(Path(rubric_path).resolve().parent)
     settings, not_measured = rubric.integrity, []
-    train = _course_sample(rubric_path, rubric.train_split, settings.train_sample, secret, "train")
+    # The official batches lie together: a training pin at the test pin's path follows --data / CIFAR10_ROOT too.
+    same_place = rubric.train_split is not None and rubric.train_split.path == rubric.split.path
+    try:
+        train_root = test_root if same_place else None
+        train = _course_sample(rubric_path, rubric.train_split, settings.train_sample, secret, "train", train_root)
+    except SplitMissing as error:
+        train = None
+        not_measured.append(f"generalisation gap: the pinned training split is not here: {str(error).splitlines()[0]}")
     if rubric.train_split is None:
         not_measured.append("generalisation gap: no train_split pinned in the rubric (grader pin-split PATH --train)")
-    elif train is None:
+    elif train is None and not settings.train_sample:
         not_measured.append("generalisation gap: integrity.train_sample is 0 in the rubric")
     private = _course_sample(rubric_path, rubric.private_split, settings.private_sample, secret, "private")
     if rubric.private_split is None:
@@ -199,12 +207,15 @@ def _private_paths(rubric: Rubric, rubric_path: Path) -> list[Path]:
     return list(pair_paths(path)) if pin.format == SplitFormat.npy_pair and path.is_file() else [path]
 
 
-def _course_sample(rubric_path: Path, pin, wanted: int, secret: bytes, purpose: str) -> LabelledImages | None:
+def _course_sample(
+    rubric_path: Path, pin, wanted: int, secret: bytes, purpose: str, root: Path | None = None
+) -> LabelledImages | None:
     """`wanted` images of a pinned split, drawn by the course secret (never by a rule a student can read)."""
     if pin is None or not wanted:
         return None
     part = "train" if purpose == "train" else "test"
-    split = load_pinned_split(split_root(rubric_path, pin), pin.format, pin.sha256, None, part=part)
+    md5 = pin.md5 if isinstance(pin.md5, dict) else None  # the training batches' md5s; a test pin's is its own
+    split = load_pinned_split(root or split_root(rubric_path, pin), pin.format, pin.sha256, md5, part=part)
     chosen = course_sample(secret, purpose, len(split), wanted)
     return LabelledImages(images=split.images[chosen], labels=split.labels[chosen], source=f"{split.source} (sample)")
 
