@@ -43,6 +43,8 @@ def test_every_started_day_after_grace_counts():
     outcome = apply_late_penalty(80.0, DUE + timedelta(hours=30), late)
     assert (outcome.days_late, outcome.penalty_fraction, outcome.points_after) == (2, 0.2, 64.0)
     assert "2 days late" in outcome.reason
+    # 1 day 6 hours counts as 2 days: the reason says why, with the time it really was.
+    assert "counting each day begun" in outcome.reason and "1 d 6 h after the due time" in outcome.reason
 
 
 def test_submission_time_in_another_zone_is_compared_as_an_instant():

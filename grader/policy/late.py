@@ -137,4 +137,9 @@ def _reason(days: int, fraction: float, submitted_at: datetime, policy: LatePoli
         return f"on time (submitted {when}, due {policy.due.isoformat(timespec='minutes')})"
     unit = "day" if days == 1 else "days"
     capped = " (capped)" if policy.table is None and fraction < days * (policy.penalty_per_day or 0.0) else ""
-    return f"{days} {unit} late (submitted {when}): -{fraction:.0%} of the points{capped}"
+    overdue = as_aware(submitted_at, policy.due) - policy.due
+    hours = overdue.days * 24 + overdue.seconds // 3600
+    return (
+        f"{days} {unit} late, counting each day begun (submitted {when}, {hours // 24} d {hours % 24} h after the "
+        f"due time): -{fraction:.0%} of the points{capped}"
+    )
