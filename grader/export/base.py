@@ -58,10 +58,25 @@ class ExportError(GraderError, ValueError):
     """An export that cannot be written as asked; the message says what to change."""
 
 
+@dataclass(frozen=True)
+class ExportJob:
+    """One export. `roster` is who is exported, in order; a result outside it is left out. With a downloaded
+    `gradebook`, only its roster rows and, unless `all_columns`, only the columns the LMS needs to take this
+    lab's grade are written, in the file's own encoding and line ends. `assignment_names` (recorded by the
+    import) help find the grade column."""
+
+    results: list[Mapping[str, Any]]
+    roster: list[str]
+    settings: ExportSettings
+    out_dir: Path
+    gradebook: Path | None = None
+    all_columns: bool = False
+    assignment_names: tuple[str, ...] = ()
+
+
 class Exporter(ABC):
     description: ClassVar[str]
 
-    @abstractmethod
     def export(
         self,
         results: list[Mapping[str, Any]],
@@ -73,12 +88,21 @@ class Exporter(ABC):
         all_columns: bool = False,
         assignment_names: Sequence[str] = (),
     ) -> list[Path]:
-        """Writes this exporter's files into out_dir and returns their paths.
+        """Writes this exporter's files into out_dir and returns their paths (ExportJob says what each input is)."""
+        job = ExportJob(
+            results=list(results),
+            roster=list(roster),
+            settings=settings,
+            out_dir=Path(out_dir),
+            gradebook=Path(gradebook) if gradebook is not None else None,
+            all_columns=all_columns,
+            assignment_names=tuple(assignment_names),
+        )
+        return self.write(job)
 
-        `roster` is who is exported, in order; a result outside it is left out. With a downloaded
-        `gradebook`, only its roster rows and, unless `all_columns`, only the columns the LMS needs
-        to take this lab's grade are written, in the file's own encoding and line ends.
-        `assignment_names` (recorded by the import) help suggest the grade column when it is not found."""
+    @abstractmethod
+    def write(self, job: ExportJob) -> list[Path]:
+        """This format's files for the job, written atomically."""
 
 
 EXPORTERS: Registry[type[Exporter]] = Registry("export format", error=ExportError, aliases=ALIASES)

@@ -16,11 +16,11 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from grader.export.base import (
     Exporter,
     ExportError,
+    ExportJob,
     ExportSettings,
     Table,
     export_stem,
@@ -89,23 +89,13 @@ class BlackboardExporter(Exporter):
     delimiter = ","
     suffix = ".csv"
 
-    def export(
-        self,
-        results: list[Mapping[str, Any]],
-        roster: list[str],
-        settings: ExportSettings,
-        out_dir: Path,
-        gradebook: Path | None = None,
-        *,
-        all_columns: bool = False,
-        assignment_names: Sequence[str] = (),
-    ) -> list[Path]:
-        by_student = index_results(results)
-        path = Path(out_dir) / f"{export_stem(settings)}_blackboard{self.suffix}"
-        if gradebook is None:
-            return [write_table_atomic(path, self._fresh(by_student, roster, settings), self.delimiter)]
-        table = read_gradebook(Path(gradebook))
-        rows = self._fill(table, Path(gradebook), by_student, roster, settings, all_columns, assignment_names)
+    def write(self, job: ExportJob) -> list[Path]:
+        by_student = index_results(job.results)
+        path = job.out_dir / f"{export_stem(job.settings)}_blackboard{self.suffix}"
+        if job.gradebook is None:
+            return [write_table_atomic(path, self._fresh(by_student, job.roster, job.settings), self.delimiter)]
+        table = read_gradebook(job.gradebook)
+        rows = self._fill(table, job, by_student)
         # Blackboard's upload wants every value quoted, whatever the download did.
         return [write_table_atomic(path, rows, self.delimiter, replace(table.format, quote_all=True))]
 
@@ -126,17 +116,10 @@ class BlackboardExporter(Exporter):
             row += [feedback_html(feedback_text(result, settings)), "HTML"]
         return row
 
-    def _fill(
-        self,
-        table: Table,
-        gradebook: Path,
-        by_student: dict,
-        roster: list[str],
-        settings: ExportSettings,
-        all_columns: bool,
-        assignment_names: Sequence[str],
-    ) -> list[list[str]]:
+    def _fill(self, table: Table, job: ExportJob, by_student: dict) -> list[list[str]]:
         """The download's rows of roster students only (a graded student it lacks is not invented)."""
+        gradebook, roster, settings = job.gradebook, job.roster, job.settings
+        all_columns, assignment_names = job.all_columns, job.assignment_names
         header, body = table.header, table.rows
         user_col = find_column(header, USERNAME, gradebook)
         grade_col = find_grade_column(header, settings, gradebook, assignment_names)

@@ -11,13 +11,13 @@ encoding, line ends and quoting.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from grader.export.base import (
     Exporter,
     ExportError,
+    ExportJob,
     ExportSettings,
     Table,
     export_stem,
@@ -73,39 +73,23 @@ def find_assignment_column(
 class CanvasExporter(Exporter):
     description = "Canvas gradebook import .csv, students matched by SIS Login ID"
 
-    def export(
-        self,
-        results: list[Mapping[str, Any]],
-        roster: list[str],
-        settings: ExportSettings,
-        out_dir: Path,
-        gradebook: Path | None = None,
-        *,
-        all_columns: bool = False,
-        assignment_names: Sequence[str] = (),
-    ) -> list[Path]:
-        by_student = index_results(results)
-        path = Path(out_dir) / f"{export_stem(settings)}_canvas.csv"
-        if gradebook is None:
+    def write(self, job: ExportJob) -> list[Path]:
+        by_student, roster, settings = index_results(job.results), job.roster, job.settings
+        path = job.out_dir / f"{export_stem(settings)}_canvas.csv"
+        if job.gradebook is None:
             rows = [IDENTITY + [assignment_header(settings)]]
             rows.append(["    " + POINTS_POSSIBLE, "", "", "", "", f"{settings.points_possible:.2f}"])
             for student in dict.fromkeys(roster):
                 rows.append([student, "", "", student, "", grade_cell(by_student.get(student), settings)])
             return [write_table_atomic(path, rows, ",")]
-        table = read_gradebook(Path(gradebook))
-        rows = self._fill(table, Path(gradebook), by_student, roster, settings, all_columns, assignment_names)
+        table = read_gradebook(job.gradebook)
+        rows = self._fill(table, job, by_student)
         return [write_table_atomic(path, rows, ",", table.format)]
 
     @staticmethod
-    def _fill(
-        table: Table,
-        gradebook: Path,
-        by_student: dict,
-        roster: list[str],
-        settings: ExportSettings,
-        all_columns: bool,
-        assignment_names: Sequence[str],
-    ) -> list[list[str]]:
+    def _fill(table: Table, job: ExportJob, by_student: dict) -> list[list[str]]:
+        gradebook, roster, settings = job.gradebook, job.roster, job.settings
+        all_columns, assignment_names = job.all_columns, job.assignment_names
         header = table.header
         login_col = find_column(header, LOGIN, gradebook)
         grade_col = find_assignment_column(header, settings, gradebook, assignment_names)

@@ -3,7 +3,7 @@ late penalty, overrides, review decisions, errors, per-class accuracy and the gr
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,7 @@ from grader.datasets.base import CIFAR10_CLASSES
 from grader.export.base import (
     TOTAL,
     Exporter,
+    ExportJob,
     ExportSettings,
     defuse_formula,
     export_stem,
@@ -68,23 +69,13 @@ def _items(machine: dict, final: dict) -> list[str]:
 class FullCsvExporter(Exporter):
     description = "every component per student, for the instructor (UTF-8 CSV with BOM, for Excel)"
 
-    def export(
-        self,
-        results: list[Mapping[str, Any]],
-        roster: list[str],
-        settings: ExportSettings,
-        out_dir: Path,
-        gradebook: Path | None = None,
-        *,
-        all_columns: bool = False,
-        assignment_names: Sequence[str] = (),
-    ) -> list[Path]:
-        by_student = index_results(results)
+    def write(self, job: ExportJob) -> list[Path]:
+        by_student, roster, settings = index_results(job.results), job.roster, job.settings
         known = set(roster)
         rows = [component_row(student, by_student.get(student), known, settings) for student in dict.fromkeys(roster)]
         frame = pd.DataFrame(rows).map(defuse_formula)
         if "days_late" in frame:
             frame["days_late"] = frame["days_late"].astype("Int64")
-        path = Path(out_dir) / f"{export_stem(settings)}_full.csv"
+        path = job.out_dir / f"{export_stem(settings)}_full.csv"
         text = frame.to_csv(index=False, float_format="%.10g")
         return [write_bytes_atomic(path, text.encode("utf-8-sig"))]
