@@ -254,20 +254,20 @@ def test_a_gradebook_without_the_column_is_an_error_naming_the_columns(tmp_path,
         )
 
 
-def test_a_column_named_like_the_assignment_is_suggested(tmp_path, results):
+def test_a_column_named_like_the_assignment_is_suggested_and_the_recorded_assignment_is_filled(tmp_path, results):
     header = ["Username", "Quiz 3 [Total Pts: 10] |664617", "Lab 8 CNN [Total Pts: 104 Score] |555"]
     gradebook = write_download(tmp_path / "gc.csv", header, [["alice", "", ""]], ",", "utf-8")
     exporter = get_exporter("bb")
     with pytest.raises(ExportError) as near:
         exporter.export(results, ["alice"], settings(column_id=None), tmp_path, gradebook)
     assert "did you mean 'Lab 8 CNN'" in str(near.value) and "Quiz 3" not in str(near.value).split("?")[0]
-    with pytest.raises(ExportError) as recorded:
-        exporter.export(
-            results, ["alice"], settings(column_id=None), tmp_path, gradebook, assignment_names=["Lab 8 CNN"]
-        )
-    message = str(recorded.value)
-    assert "the import recorded the assignment 'Lab 8 CNN'" in message
-    assert 'column_name: "Lab 8 CNN" (or column_id: "555")' in message
+    # The import recorded the assignment's name: its column is the lab's, and the TA is told which was filled.
+    [path] = exporter.export(
+        results, ["alice"], settings(column_id=None), tmp_path, gradebook, assignment_names=["Lab 8 CNN"]
+    )
+    header_back, alice = read_back(path)[1]
+    assert header_back[1] == "Lab 8 CNN [Total Pts: 104 Score] |555" and alice[0] == "alice" and alice[1] != ""
+    assert exporter.notes and "filled 'Lab 8 CNN [Total Pts: 104 Score] |555'" in exporter.notes[0]
 
 
 def test_canvas_export_has_the_points_possible_row_and_its_own_assignment_id(tmp_path, results):
@@ -628,7 +628,7 @@ def test_export_with_a_roster_prints_matched_missing_and_unknown(graded_class, t
     assert "unknown 1 (a result, but not in the roster; not exported): bob" in printed
 
 
-def test_export_fills_a_gradebook_and_suggests_the_assignment_the_import_recorded(graded_class, tmp_path, capsys):
+def test_export_fills_the_column_of_the_assignment_the_import_recorded(graded_class, tmp_path, capsys):
     header = ["Last Name", "Username", "Quiz 3 [Total Pts: 10] |664617", "Lab 8 CNN [Total Pts: 104 Score] |555"]
     rows = [["Smith", "alice", "8", ""], ["Other", "olga", "9", "12"]]
     gradebook = write_download(tmp_path / "gc.xls", header, rows, "\t", "utf-16-le")
@@ -641,9 +641,11 @@ def test_export_fills_a_gradebook_and_suggests_the_assignment_the_import_recorde
     arguments = ["export", "--format", "bb-tab", "--gradebook", str(gradebook), "--rubric", str(graded_class.rubric),
                  "--results", str(graded_class.results), "--submissions", str(submissions),
                  "--out", str(tmp_path / "exports")]  # fmt: skip
-    assert cli_main(arguments) == 2
-    error = " ".join(capsys.readouterr().err.split())
-    assert "the import recorded the assignment 'Lab 8 CNN'" in error and 'column_name: "Lab 8 CNN"' in error
+    assert cli_main(arguments) == 0  # the column of the assignment the import recorded is the lab's
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "no grade column named 'Lab 8'; filled 'Lab 8 CNN [Total Pts: 104 Score] |555'" in printed
+    lines = decoded_lines(tmp_path / "exports" / "lab-8_blackboard.xls", "utf-16-le")
+    assert lines[0].split("\t")[:2] == ['"Username"', f'"{header[3]}"']
     rubric = yaml.safe_load(graded_class.rubric.read_text())
     rubric["export"]["column_name"] = "Lab 8 CNN"
     (tmp_path / "rubric.yaml").write_text(yaml.safe_dump(rubric))

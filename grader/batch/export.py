@@ -114,6 +114,8 @@ def export_results(
         exported, reconciled.exported, settings.export, Path(out), gradebook,
         all_columns=all_columns, assignment_names=assignment_names(folders),
     )  # fmt: skip
+    for note in exporter.notes:
+        console.print(line((note, "yellow")))
     missing_grade = "0" if settings.export.missing_submission == "zero" else "blank"
     render_reconciliation(reconciled, missing_grade, console)
     return written

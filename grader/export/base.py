@@ -77,6 +77,9 @@ class ExportJob:
 class Exporter(ABC):
     description: ClassVar[str]
 
+    def __init__(self) -> None:
+        self.notes: list[str] = []  # what the TA should know about the files written (a column chosen, ...)
+
     def export(
         self,
         results: list[Mapping[str, Any]],

@@ -53,9 +53,14 @@ def column_header(settings: ExportSettings) -> str:
 
 
 def find_grade_column(
-    header: list[str], settings: ExportSettings, path: Path, assignment_names: Sequence[str] = ()
+    header: list[str],
+    settings: ExportSettings,
+    path: Path,
+    assignment_names: Sequence[str] = (),
+    notes: list[str] | None = None,
 ) -> int:
-    """The column with the rubric's id, else the only grade column named like the rubric's column."""
+    """The column with the rubric's id, else the only grade column named like the rubric's column, else the only
+    one named as the assignment the import recorded (said in `notes`)."""
     ids = {index: match["id"] for index, cell in enumerate(header) if (match := COLUMN_ID.search(cell))}
     if settings.column_id is not None:
         found = [index for index, column_id in ids.items() if column_id == settings.column_id]
@@ -65,6 +70,15 @@ def find_grade_column(
     wanted = settings.column_name.strip().casefold()
     names = {index: match["name"].strip() for index in ids if (match := COLUMN_NAME.match(header[index]))}
     found = [index for index, name in names.items() if name.casefold() == wanted]
+    for assignment in dict.fromkeys(assignment_names) if not found else ():
+        recorded = [index for index, name in names.items() if name.casefold() == assignment.strip().casefold()]
+        if len(recorded) == 1:
+            if notes is not None:
+                notes.append(
+                    f"{path.name}: no grade column named {settings.column_name!r}; filled {header[recorded[0]]!r}, "
+                    f"the assignment the Blackboard import recorded (export.column_name or column_id choose another)"
+                )
+            return recorded[0]
     if len(found) != 1:
         hint = {name: f'column_name: "{name}" (or column_id: "{ids[index]}")' for index, name in names.items()}
         advice = suggest_column(settings.column_name, hint, assignment_names) if not found else ""
@@ -122,7 +136,7 @@ class BlackboardExporter(Exporter):
         all_columns, assignment_names = job.all_columns, job.assignment_names
         header, body = table.header, table.rows
         user_col = find_column(header, USERNAME, gradebook)
-        grade_col = find_grade_column(header, settings, gradebook, assignment_names)
+        grade_col = find_grade_column(header, settings, gradebook, assignment_names, self.notes)
         wanted = set(roster)
         body = [row for row in body if row[user_col].strip() in wanted]
         if not all_columns:
