@@ -276,6 +276,40 @@ def test_safetensors_weights(rubric_file, submissions, tiny_split):
     assert result.run.weights_format == "safetensors"
 
 
+@pytest.mark.parametrize(
+    "saved, prefix",
+    [
+        (lambda sd: {"state_dict": {f"model.{k}": v for k, v in sd.items()}, "epoch": 3}, "model."),  # Lightning
+        (lambda sd: {f"_orig_mod.{k}": v for k, v in sd.items()}, "_orig_mod."),  # torch.compile
+        (lambda sd: {"net": {f"module.{k}": v for k, v in sd.items()}, "acc": 0.7, "epoch": 9}, None),  # DataParallel
+    ],
+)
+def test_a_prefix_every_weight_shares_is_removed_when_the_rest_matches(
+    rubric_file, submissions, tiny_split, saved, prefix
+):
+    plain = grade(rubric_file, make_submission(submissions, "plain"))  # the same weights, saved plainly
+    folder = make_submission(submissions, "ckpt")
+    (folder / "weights.pth").unlink()
+    torch.save(saved(tiny_model().state_dict()), folder / "weights.pth")
+    result = grade(rubric_file, folder)
+    assert result.status == "graded", result.error
+    assert result.predictions_sha256 == plain.predictions_sha256  # the weights were loaded, not left at random
+    codes = [warning.code for warning in result.run.warnings]
+    assert codes == (["key-prefix"] if prefix else ["dataparallel"])
+    if prefix:
+        assert result.run.warnings[0].prefix == prefix
+
+
+def test_a_shared_prefix_is_kept_when_the_rest_does_not_match_the_model(rubric_file, submissions):
+    folder = make_submission(submissions, "other")
+    (folder / "weights.pth").unlink()
+    state = {f"model.{k}": v for k, v in tiny_model().state_dict().items()}
+    state["model.extra.weight"] = torch.zeros(3)
+    torch.save(state, folder / "weights.pth")
+    result = grade(rubric_file, folder)
+    assert result.status == "error" and result.error_kind == "weights"
+
+
 def test_custom_preprocess_is_used(rubric_file, submissions, tiny_split):
     source = TINY_MODEL + "\n\ndef preprocess(images):\n    return images.permute(0, 3, 1, 2).float() * 0\n"
     result = grade(rubric_file, make_submission(submissions, "pre", source))

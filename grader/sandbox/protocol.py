@@ -153,6 +153,15 @@ class DataParallelWarning(BaseModel):
     code: Literal["dataparallel"] = "dataparallel"
 
 
+class KeyPrefixWarning(BaseModel):
+    """Every weight's name began with one prefix the model's names lack (PyTorch Lightning's `model.`, ...)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    code: Literal["key-prefix"] = "key-prefix"
+    prefix: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,40}(\.[A-Za-z_][A-Za-z0-9_]{0,40}){0,3}\.$", strict=True)
+
+
 class UnrecognisedWarnings(BaseModel):
     """The host's note that the run returned entries it does not accept as warnings, and how many."""
 
@@ -162,7 +171,9 @@ class UnrecognisedWarnings(BaseModel):
     count: int = Field(ge=1, le=META_MAX_BYTES, strict=True)
 
 
-RunWarning = Annotated[WholeModelWarning | DataParallelWarning | UnrecognisedWarnings, Field(discriminator="code")]
+RunWarning = Annotated[
+    WholeModelWarning | DataParallelWarning | KeyPrefixWarning | UnrecognisedWarnings, Field(discriminator="code")
+]
 _RUN_WARNING: TypeAdapter[RunWarning] = TypeAdapter(RunWarning)
 # What each code says, in the grader's words: the one place a run's warning becomes text.
 WARNING_WORDS = {
@@ -171,6 +182,10 @@ WARNING_WORDS = {
         "save torch.save(model.state_dict(), 'weights.pth') instead."
     ),
     "dataparallel": "The weights' names carried the 'module.' prefix that nn.DataParallel adds; it was removed.",
+    "key-prefix": (
+        "Every name in the weights began with '{prefix}' (as PyTorch Lightning and torch.compile save them); "
+        "without it the names matched the model exactly, so it was removed."
+    ),
     "unrecognised": (
         "The run of your code returned {count} message(s) in a form the grader does not accept as a warning; "
         "they are not shown."

@@ -202,6 +202,23 @@ def check_keys(model, state_dict, weights_name):
     raise SubmissionError("weights", f"{weights_name} does not fit the model in model.py: " + "; ".join(parts))
 
 
+def without_shared_prefix(state_dict, model_keys, warnings):
+    """The state dict without a prefix every key shares ('model.' from PyTorch Lightning, '_orig_mod.' from
+    torch.compile), when what is left names exactly the model's keys; else unchanged."""
+    keys = list(state_dict)
+    if not keys or set(keys) == model_keys:
+        return state_dict
+    first = keys[0]
+    for end in range(len(first)):
+        if first[end] != ".":
+            continue
+        prefix = first[: end + 1]
+        if all(key.startswith(prefix) for key in keys) and {key[end + 1 :] for key in keys} == model_keys:
+            warnings.append({"code": "key-prefix", "prefix": prefix})
+            return {key[end + 1 :]: value for key, value in state_dict.items()}
+    return state_dict
+
+
 def load_model(model_path, weights_path, submission_dir, warnings, progress=None, import_seconds=0):
     """Returns (model, preprocess, weights_format). The host times the import against `import_seconds`."""
     module = None
@@ -240,6 +257,7 @@ def load_model(model_path, weights_path, submission_dir, warnings, progress=None
     ):
         warnings.append({"code": "dataparallel"})  # removed the 'module.' prefix that nn.DataParallel adds
         state_dict = {key.removeprefix("module."): value for key, value in state_dict.items()}
+    state_dict = without_shared_prefix(state_dict, set(model.state_dict()), warnings)
     check_keys(model, state_dict, weights_name)
     model.load_state_dict(state_dict)
     return model, preprocess, weights_format
