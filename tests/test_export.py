@@ -618,6 +618,33 @@ def test_a_sample_graded_alone_stays_out_of_exports_and_the_summary(graded_class
         (graded_class.results / "example.json").unlink()
 
 
+def test_the_example_graded_alone_is_in_no_class_view_count_or_copy_pair(graded_class, tiny_split, tmp_path):
+    """`make grade SUB=example` beside a class: the sample's result is its own, never one of the class."""
+    from grader.integrity.copies import compare_class, read_copy_report
+    from grader.pipeline import grade_submission, open_session
+    from grader.report.class_summary import summarise
+    from grader.report.html.build import build_reports
+    from grader.results.store import load_results, save_result
+    from grader.rubric.config import load_rubric
+
+    results = tmp_path / "results"
+    shutil.copytree(graded_class.results, results)
+    same_as_alice = FakeBackend({"example": logits_with_accuracy(tiny_split.labels, 0.75)})  # alice's predictions
+    with open_session(load_rubric(graded_class.rubric), graded_class.rubric, backend=same_as_alice) as session:
+        sample = grade_submission(graded_class.submissions / "example", session)
+    assert sample.sample and sample.status == "graded"
+    save_result(sample, results)
+    stored, _ = load_results(results)
+    summary = summarise(stored)
+    assert summary.graded + summary.failed == 2  # alice and bob, as grade --all said
+    rubric = load_rubric(graded_class.rubric)
+    compare_class(results, tiny_split.labels, rubric.integrity, tiny_split.content_sha256())
+    pairs = read_copy_report(results).model_dump_json()
+    assert "example" not in pairs
+    written = build_reports(results=results, rubric=graded_class.rubric, output=tmp_path / "report", exports=None)
+    assert "example" not in written.index.read_text(encoding="utf-8")
+
+
 def test_export_with_a_roster_prints_matched_missing_and_unknown(graded_class, tmp_path):
     roster = tmp_path / "roster.csv"
     roster.write_text("Username,Last Name\nalice,Smith\ndan,Brown\n", encoding="utf-8")

@@ -93,7 +93,7 @@ def export_results(
         found, unreadable = load_results(results)
         for name in unreadable:
             console.print(line(("skipped unreadable result", "yellow"), f" {name}"))
-        found = [result for result in found if result.student not in samples]
+        found = [result for result in found if result.student not in samples and not result.sample]
         policy.check({result.student for result in found} | {folder.name for folder in folders})
         found, changed = refresh_final_points(found, submissions, results, policy)
     if changed:

@@ -314,6 +314,7 @@ def compare_class(
     pairs and written to results/integrity/copies.json; the end of grade --all."""
     started = time.monotonic()
     results, _ = load_results(results_dir)
+    results = [result for result in results if not result.sample]  # a shipped sample is nobody's classmate
     if split_sha256 is not None:
         results = [result for result in results if result.inputs.split == split_sha256]
     report = copy_report(results, labels, settings)

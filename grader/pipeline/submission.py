@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from grader import __version__
+from grader.intake.class_folders import is_sample
 from grader.intake.model_source import describe_training_at_import
 from grader.intake.submission import IntakeError, SubmissionFiles, find_submission_files, submission_hashes
 from grader.integrity.checks import KnownLabels, check_integrity
@@ -73,6 +74,7 @@ def grade_submission(
     student = student or folder.name
     inputs = _inputs(folder, session)
     result = Result(student=student, status="error", split_name=session.rubric.split.name, inputs=inputs)
+    result.sample = is_sample(folder)
     files = None
     try:
         files = find_submission_files(folder, student)

@@ -51,9 +51,15 @@ def answer_duplicates(results: list[Result]) -> list[DuplicatePair]:
     return class_duplicate_report(answers)
 
 
+def class_results(results: list[Result]) -> list[Result]:
+    """The class: every result but a shipped sample's (graded alone with `grader grade example`)."""
+    return [result for result in results if not result.sample]
+
+
 def summarise(
     results: list[Result], unreadable: list[str] | None = None, copies: CopyReport | None = None
 ) -> ClassSummary:
+    results = class_results(results)
     errors: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for result in results:
         if result.status != "graded":

@@ -142,6 +142,10 @@ class Result(BaseModel):
     )
     error: str | None = None
     error_kind: str | None = None
+    sample: bool = Field(
+        default=False,
+        description="A sample shipped with the grader (a SAMPLE file): graded alone, never in a class view",
+    )
     split_name: str | None = None
     files: dict[str, str | None] = Field(default_factory=dict, description="role -> file name in the submission")
     notes: list[str] = Field(default_factory=list, description="How the submission's files were recognised")

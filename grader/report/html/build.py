@@ -17,7 +17,7 @@ import matplotlib
 from grader.atomic_write import write_atomic
 from grader.errors import GraderError
 from grader.integrity.copies import read_copy_report
-from grader.report.class_summary import summarise
+from grader.report.class_summary import class_results, summarise
 from grader.report.html.class_page import class_page
 from grader.report.html.hostpaths import HostPaths
 from grader.report.html.split import ReportSplit, load_report_split
@@ -150,7 +150,9 @@ def build_reports(
     pages, drawn = write_student_pages(found, Path(output), rubric, split, host, workers)
     remove_stale_pages(Path(output), set(pages.values()))
     summary = summarise(found, unreadable, read_copy_report(results))
-    index = write_atomic(Path(output) / "index.html", class_page(found, summary, exports, _rubric_or_none(rubric)))
+    index = write_atomic(
+        Path(output) / "index.html", class_page(class_results(found), summary, exports, _rubric_or_none(rubric))
+    )
     return WrittenReport(index, pages, split, drawn)
 
 
