@@ -241,7 +241,6 @@ QUICK = os.environ.get("QUICK", "") not in ("", "0")
 def main(data: Path, submission: Path, repeats: int, train: Path | None, class_size: int) -> None:
     from grader.rubric.pin import pin_split
 
-
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
     with tempfile.TemporaryDirectory(prefix="grader-bench-") as folder:
         # A cache of the bench's own: warm_answer_cache fills it as a first `grader grade` would.

@@ -167,7 +167,6 @@ def test_in_memory_folders_are_capped_by_the_disk_limit(backend, images, tmp_pat
     assert (outcome.logits.argmax(1) == 1).all(), outcome.stderr_tail
 
 
-
 def test_no_place_outside_the_sized_folders_takes_bytes(backend, images, tmp_path):
     """The sandbox's own root, /dev and the folders bubblewrap makes for its binds are read-only, and SysV shared
     memory is refused or counted in the memory limit: a run holds no more than its disk and memory limits."""
