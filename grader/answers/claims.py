@@ -12,21 +12,13 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from .language import language
 from .text import STOPWORDS, Token, lemma, split_at, tokenize
 
-_PREDICATE_WORDS = """
-is are was were be been being am isn't aren't wasn't weren't can could cannot can't will would won't shall should
-may might must do does did don't doesn't didn't has have had need require learn work perform use reduce compress
-cluster group map find extract reconstruct rebuild encode decode train generalize generalise overfit handle model
-approximate capture take make give help allow let depend fail struggle suffer excel outperform scale tend provide
-achieve solve predict classify output produce represent mean cost become get keep show know understand explain
-interpret fit adapt detect recognize recognise discover reveal memorize memorise converge lack consume run copy
-squeeze shrink pull push put turn sort separate split combine build create choose pick set see look seem act
-behave deal cope manage improve increase decrease grow drop lose gain beat win miss hide trust rely stay exist
-happen come go mimic imitate replace remove add apply label note say tell call know matter fool trick leave
-"""
-PREDICATE_LEMMAS = frozenset(lemma(w) for w in _PREDICATE_WORDS.split() if "'" not in w)
-_SUBJECT_WORDS = frozenset({"it", "they", "we", "you", "i", "this", "these", "which", "that", "there"})
+_WORDS = language()  # the word lists of language.yaml
+
+PREDICATE_LEMMAS = frozenset(lemma(w) for w in _WORDS.predicate_words)
+_SUBJECT_WORDS = _WORDS.subject_words
 _MIN_CLAIM_WORDS = 3
 _LIST_ITEMS = 3  # "autoencoder, bottleneck, PCA": three items without a verb make a list
 _BULLET = re.compile(r"^\s*(?:[-*\u2022\u25cf\u25aa+]|\(?[a-z0-9]{1,2}[.)])\s+", re.IGNORECASE)
@@ -49,10 +41,7 @@ class Sentence:
         return any(t.negated for t in self.tokens)
 
 
-_AUXILIARY_TEXT = (
-    "is are was were be been being am can could will would shall should may might must do does did has have had"
-)
-_AUXILIARY_LEMMAS = frozenset(lemma(w) for w in _AUXILIARY_TEXT.split())
+_AUXILIARY_LEMMAS = frozenset(lemma(w) for w in _WORDS.claim_auxiliaries)
 _SEGMENT_BREAKS = frozenset({",", ";", ":", "(", ")"})
 
 
@@ -150,7 +139,7 @@ def split_sentences(text: str) -> list[Sentence]:
 
 
 _CLAUSES_FROM_WORDS = 10
-_CLAUSE_BREAKS = frozenset({",", ";", ":", "and", "but", "which", "because", "so", "while", "whereas", "since"})
+_CLAUSE_BREAKS = frozenset(",;:") | _WORDS.clause_breaks
 
 
 def pieces(sentence: Sentence) -> list[Sentence]:
@@ -166,11 +155,8 @@ def pieces(sentence: Sentence) -> list[Sentence]:
     return out
 
 
-_OTHER_MODEL_WORDS = frozenset({"svm", "kmeans", "kmean", "pca", "knn", "xgboost"})
-_OTHER_MODEL_PAIRS = frozenset(
-    {("decision", "tree"), ("random", "forest"), ("support", "vector"), ("linear", "regression"),
-     ("logistic", "regression"), ("naive", "bay"), ("nearest", "neighbor"), ("nearest", "neighbour")}
-)  # fmt: skip
+_OTHER_MODEL_WORDS = _WORDS.other_model_words
+_OTHER_MODEL_PAIRS = _WORDS.other_model_pairs  # lemma pairs
 
 
 def names_other_model(tokens: list[Token] | tuple[Token, ...]) -> bool:
@@ -192,8 +178,9 @@ def about_other_model(sentence: Sentence) -> bool:
     return False
 
 
-_YES_WORDS = frozenset({"yes", "yeah", "yep", "yup"})
-_NO_WORDS = frozenset({"no", "nope", "nah"})
+_YES_WORDS = _WORDS.yes_words
+_NO_WORDS = _WORDS.no_words
+_NO_PHRASES = _WORDS.no_phrases  # "not really"
 
 
 def verdict(text: str) -> bool | None:
@@ -202,7 +189,7 @@ def verdict(text: str) -> bool | None:
     words = [t.text for t in tokenize(text[:200])]
     while words and words[0] in {"-", "*", ":", "(", ")", '"', "'"}:
         words.pop(0)
-    if len(words) >= 2 and words[:2] == ["not", "really"]:
+    if tuple(words[:2]) in _NO_PHRASES:
         return False
     if len(words) >= 2 and words[1] in {".", ",", "!", ";", ":", "-"} or len(words) == 1:
         if words[0] in _YES_WORDS:
@@ -223,16 +210,8 @@ def is_keyword_list(sentences: list[Sentence]) -> bool:
 
 
 _LATIN = re.compile(r"[a-zA-Z]")
-# Function words of the languages students here write in besides English (Spanish, French, German,
-# Italian, Portuguese); a keyword list in English has none of them.
-_FOREIGN_TEXT = """
-de la el los las que y en un una para por con es son del al lo se su sus como pero muy más o
-le les des et est sont dans pour avec une du au ce qui sur pas ne peut peuvent
-der die das und ist sind nicht mit für ein eine einen dem den zu von auf auch werden kann können sich
-il di che è sono per una gli della non più con anche
-os as um uma não são pode podem mais
-"""
-_FOREIGN_FUNCTION_WORDS = frozenset(_FOREIGN_TEXT.split())
+# Function words of the languages students here write in besides English; a keyword list in English has none.
+_FOREIGN_FUNCTION_WORDS = frozenset().union(*_WORDS.foreign_function_words.values())
 
 
 def unread_language(text: str) -> str | None:

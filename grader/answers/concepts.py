@@ -15,11 +15,12 @@ from functools import lru_cache
 import numpy as np
 
 from .claims import Sentence, about_other_model, names_other_model, pieces
+from .language import language
 from .rubric import Concept, QuestionRubric
 from .similarity import SimilarityMethod
 from .text import NEGATION_CUES, STANCE_LEMMAS, Stance, Token, reverses, stance, tokenize
 
-_ARTICLES = frozenset({"a", "an", "the"})
+_ARTICLES = language().articles
 
 
 @dataclass(frozen=True)

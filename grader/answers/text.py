@@ -13,56 +13,25 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-_STOPWORD_TEXT = """
-a about above after again against all also am an and any are as at be because been before being below
-between both but by can could did do does doing down during each either else etc even ever every few for
-from further had has have having he her here hers him his how however i if in into is it its itself just
-let like may me might mine must my myself neither nor not no of off on once one only or
-other our ours out over own per quite rather really same shall she should so some such than that the
-their theirs them then there these they this those though thus to too under until up upon us very via
-was way we well were what when where whether which while who whom whose why will with within without
-would yes yet you your yours cannot never none nothing nobody unable
-"""
-STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+from .language import language
 
-NEGATION_CUES = frozenset({"not", "no", "never", "none", "nothing", "nobody", "neither", "nor", "without", "unable"})
+_WORDS = language()  # the word lists of language.yaml
+STOPWORDS = _WORDS.stopwords
+NEGATION_CUES = _WORDS.negation_cues
 # Negating "not only X but also Y" would invert a positive statement.
-_NOT_NEGATING_NEXT = frozenset({"only", "just", "merely", "necessarily", "always"})
+_NOT_NEGATING_NEXT = _WORDS.not_negating_next
 # Words that close a negation scope: a contrast starts a new claim.
-_SCOPE_BREAKERS = frozenset({"but", "however", "although", "though", "whereas", "while", "yet", "instead", "except"})
+_SCOPE_BREAKERS = _WORDS.scope_breakers
 # "and"/"or"/"so" followed by one of these starts a new clause, which the negation does not reach.
-_CLAUSE_STARTERS = frozenset(
-    {"can", "could", "are", "is", "will", "may", "might", "do", "does", "they", "it", "we", "this", "these", "you"}
-)
+_CLAUSE_JOINERS = _WORDS.clause_joiners
+_CLAUSE_STARTERS = _WORDS.clause_starters
 # A comma ends a negation scope only where a new clause starts after it: "not black boxes, hard to
 # interpret" stays negated, "not black boxes, they need data" and "..., and need data" do not.
-_CLAUSE_AFTER_COMMA = _CLAUSE_STARTERS | frozenset(
-    {"and", "but", "because", "since", "as", "which", "who", "so", "although", "though", "while", "whereas", "yet",
-     "i", "he", "she", "there", "neural", "network", "networks", "model", "models", "nn", "nns", "yes"}
-)  # fmt: skip
+_CLAUSE_AFTER_COMMA = _CLAUSE_STARTERS | _WORDS.clause_after_comma
 _SCOPE_MAX_TOKENS = 12
 # In "they can not", the negation also takes the auxiliary: "they can" must not match.
-_AUXILIARIES = frozenset(
-    {"can", "could", "do", "does", "did", "is", "are", "was", "were", "will", "would", "should", "may", "might", "must"}
-)
-
-_IRREGULAR = {
-    "is": "be", "are": "be", "was": "be", "were": "be", "been": "be", "being": "be", "am": "be",
-    "has": "have", "had": "have", "having": "have",
-    "does": "do", "did": "do", "done": "do", "doing": "do",
-    "use": "use", "uses": "use", "used": "use", "using": "use", "usage": "use",
-    "better": "good", "best": "good", "worse": "bad", "worst": "bad",
-    "larger": "large", "largest": "large", "bigger": "big", "biggest": "big",
-    "smaller": "small", "smallest": "small", "fewer": "few", "higher": "high", "lower": "low",
-    "faster": "fast", "slower": "slow", "easier": "easy", "harder": "hard",
-    "made": "make", "making": "make", "makes": "make", "taken": "take", "took": "take",
-    "given": "give", "gave": "give", "found": "find", "built": "build", "learnt": "learn",
-    "data": "data", "datum": "data", "children": "child", "indices": "index", "matrices": "matrix",
-    "vertices": "vertex", "analyses": "analysis", "hypotheses": "hypothesis", "features": "feature",
-    "series": "series", "species": "species", "bias": "bias", "biases": "bias", "this": "this", "thus": "thus",
-    "always": "always", "perhaps": "perhaps", "news": "news", "less": "less", "yes": "yes", "its": "its",
-    "ca": "can", "wo": "will", "sha": "shall",
-}  # fmt: skip
+_AUXILIARIES = _WORDS.auxiliaries
+_IRREGULAR = _WORDS.irregular
 
 _BRITISH_ISE = re.compile(r"is(e|ed|es|ing|ation|ations)$")
 _TOKEN_RE = re.compile(r"[a-z0-9]+(?:['\-][a-z0-9]+)*|[.,;:!?()\[\]]")
@@ -151,7 +120,7 @@ def _ends_scope(words: list[str], i: int) -> bool:
         return nxt in _CLAUSE_AFTER_COMMA
     if word in _PUNCT or word in _SCOPE_BREAKERS:
         return True
-    return word in {"and", "or", "so", "because", "which", "that"} and nxt in _CLAUSE_STARTERS
+    return word in _CLAUSE_JOINERS and nxt in _CLAUSE_STARTERS
 
 
 def _negated_positions(words: list[str]) -> set[int]:
@@ -184,17 +153,11 @@ def tokenize(text: str) -> list[Token]:
     return tokens
 
 
-# Words that reverse what a claim says without a negation: "needs little data" against "needs much
-# data", "performs poorly" against "performs well", "otherwise" (if not) "they fail". Two of them
-# cancel out, as two negations do: "does poorly with little data" says what "needs much data" says.
-_REVERSING_TEXT = (
-    "few little small less limited insufficient scarce tiny poorly badly bad poor weak fail struggle otherwise"
-)
-_AFFIRMING_TEXT = (
-    "many much lot lots ton tons large big huge massive enough sufficient plenty vast well good great excel strong"
-)
-REVERSING_LEMMAS = frozenset(lemma(w) for w in _REVERSING_TEXT.split())
-STANCE_LEMMAS = REVERSING_LEMMAS | frozenset(lemma(w) for w in _AFFIRMING_TEXT.split())
+# Words that reverse what a claim says without a negation ("needs little data" against "needs much
+# data"); two of them cancel out, as two negations do: "does poorly with little data" says what "needs
+# much data" says. With their counterparts ("many", "well") they make a text judge an amount or a quality.
+REVERSING_LEMMAS = frozenset(lemma(w) for w in _WORDS.reversing_words)
+STANCE_LEMMAS = REVERSING_LEMMAS | frozenset(lemma(w) for w in _WORDS.affirming_words)
 
 
 @dataclass(frozen=True)
@@ -239,7 +202,7 @@ def reverses(tokens: Sequence[Token], negated: bool) -> bool:
     return negated != (sum(t.lemma in REVERSING_LEMMAS for t in tokens) % 2 == 1)
 
 
-_STANCE_CLAUSE_BREAKS = frozenset({",", ";", ":", "but", "because", "while", "whereas", "although", "though"})
+_STANCE_CLAUSE_BREAKS = frozenset(",;:") | _WORDS.stance_clause_breaks
 
 
 def stance(tokens: Sequence[Token]) -> Stance:
