@@ -32,6 +32,11 @@ Kind = Literal[
     "other-language",
     "odd-numbering",
     "mixed",
+    # the third round's (tests/data/exercise2_lab_round3/README.md)
+    "confident-wrong",
+    "rambling",
+    "technical",
+    "wrong-question",
 ]
 
 
