@@ -235,7 +235,11 @@ def test_a_fresh_method_reads_the_rubric_texts_from_disk_and_never_stores_answer
 
     second = embedding.MiniLMSimilarity(corpus=(reference, question))  # as in a new `grader grade` process
     second._encoder = _Counting(encoder)
-    assert second.pair_features([answer], [reference], [question]) == features
+    again = second.pair_features([answer], [reference], [question])
+    # Encoded alone instead of in a batch with the rubric's texts: the same vectors up to float rounding.
+    assert [tuple(vars(pair).values()) for pair in again] == [
+        pytest.approx(tuple(vars(pair).values()), abs=1e-6) for pair in features
+    ]
     assert second._encoder.texts == [answer]
 
 
