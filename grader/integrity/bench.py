@@ -1,7 +1,8 @@
 """`make bench-integrity`: the integrity checks on real models, graded as a class the way a TA grades one.
 
 1. Builds the students of grader/integrity/bench_models.py (the networks are trained once, cached under
-   build/bench-integrity/train/): honest and honest-2 (the same network, another seed), trained-on-test,
+   build/bench-integrity/train/): honest and honest-2 (the same network, another seed), lenet5-seed-2 (the
+   reference LeNet-5's recipe, another seed), trained-on-test,
    order-replay, lookup-table, fine-tuned-copy and issue 22's three evasions (nearest-neighbour-table,
    table-with-lenet-fallback, second-choice-copy); and copies reference/lenet5, reference/resnet20 and
    submissions/example into the same class.
@@ -32,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-HONEST = ("honest", "honest-2")
+HONEST = ("honest", "honest-2", "lenet5-seed-2")
 CHEATS = (
     "trained-on-test", "order-replay", "lookup-table", "fine-tuned-copy", "nearest-neighbour-table",
     "table-with-lenet-fallback", "second-choice-copy",
@@ -318,7 +319,7 @@ def expect_copy(name: str, result: dict | None, pairs, copies_known: bool) -> Ex
 def expectations(results: dict[str, dict | None], copies: dict | None, cost: dict[str, float]) -> list[Expectation]:
     pairs = copy_pairs(copies)
     found = [expect_clean("honest", results.get("honest"), pairs, copies is not None, set(COPIES))]
-    found.append(expect_clean("honest-2", results.get("honest-2"), pairs, copies is not None, set()))
+    found += [expect_clean(name, results.get(name), pairs, copies is not None, set()) for name in HONEST[1:]]
     found += [expect_flagged(name, results.get(name), pairs) for name in EXPECTED_FLAGS]
     found += [expect_copy(name, results.get(name), pairs, copies is not None) for name in COPIES]
     for name in (*REFERENCES, "example"):
