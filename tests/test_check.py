@@ -494,3 +494,82 @@ def test_the_probes_see_a_permuted_preprocess_as_the_grader_does(rubric, tmp_pat
     assert report.result.accuracy == 1.0
     assert "diagnostics-skipped" not in codes(report), [f.message for f in report.findings]
     assert report.result.run.diagnostics.normalisation is not None
+
+
+# --- the verdict: points at risk, Exercise 2, weights errors ----------------------------------------
+
+
+def test_the_verdict_names_the_points_a_missing_preprocess_loses_and_the_exit_status_is_1(rubric, tmp_path):
+    folder = submission(tmp_path, "cifarverdict", weights=channel_brightness_weights(CIFAR_MEAN, CIFAR_STD))
+    console = Console(record=True, width=300)
+    assert check_main(submission=folder, rubric=rubric, sandbox="local", console=console) == 1
+    text = console.export_text()
+    gain = next(line for line in text.splitlines() if "[normalisation]" in line).split("points, +")[1].split(")")[0]
+    verdict = text.strip().splitlines()[-1]
+    assert verdict == (
+        f"PASS, but about {round(float(gain)):g} points of Exercise 1 are lost: add preprocess "
+        "(see the normalisation warning)."
+    )
+    assert "as it stands" not in text
+    output = tmp_path / "cifarverdict.zip"  # it runs in grading: pack still writes the zip
+    assert pack_main(submission=folder, output=output, rubric=rubric, sandbox="local", console=Console()) == 0
+    assert output.is_file()
+
+
+def test_the_check_estimates_exercise_2_as_grading_scores_it(rubric, tmp_path):
+    console = Console(record=True, width=300)
+    folder = submission(tmp_path, "ex2")
+    assert check_main(submission=folder, rubric=rubric, sandbox="local", console=console) == 0
+    report = run_check(rubric, folder, tmp_path)
+    graded = report.result.answers
+    line = next(line for line in console.export_text().splitlines() if line.startswith("Exercise 2: "))
+    expected = f"Exercise 2: about {round(graded['points'], 1):g} of {graded['max_points']:g} points by the machine's"
+    assert line.startswith(expected), line
+    assert line.endswith("; a TA reviews answers it is unsure of") == graded["needs_review"]
+
+
+def test_the_answers_line_says_unnumbered_answers_are_not_numbered(rubric, tmp_path):
+    unnumbered = "Yes, autoencoders.\n\nOverfitting.\n\nPooling.\n\nBatch size.\n"
+    console = Console(record=True, width=300)
+    check_main(
+        submission=submission(tmp_path, "plainline", answers=unnumbered),
+        rubric=rubric,
+        sandbox="local",
+        console=console,
+    )
+    line = next(line for line in console.export_text().splitlines() if line.startswith("Answers: "))
+    assert "has all 4 answers" not in line
+    assert (
+        line == "Answers: answers.md has text for all 4 questions, but not numbered, so which answer is which is "
+        "the machine's guess"
+    )
+
+
+def test_weights_that_do_not_fit_the_model_are_explained_without_a_missing_device(rubric, tmp_path):
+    renamed = {
+        f"linear.{name}": value
+        for name, value in (("weight", brightness_weights()["fc.weight"]), ("bias", brightness_weights()["fc.bias"]))
+    }
+    console = Console(record=True, width=300)
+    folder = submission(tmp_path, "keys", weights=renamed)
+    assert check_main(submission=folder, rubric=rubric, sandbox="local", console=console) == 1
+    text = console.export_text()
+    assert "None" not in text
+    assert "Sandbox: local (" in text and "error [weights-keys]" in text and "layer names" in text
+
+
+def test_weights_that_are_not_a_torch_save_file_are_explained(rubric, tmp_path):
+    folder = submission(tmp_path, "lfs")
+    (folder / "weights.pth").write_text("version https://git-lfs.github.com/spec/v1\noid sha256:00\nsize 12\n")
+    report = run_check(rubric, folder, tmp_path)
+    assert not report.passed
+    hit = finding(report, "weights-unreadable")
+    assert hit.level == "error" and "weights.pth cannot be read" in hit.message and "torch.save" in hit.hint
+    assert [f.code for f in report.findings].count("weights-unreadable") == 1
+
+
+def test_students_md_explains_every_weights_error_the_check_names():
+    table = (Path(__file__).resolve().parents[1] / "STUDENTS.md").read_text()
+    rows = [row for row in table.splitlines() if row.startswith("| `")]
+    for code in ("weights-keys", "weights-unreadable", "whole-model", "key-prefix"):
+        assert any(f"`{code}`" in row.split("|")[1] for row in rows), code

@@ -15,6 +15,8 @@ class AnswersStatus(BaseModel):
     questions: list[int]
     found: list[int]
     problem: str | None = None
+    numbered: bool = True  # False: graders guess which passage answers which question, and a TA checks
+    language: str | None = None  # why the automatic grading cannot read it, when it is not English
 
     @property
     def missing(self) -> list[int]:
@@ -36,12 +38,14 @@ def check_answers(folder: Path, answers_file: str | None, rubric: Rubric) -> tup
         status.problem = read.problem
         return status, [Finding(level="error", code="answers", message=f"{answers_file}: {read.problem}")]
     status.found = read.found
+    status.language = read.language
     findings = []
     if status.missing:
         numbers = ", ".join(str(number) for number in status.missing)
         findings.append(_warning(f"{answers_file}: no answer found for question {numbers}", _NUMBER_HINT))
     elif read.how not in ("markers", "questions", "whole"):  # "whole": a one-question rubric needs no numbers
         # Graders then give each passage to a question by meaning and send the file to a TA.
+        status.numbered = False
         message = f"{answers_file}: the answers are not numbered; a TA will have to check which answer is which"
         findings.append(_warning(message, _NUMBER_HINT))
     if read.language:

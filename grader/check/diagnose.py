@@ -12,13 +12,13 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
+from grader.check.file_checks import SAVE_STATE_DICT, unreadable_weights_finding
 from grader.check.findings import Finding
 from grader.datasets import CIFAR10_CLASSES
 from grader.results.model import Result
 from grader.sandbox.protocol import Diagnostics, NormalisationProbe, RunWarning, warning_words
 
 PointsOf = Callable[[float], float]  # an accuracy to Exercise 1's points under the rubric
-SAVE_STATE_DICT = 'torch.save(model.state_dict(), "weights.pth")'
 NORMALISATIONS = {
     "unit": ("inputs in [0, 1] (ToTensor() without Normalize)", None),
     "half": ("Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))", ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))),
@@ -39,7 +39,8 @@ def interpret(result: Result, labels: np.ndarray, custom_preprocess: bool, point
         failed = result.error_kind == "forward"
         findings += diagnostic_findings(run.diagnostics, labels, custom_preprocess, failed, points_of)
     if result.confusion_matrix:
-        findings += class_order_findings(np.asarray(result.confusion_matrix))
+        findings += class_order_findings(np.asarray(result.confusion_matrix), points_of)
+    findings += weights_error_findings(result)
     shape_error = any(marker in (result.error or "") for marker in SHAPE_ERRORS)
     if result.error_kind == "forward" and shape_error and not any(f.code == "input-size" for f in findings):
         findings.append(_input_size_finding([]))
@@ -160,6 +161,8 @@ def normalisation_finding(
         f"({grader_used}); with {NORMALISATIONS[best][0]} it scores {accuracy:.1%} "
         f"({points_of(accuracy):g} points, +{gains[best]:g}): add a preprocess function (see STUDENTS.md)",
         hint="Define in model.py the preprocessing you trained with, e.g.\n" + preprocess_snippet(best),
+        points_lost=gains[best],
+        fix="add preprocess",
     )
 
 
@@ -193,7 +196,7 @@ def best_relabelling(confusion: np.ndarray) -> tuple[dict[int, int], float]:
     return mapping, float(hits / total) if total else 0.0
 
 
-def class_order_findings(confusion: np.ndarray) -> list[Finding]:
+def class_order_findings(confusion: np.ndarray, points_of: PointsOf) -> list[Finding]:
     total = confusion.sum()
     if not total:
         return []
@@ -212,5 +215,34 @@ def class_order_findings(confusion: np.ndarray) -> list[Finding]:
             f"{relabelled:.0%} instead of {accuracy:.0%}",
             hint=f"Output i must be the score of CIFAR-10 class i: {order} (torchvision's CIFAR10 labels). "
             "Train with those labels, or reorder the rows of your last layer's weight and bias.",
+            points_lost=points_of(relabelled) - points_of(accuracy),
+            fix="put the outputs in CIFAR-10's class order",
         )
     ]
+
+
+WEIGHTS_KEYS_HINT = (
+    "weights.pth must be the state_dict of the very model that model.py builds: the same layer names (the "
+    "attribute names in __init__) and the same sizes. Missing and unexpected names that differ only by their "
+    "start (e.g. 'net.fc' against 'fc') mean a wrapper: save the inner model's state_dict. Wrong shapes mean "
+    "model.py builds other layer sizes than the model you trained. Save again with\n    " + SAVE_STATE_DICT
+)
+
+
+def weights_error_findings(result: Result) -> list[Finding]:
+    """What to do when loading the weights failed; the error itself is printed as the grading error."""
+    if result.error_kind != "weights":
+        return []
+    error = result.error or ""
+    if "does not fit the model" in error:
+        message = "the names or shapes of the tensors in the weights file differ from those of the model in model.py"
+        return [Finding(level="error", code="weights-keys", message=message, hint=WEIGHTS_KEYS_HINT)]
+    if "whole pickled model" in error:
+        message = "the weights file holds a whole pickled model whose class is not in model.py under the same name"
+        hint = (
+            f"Save the parameters only:\n    {SAVE_STATE_DICT}\nand define the class (Net or build_model) in model.py"
+        )
+        return [Finding(level="error", code="whole-model", message=message, hint=hint)]
+    if "cannot be read" in error or "not a readable" in error:
+        return [unreadable_weights_finding(result.files.get("weights") or "the weights file")]
+    return []

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import re
 import shutil
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from grader.intake.contract import contract_name, is_torchscript_archive
 from grader.intake.model_source import called_name, training_call_at_import
 from grader.intake.submission import IntakeError, SubmissionFiles, find_submission_files
 
+SAVE_STATE_DICT = 'torch.save(model.state_dict(), "weights.pth")'
 WINDOWS_PATH = re.compile(r"^[A-Za-z]:[\\/]|\\\\|[\w.-]\\[\w.-]+\.\w{1,12}$")
 MACHINE_PATH = re.compile(r"^(/home/|/Users/|/content/|/kaggle/|/mnt/|~/)")
 
@@ -143,9 +145,11 @@ def weights_findings(weights_path: Path) -> list[Finding]:
         locations.add(str(location))
         return storage
 
+    if not _torch_save_file(weights_path):
+        return [unreadable_weights_finding(weights_path.name)]
     try:
         torch.load(weights_path, map_location=remember, weights_only=True)
-    except Exception:  # noqa: BLE001 - whole pickled models and unreadable files are reported by the sandbox
+    except Exception:  # noqa: BLE001 - whole pickled models and other faults are reported by the sandbox
         return []
     devices = sorted(loc for loc in locations if not loc.startswith("cpu"))
     if not devices:
@@ -161,6 +165,25 @@ def weights_findings(weights_path: Path) -> list[Finding]:
             "'weights.pth'); load with torch.load(path, map_location='cpu').",
         )
     ]
+
+
+def _torch_save_file(path: Path) -> bool:
+    """Whether the file has the form torch.save writes: a complete zip archive, or (before PyTorch 1.6) a pickle."""
+    if zipfile.is_zipfile(path):
+        return True
+    with open(path, "rb") as file:
+        return file.read(1) == b"\x80"  # a pickle's PROTO opcode, which every torch.save pickle starts with
+
+
+def unreadable_weights_finding(name: str) -> Finding:
+    return Finding(
+        level="error",
+        code="weights-unreadable",
+        message=f"{name} cannot be read as weights saved by PyTorch: it is not a file that torch.save wrote, "
+        "or it was cut short",
+        hint=f"Save the weights again with\n    {SAVE_STATE_DICT}\nand upload the file that command wrote "
+        "(not a Git LFS pointer, not the output of np.save or pickle.dump).",
+    )
 
 
 def defines_preprocess(model_path: Path | None) -> bool:

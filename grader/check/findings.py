@@ -12,3 +12,7 @@ class Finding(BaseModel):
     code: str = Field(description="A short stable name, e.g. gpu-tensors, class-order")
     message: str
     hint: str = Field(default="", description="How to fix it, with code to copy where that helps")
+    points_lost: float | None = Field(
+        default=None, description="Exercise 1 points the submission loses as it stands that the fix would win back"
+    )
+    fix: str = Field(default="", description="The fix in a few words, for the verdict line")

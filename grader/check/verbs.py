@@ -47,7 +47,7 @@ def check_main(*, submission: Path, console: Console | None = None, **options) -
 
     options: those of _checked (rubric, data, sandbox, timeout, quick)."""
     with _checked(submission, console or Console(soft_wrap=True), **options) as report:
-        return 0 if report.passed else 1
+        return report.exit_code
 
 
 def pack_main(*, submission: Path, output: Path | None = None, console: Console | None = None, **options) -> int:
