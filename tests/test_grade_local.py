@@ -300,6 +300,14 @@ def test_a_prefix_every_weight_shares_is_removed_when_the_rest_matches(
         assert result.run.warnings[0].prefix == prefix
 
 
+def test_weights_that_are_no_torch_save_file_are_a_weights_error_not_a_crash(rubric_file, submissions):
+    folder = make_submission(submissions, "garbage")
+    (folder / "weights.pth").write_bytes(b"\x80\x02this is not a pickle at all" * 10)
+    result = grade(rubric_file, folder)
+    assert result.status == "error" and result.error_kind == "weights", (result.error_kind, result.error)
+    assert "cannot be read by torch.load" in result.error
+
+
 def test_a_shared_prefix_is_kept_when_the_rest_does_not_match_the_model(rubric_file, submissions):
     folder = make_submission(submissions, "other")
     (folder / "weights.pth").unlink()

@@ -177,6 +177,10 @@ def load_whole_model(weights_path, module, warnings):
             "It was probably defined in a notebook. Save the weights instead with "
             "torch.save(model.state_dict(), 'weights.pth') and define the class in model.py.",
         ) from error
+    except Exception as error:  # noqa: BLE001 - not a pickle torch.save wrote (cut short, another format, garbage)
+        raise SubmissionError(
+            "weights", f"{os.path.basename(weights_path)}: cannot be read by torch.load ({type(error).__name__})"
+        ) from error
     if not isinstance(model, torch.nn.Module):
         raise SubmissionError("weights", f"{os.path.basename(weights_path)} holds {type(model).__name__}, not weights")
     warnings.append({"code": "whole-model"})
