@@ -84,6 +84,8 @@ def test_newest_attempt_before_the_deadline_is_kept(tmp_path):
     assert students["bob"].attempt == "2022-11-01-10-00-00"
     assert "set aside 1 attempt(s) after the deadline" in students["bob"].problems
     assert read_manifest(submissions / "bob").attempts_seen == ["2022-11-01-10-00-00", "2022-11-02-09-00-00"]
+    # the manifest's notes become the result's notes, which the student's page and feedback word for bob
+    assert "set aside 1 attempt(s) after the deadline" in read_manifest(submissions / "bob").notes
 
 
 def test_newest_policy_keeps_the_late_attempt(tmp_path):

@@ -188,8 +188,8 @@ def _import_student(
     due: datetime | None,
     limits: ExtractionLimits,
 ) -> StudentImport:
-    receipt, problems = choose_attempt(attempts, policy, due)
-    problems = receipt.problems + problems
+    receipt, attempt_notes = choose_attempt(attempts, policy, due)
+    problems = receipt.problems + attempt_notes
     work = Path(tempfile.mkdtemp(prefix=f".{receipt.username}.", suffix=".importing", dir=submissions_dir))
     try:
         work.chmod(0o755)  # mkdtemp makes it private; the sandbox's unprivileged user must read it
@@ -218,7 +218,7 @@ def _import_student(
             roles=recognition.contract,
             missing=recognition.missing if files else [],
             ambiguous=recognition.ambiguous,
-            notes=notes + recognition.notes,
+            notes=attempt_notes + notes + recognition.notes,  # the result's notes: the student's page says them
             problems=problems,
         )
         write_manifest(work, manifest)
