@@ -45,7 +45,8 @@ from grader.batch.run import BatchOptions, GpuPool, choose_workers, grade_all, v
 from grader.batch.summary import main as summary_main
 from grader.batch.summary import render_summary, summarise
 from grader.cli import main as cli_main
-from grader.results.model import InputHashes, Points, Result
+from grader.report.class_summary import ClassSummary
+from grader.results.model import InputHashes, LateInfo, OverrideRecord, Points, Result
 from grader.results.store import load_result
 from grader.rubric.config import load_rubric
 from grader.rubric.points import exercise1_points
@@ -431,6 +432,46 @@ def test_summary_lists_students_whose_answers_are_near_duplicates(tmp_path):
     assert {(pair.student_a, pair.student_b) for pair in pairs} == {("ann", "ben")}
     assert sorted(pair.question for pair in pairs) == [1, 2, 3, 4]
     assert all(pair.similarity > 0.9 for pair in pairs)
+
+
+def test_summary_lists_each_group_of_near_duplicates_once_with_every_name_in_full():
+    from grader.answers import DuplicatePair
+
+    long_names = [f"student-with-a-very-long-username-number-{index}-of-the-class-list" for index in range(3)]
+    pairs = [DuplicatePair(question=question, student_a=a, student_b=b, similarity=0.95)
+             for question in (1, 2, 3, 4, 5) for a, b in ((long_names[0], long_names[1]),
+                                                          (long_names[1], long_names[2]))]  # fmt: skip
+    pairs += [DuplicatePair(question=1, student_a="ann", student_b="ben", similarity=0.91)]
+    console = Console(file=io.StringIO(), width=80)
+    render_summary(ClassSummary(graded=5, duplicates=pairs), console)
+    lines = console.file.getvalue().splitlines()
+    group = [line for line in lines if long_names[0] in line]
+    assert len(group) == 1 and all(name in group[0] for name in long_names)  # one line, no name cut
+    assert "Q1, Q2, Q3, Q4, Q5; 10 pair(s)" in group[0]
+    assert sum("ann, ben" in line for line in lines) == 1
+
+
+def test_summary_counts_overrides_and_late_students_and_shows_points_with_two_decimals():
+    inputs = InputHashes(grader_version="1")
+    results = [
+        Result(student="ivan", status="graded", points=Points(total=70.672), final_points=Points(total=2.5),
+               overrides=[OverrideRecord(item="total", points=2.5, reason="copied", decided_by="TA Kim")],
+               inputs=inputs),
+        Result(student="judy", status="graded", points=Points(total=80), final_points=Points(total=72),
+               late=LateInfo(days_late=1, penalty_fraction=0.1, reason="1 day late"),
+               notes=["set aside 1 attempt(s) after the deadline"], inputs=inputs),
+        Result(student="grace", status="graded", points=Points(total=70.672), final_points=Points(total=70.672),
+               notes=["no answers file in the graded attempt: the text typed into its Submission Field is used (x)"],
+               inputs=inputs),
+    ]  # fmt: skip
+    console = Console(file=io.StringIO(), width=200)
+    render_summary(summarise(results), console)
+    text = console.file.getvalue()
+    assert "1 student(s) override(s) in overrides.yaml: ivan" in text
+    assert "1 student(s) late (penalty applied): judy" in text
+    assert "1 student(s) with attempts after the deadline set aside: judy" in text
+    assert "text field: grace" in text
+    assert "70.67" in text and "70.672" not in text
 
 
 def hostile_result(student: str, **fields) -> Result:

@@ -691,3 +691,23 @@ def test_export_fills_the_column_of_the_assignment_the_import_recorded(graded_cl
     everything = decoded_lines(tmp_path / "exports" / "lab-8-cnn_blackboard.xls", "utf-16-le")
     assert everything[0].startswith('"Last Name"\t"Username"\t"Quiz 3 [Total Pts: 10] |664617"\t')
     assert everything[2].startswith('"Other"\t"olga"\t"9"\t"0"\t')
+
+
+def test_feedback_says_a_late_attempt_was_set_aside_and_answers_came_from_the_text_field():
+    notes = [
+        "set aside 1 attempt(s) after the deadline",
+        "no answers file in the graded attempt: the text typed into its Submission Field is used (original/a.md)",
+    ]
+    lines = feedback_text(reported(notes=notes), settings()).splitlines()
+    assert any("after the deadline were set aside" in line and "before the deadline was graded" in line
+               for line in lines)  # fmt: skip
+    assert any("answers you typed into Blackboard's text field were graded" in line for line in lines)
+    assert not any("Submission Field is used" in line or "original/" in line for line in lines)
+
+
+def test_feedback_leaves_out_the_similarity_figure_of_an_answer():
+    question = {"number": 1, "points": 1.0, "max_points": 1.0,
+                "reason": "1/1; 4 of 6 key ideas; closeness to the model answer 0.87; missing: robust."}  # fmt: skip
+    text = feedback_text(reported(answers={"questions": [question]}), settings())
+    assert "  Question 1: 1 / 1 - 1/1; 4 of 6 key ideas; missing: robust." in text.splitlines()
+    assert "closeness" not in text

@@ -111,3 +111,30 @@ def test_the_runs_warnings_are_printed_in_the_graders_words_and_what_it_claims_a
     forged_run = RunInfo(backend="local", isolation="bwrap", device=forged, parameter_count=10**15)
     assert "the run reported: device ?" in rendered(Result(student="s", status="graded", run=forged_run,
                                                              inputs=InputHashes(grader_version="1")))  # fmt: skip
+
+
+def test_report_shows_points_with_the_exports_two_decimals():
+    result = Result(
+        student="alice",
+        status="graded",
+        items=[ItemPoints(item="exercise1", points=70.672, max_points=100, reason="accuracy 77.71%")],
+        points=Points(exercise1=70.672, total=70.672),
+        final_points=Points(exercise1=70.672, total=70.672),
+        inputs=InputHashes(grader_version="1"),
+    )
+    text = rendered(result)
+    assert "70.67 / 100" in text and "70.672" not in text
+
+
+def test_report_says_which_attempt_and_answers_the_import_chose():
+    result = Result(
+        student="judy",
+        status="graded",
+        notes=[
+            "set aside 1 attempt(s) after the deadline",
+            "no answers file in the graded attempt: the text typed into its Submission Field is used (a.md)",
+        ],
+        inputs=InputHashes(grader_version="1"),
+    )
+    text = " ".join(rendered(result).split())
+    assert "after the deadline were set aside" in text and "Blackboard's text field" in text

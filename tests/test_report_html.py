@@ -34,13 +34,14 @@ from grader.batch.run import BatchOptions, grade_all
 from grader.batch.summary import summarise
 from grader.cli import main as cli_main
 from grader.datasets import CIFAR10_CLASSES
+from grader.report.clusters import connected_groups
 from grader.report.html.build import build_reports
 from grader.report.html.class_page import class_page
-from grader.report.html.clusters import connected_groups
 from grader.report.html.hostpaths import HostPaths
 from grader.report.html.split import STRIP_IMAGES, ReportSplit
 from grader.report.html.student import student_page
 from grader.report.verbs import find_student
+from grader.report.words import question_words
 from grader.results.model import LateInfo, Points
 from grader.results.store import load_result, load_results, save_result
 
@@ -186,7 +187,8 @@ def test_each_written_answer_is_shown_with_its_points_and_reason(built):
     shown = Page(page_of(built, "bob")).shown()
     for question in bob.questions:
         assert f"Question {question.number}: {question.points:g} / {question.max_points:g}" in shown
-        assert question.reason in shown and question.answer_text in shown
+        assert question_words(question.reason) in shown and question.answer_text in shown
+        assert "closeness to the model answer" not in shown  # a similarity figure means nothing to a student
 
 
 def test_student_strings_appear_literally_and_no_markup_of_theirs_is_live(built):
@@ -419,6 +421,48 @@ def test_show_open_builds_the_missing_page_and_opens_it(graded, tmp_path, monkey
     assert find_student(graded.results, "bob").student == "bob"
 
 
+def test_class_table_marks_each_number_a_decision_changed_and_says_which(built):
+    page = Page(built.written.index.read_text(encoding="utf-8"))
+    titled = [attrs["title"] for attrs in page.all("td") if "title" in attrs]
+    dan = load_result(built.results / "dan.json")
+    assert dan.points.by_item["exercise2"] != 4  # the override changed it
+    assert any("override by TA Kim: 4 (answers accepted)" in title for title in titled)
+    assert "* a decision changed this number" in page.shown()
+    html = built.written.index.read_text(encoding="utf-8")
+    row = html[html.index('<td data-sort="dan">') :].split("</tr>", 1)[0]
+    assert ">4 *</td>" in row  # Ex. 2 shows the decided points, marked
+
+
+def test_an_override_of_the_item_takes_the_student_out_of_needs_review(built):
+    from grader.report.html.class_page import review_reasons
+
+    dan = load_result(built.results / "dan.json")
+    dan.answers["questions"][0]["needs_review"] = True
+    assert dan.overrides and dan.overrides[0].item == "exercise2"
+    assert not any(reason.startswith("answers to review") for reason in review_reasons(dan))
+    undecided = dan.model_copy(update={"overrides": []})
+    assert any(reason.startswith("answers to review") for reason in review_reasons(undecided))
+
+
+def test_student_page_is_titled_as_a_result_and_explains_in_plain_words(built):
+    html = page_of(built, "alice")
+    shown = Page(html).shown()
+    assert "<title>Lab 8 result: alice</title>" in html
+    assert re.search(r"Your accuracy \d+\.\d+% earns [\d.]+ of 100 points; \d+% or less earns 0", shown)
+    assert "anchors" not in shown and "->" not in shown and "(tfidf)" not in shown
+    assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in html
+
+
+def test_student_page_says_a_late_attempt_was_set_aside_and_answers_came_from_the_text_field(built, tmp_path):
+    alice = load_result(built.results / "alice.json")
+    alice.notes = [
+        "set aside 1 attempt(s) after the deadline",
+        "no answers file in the graded attempt: the text typed into its Submission Field is used (a.md)",
+    ]
+    shown = Page(student_page(alice, ReportSplit(None, None, "no split"), HostPaths([]))).shown()
+    assert "after the deadline were set aside" in shown and "Blackboard's text field were graded" in shown
+
+
 # --- in a real browser ---------------------------------------------------------------------------
 
 CHROMIUM = ("chromium", "chromium-browser", "google-chrome")
@@ -481,7 +525,7 @@ def test_pages_in_headless_chromium_show_the_grade_charts_sorting_and_links(buil
         ascending = column(driver, final.get_property("cellIndex"))
         final.click()
         descending = column(driver, final.get_property("cellIndex"))
-        as_numbers = [float(value) for value in ascending]
+        as_numbers = [float(value.rstrip(" *")) for value in ascending]
         assert as_numbers == sorted(as_numbers) and descending == ascending[::-1]
         assert column(driver, 0) != names  # the rows moved
         save_screenshot(driver, tmp_path, "class")
@@ -497,6 +541,22 @@ def test_pages_in_headless_chromium_show_the_grade_charts_sorting_and_links(buil
         strip = driver.find_elements(By.CSS_SELECTOR, ".strip img")
         assert strip and all(image.get_property("naturalWidth") == 32 for image in strip)  # decoded, not broken
         save_screenshot(driver, tmp_path, "student")
+
+        driver.set_window_size(420, 900)  # a phone
+        driver.get((built.output / "students" / "alice.html").resolve().as_uri())
+        assert driver.execute_script("return document.documentElement.scrollWidth") <= 420  # nothing off the side
+        baselines = driver.find_element(By.ID, "baselines")
+        scroller = driver.execute_script("return arguments[0].parentElement", baselines)
+        assert baselines.get_property("scrollWidth") <= scroller.get_property("clientWidth") or (
+            driver.execute_script("return getComputedStyle(arguments[0]).overflowX", scroller) == "auto"
+        )
+        for cell in driver.find_elements(By.CSS_SELECTOR, "#baselines td, #baselines th"):
+            assert cell.get_property("scrollWidth") <= cell.get_property("clientWidth")  # no "Bea..." clipped
+        explanation = driver.find_element(By.CSS_SELECTOR, "#how td.student-text")
+        line_height = float(driver.execute_script("return parseFloat(getComputedStyle(arguments[0]).lineHeight)",
+                                                  explanation))  # fmt: skip
+        assert explanation.size["height"] < 5 * line_height  # a sentence, not a word per line
+        driver.set_window_size(1200, 900)
 
         driver.get((built.output / "students" / f"{HOSTILE_NAME}.html").resolve().as_uri())
         assert driver.find_element(By.ID, "student").text == HOSTILE_NAME

@@ -8,9 +8,11 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from grader.export.base import format_points
 from grader.intake.class_folders import sample_names
 from grader.integrity.copies import CopyReport, read_copy_report
 from grader.report.class_summary import ClassSummary, summarise
+from grader.report.clusters import Cluster, answer_clusters, copy_clusters
 from grader.report.text import line, literal
 from grader.results.store import load_results
 from grader.review.counts import describe
@@ -40,10 +42,11 @@ def render_summary(summary: ClassSummary, console: Console) -> None:
         if summary.accuracy:
             table.add_row(*_row("accuracy", summary.accuracy, lambda value: f"{value:.2%}"))
         if summary.points:
-            table.add_row(*_row("final points", summary.points, lambda value: f"{value:.2f}"))
+            table.add_row(*_row("final points", summary.points, format_points))
         console.print(table)
     if summary.review.decided or summary.review.waiting:
         console.print(line(("TA review", "bold"), " (grader review): ", describe(summary.review)))
+    _render_decisions(summary, console)
     if summary.errors:
         table = Table("Cause", "Students", "Who", "Example", title="Errors by cause", title_justify="left")
         for kind, entries in summary.errors.items():
@@ -53,15 +56,16 @@ def render_summary(summary: ClassSummary, console: Console) -> None:
             table.add_row(*map(literal, (kind, len(entries), who, _shorten(entries[0][1]))))
         console.print(table)
     if summary.duplicates:
-        table = Table("Question", "Student", "Student", "Overlap", title="Near-duplicate answers to review")
-        for pair in summary.duplicates:
-            table.add_row(*map(literal, (pair.question, pair.student_a, pair.student_b, f"{pair.similarity:.0%}")))
-        console.print(table)
+        console.print(line(("Near-duplicate answers to review", "bold"), " (each group read together):"))
+        for cluster in answer_clusters(summary.duplicates):
+            questions = "Q" + ", Q".join(map(str, cluster.questions))
+            _print_cluster(
+                console, cluster, f"{questions}; {cluster.pairs} pair(s), most overlap {cluster.strongest:.0%}"
+            )
     if summary.integrity_flags:
-        table = Table("Student", "Flag", "What was seen", title="Integrity flags for the TA (points unchanged)")
-        for entry in summary.integrity_flags:
-            table.add_row(*map(literal, entry))
-        console.print(table)
+        console.print(line(("Integrity flags for the TA", "bold"), " (points unchanged):"))
+        for student, code, message in summary.integrity_flags:
+            console.print(line("  ", student, ": ", (code, "yellow"), ": ", message), soft_wrap=True)
     if summary.copies and summary.copies.pairs:
         render_copies(summary.copies, console)
     for name in summary.unreadable:
@@ -69,23 +73,37 @@ def render_summary(summary: ClassSummary, console: Console) -> None:
 
 
 def render_copies(report: CopyReport, console: Console) -> None:
-    """The pairs first (the evidence), then who is in them; each pair's message is in copies.json for the TA."""
-    table = Table(
-        "Student", "Student", "Why", "Same class", "Kappa", "Same wrong class", title="Possibly copied models"
-    )  # fmt: skip
-    for pair in report.pairs:
-        kappa = "-" if pair.kappa is None else f"{pair.kappa:.2f}"
-        mistakes = "-" if pair.shared_mistake_agreement is None else f"{pair.shared_mistake_agreement:.0%}"
-        cells = (pair.student_a, pair.student_b, ", ".join(pair.reasons), f"{pair.agreement:.1%}", kappa, mistakes)
-        table.add_row(*map(literal, cells))
-    console.print(table)
+    """One line per group of students whose models look copied; each pair's evidence is in copies.json."""
+    console.print(line(("Possibly copied models", "bold"), " (each group read together):"))
+    for cluster in copy_clusters(report):
+        _print_cluster(console, cluster, f"{', '.join(cluster.reasons)}; {cluster.pairs} pair(s), "
+                       f"most agreement {cluster.strongest:.1%}")  # fmt: skip
     flagged = report.flagged_students
     console.print(
         line(
             (f"{len(flagged)} student(s) flagged as possible copies", "yellow"),
-            f": {', '.join(flagged)}. Points are unchanged; the evidence for the TA is in integrity/copies.json",
+            ". Points are unchanged; the evidence for the TA is in integrity/copies.json",
         )
     )
+
+
+def _print_cluster(console: Console, cluster: Cluster, details: str) -> None:
+    """Every name in full: the line is never cut or folded at the terminal's width."""
+    console.print(line("  ", (", ".join(cluster.students), "bold"), f" ({details})"), soft_wrap=True)
+
+
+def _render_decisions(summary: ClassSummary, console: Console) -> None:
+    """Who has a number that is not the machine's alone: overrides, late penalties, and the import's choices."""
+    shown = [
+        ("override(s) in overrides.yaml", summary.overridden),
+        ("late (penalty applied)", summary.late),
+        ("with attempts after the deadline set aside", summary.set_aside),
+        ("graded on answers typed into Blackboard's text field", summary.text_field),
+    ]
+    for words, students in shown:
+        if students:
+            console.print(line((f"{len(students)} student(s) {words}", "yellow"), ": ", ", ".join(students)),
+                          soft_wrap=True)  # fmt: skip
 
 
 def _row(name: str, stats: dict[str, float], show) -> list[Text]:

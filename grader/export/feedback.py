@@ -1,7 +1,8 @@
 """The short form of a student's report, as plain text: what goes into the LMS's feedback to the student.
 
 Built from a result dict (results/<username>.json): the total and each item against its maximum,
-the accuracy against the reference baselines, the late penalty and the TA's overrides, and each
+the accuracy against the reference baselines, the late penalty, the TA's overrides,
+the import's choices (a late attempt set aside, answers from Blackboard's text field), and each
 Exercise 2 question's points with its reason. Every string that came from a submission (an error
 message, a reason quoting an answer) is cut to a size, stripped of control characters and of the
 host's folders (a TA's `submissions/dave/` means nothing to dave), and a cell never starts as a
@@ -17,6 +18,7 @@ from typing import Any
 
 from grader.export.base import TOTAL, ExportSettings, defuse_formula, final_points, format_points, item_label
 from grader.report.text import CONTROL
+from grader.report.words import import_words, question_words
 
 MAX_ERROR_CHARS = 300  # the full error stays in the result; the student gets its gist
 MAX_REASON_CHARS = 200
@@ -89,7 +91,8 @@ def _question_lines(result: Mapping[str, Any], student: str) -> list[str]:
             points = _points_of(float(decision["points"]), question.get("max_points"))
             reason = f"graded by {clean(decision.get('decided_by'), 80)}"
         else:
-            reason = clean(without_host_paths(str(question.get("reason") or ""), student), MAX_REASON_CHARS)
+            reason = question_words(without_host_paths(str(question.get("reason") or ""), student))
+            reason = clean(reason, MAX_REASON_CHARS)
             points = _points_of(question.get("points"), question.get("max_points"))
         lines.append(f"  Question {question.get('number')}: {points}" + (f" - {reason}" if reason else ""))
         lines += _comment_line(decision, "    ")
@@ -103,6 +106,7 @@ def _policy_lines(result: Mapping[str, Any], student: str) -> list[str]:
     late = result.get("late") or {}
     if late.get("days_late"):
         lines.append(f"Late: {clean(late.get('reason') or str(late['days_late']) + ' day(s)', MAX_REASON_CHARS)}")
+    lines += import_words([str(note) for note in result.get("notes") or []])
     for subject, decision in _applied_decisions(result).items():
         if decision.get("question") is not None:
             continue  # with its question

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from grader.answers import AnswersResult, DuplicatePair, class_duplicate_report
 from grader.integrity.copies import CopyReport
+from grader.report.words import import_marks
 from grader.results.model import Result
 from grader.review.counts import ReviewCounts, review_counts
 
@@ -33,6 +34,10 @@ class ClassSummary:
     copies: CopyReport | None = None  # results/integrity/copies.json, written by grade --all
     integrity_flags: list[tuple[str, str, str]] = field(default_factory=list)  # (student, code, message)
     review: ReviewCounts = field(default_factory=ReviewCounts)  # the TA's decisions in grader review
+    overridden: list[str] = field(default_factory=list)  # students with an override in overrides.yaml
+    late: list[str] = field(default_factory=list)  # students whose total a late penalty lowered
+    set_aside: list[str] = field(default_factory=list)  # students with attempts after the deadline set aside
+    text_field: list[str] = field(default_factory=list)  # students graded on answers typed into the text field
 
 
 def _describe(values: list[float]) -> dict[str, float]:
@@ -82,4 +87,8 @@ def summarise(
             for flag in result.integrity.flags
         ],
         review=review_counts(results),
+        overridden=[result.student for result in results if result.overrides],
+        late=[result.student for result in results if result.late and result.late.penalty_fraction],
+        set_aside=[result.student for result in results if "final" in import_marks(result.notes)],
+        text_field=[result.student for result in results if "exercise2" in import_marks(result.notes)],
     )

@@ -1,10 +1,13 @@
 """Pairs of students grouped into clusters (connected components): five students sharing one answer are one
-group for the TA to read together, not ten pairs."""
+group for the TA to read together, not ten pairs. `grader summary` and the class page show the same clusters."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+
+from grader.answers import DuplicatePair
+from grader.integrity.copies import CopyReport
 
 
 @dataclass
@@ -49,3 +52,14 @@ def cluster_pairs(pairs: list[tuple[str, str, float, int | None, list[str]]]) ->
     for cluster in clusters:
         cluster.questions.sort()
     return clusters
+
+
+def answer_clusters(duplicates: list[DuplicatePair]) -> list[Cluster]:
+    """The students whose written answers are near-duplicates, one cluster per group, with the questions."""
+    return cluster_pairs([(pair.student_a, pair.student_b, pair.similarity, pair.question, []) for pair in duplicates])
+
+
+def copy_clusters(report: CopyReport | None) -> list[Cluster]:
+    """The students whose models look copied (copies.json's pairs), one cluster per group, with the reasons."""
+    pairs = report.pairs if report else []
+    return cluster_pairs([(pair.student_a, pair.student_b, pair.agreement, None, pair.reasons) for pair in pairs])

@@ -8,14 +8,16 @@ from rich.table import Table
 from rich.text import Text
 
 from grader.datasets import CIFAR10_CLASSES
+from grader.export.base import format_points
 from grader.integrity.model import IntegrityReport
 from grader.report.text import line, literal
+from grader.report.words import import_words
 from grader.results.model import Result, RunInfo
 from grader.sandbox.protocol import warning_words
 
 
 def _points(value: float | None, maximum: float) -> str:
-    return "-" if value is None else f"{value:g} / {maximum:g}"
+    return "-" if value is None else f"{format_points(value)} / {format_points(maximum)}"
 
 
 def render_result(result: Result, console: Console | None = None) -> None:
@@ -34,14 +36,16 @@ def render_result(result: Result, console: Console | None = None) -> None:
         summary.add_row(literal("Late", "yellow"), literal(f"-{result.late.penalty_fraction:.0%}"),
                         literal(result.late.reason))  # fmt: skip
     for override in result.overrides:
-        summary.add_row(literal("Override", "yellow"), literal(f"{override.item} = {override.points:g}"),
+        summary.add_row(literal("Override", "yellow"), literal(f"{override.item} = {format_points(override.points)}"),
                         literal(f"{override.reason} ({override.decided_by})"))  # fmt: skip
     for decision in result.decisions:  # grader review's
         label = "Reviewed" if decision.status == "applied" else "Re-opened"
         what = f"Q{decision.question}" if decision.question is not None else decision.subject
-        points = "unchanged" if decision.points is None else f"{decision.points:g}"
+        points = "unchanged" if decision.points is None else format_points(decision.points)
         summary.add_row(literal(label, "yellow"), literal(f"{what} = {points}"),
                         literal(f"{decision.comment} ({decision.decided_by})".strip()))  # fmt: skip
+    for note in import_words(result.notes):
+        summary.add_row(literal("Import", "yellow"), literal(""), literal(note))
     if result.final_points.total != result.points.total:
         summary.add_row(literal("Final"), literal(_points(result.final_points.total, total_max), "bold"))
     if result.error:

@@ -8,6 +8,7 @@ them out and groups the near-duplicate and copied pairs into clusters.
 from __future__ import annotations
 
 import contextlib
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -17,12 +18,14 @@ from pydantic import ValidationError
 
 from grader.answers import AnswersResult
 from grader.errors import GraderError
-from grader.export.base import read_gradebook
+from grader.export.base import TOTAL, format_points, read_gradebook
 from grader.report.class_summary import ClassSummary
+from grader.report.clusters import Cluster, answer_clusters, copy_clusters
 from grader.report.html import charts
-from grader.report.html.clusters import Cluster, cluster_pairs
 from grader.report.html.shell import chart, render, template
+from grader.report.words import import_marks
 from grader.results.model import Result
+from grader.review.subjects import ANSWERS_ITEM, RUN_ITEM
 from grader.rubric.config import Rubric
 from grader.rubric.points import exercise1_points
 
@@ -34,6 +37,7 @@ class Cell:
     text: str
     sort: str | float = ""
     number: bool = False
+    why: str = ""  # a decision changed this number: which, for the cell's title (the table's * marker)
 
 
 @dataclass
@@ -87,10 +91,25 @@ def _answers(result: Result) -> AnswersResult | None:
     return None
 
 
+def decided_subjects(result: Result) -> set[str]:
+    """What a TA has decided: the subjects of grader review's decisions (not re-opened since), and those of the
+    items an override in overrides.yaml sets (an override of the total decides them all)."""
+    decided = {decision.subject for decision in result.decisions if decision.status == "applied"}
+    items = {override.item for override in result.overrides}
+    if RUN_ITEM in items or TOTAL in items:
+        decided |= {"error"} | {
+            f"integrity:{flag.code}" for flag in (result.integrity.flags if result.integrity else [])
+        }
+    if ANSWERS_ITEM in items or TOTAL in items:
+        answers = _answers(result)
+        decided |= {"answers-error"} | {f"q{question.number}" for question in (answers.questions if answers else [])}
+    return decided
+
+
 def review_reasons(result: Result) -> list[str]:
     """Why a TA should look at this student, in the order a TA would act on them; what a TA has decided in
-    `grader review` (and not re-opened since) no longer counts."""
-    decided = {decision.subject for decision in result.decisions if decision.status == "applied"}
+    `grader review` or overrides.yaml (and not re-opened since) no longer counts."""
+    decided = decided_subjects(result)
     reasons = []
     if result.status != "graded" and "error" not in decided:
         reasons.append(f"error: {result.error_kind or 'unknown'}")
@@ -114,21 +133,48 @@ def item_names(results: list[Result]) -> list[str]:
     return list(dict.fromkeys(item.item for result in results for item in result.items))
 
 
+def decisions_by_item(result: Result) -> dict[str, list[str]]:
+    """item (or `total`) -> each decision that changed its number, in words for the TA."""
+    found: dict[str, list[str]] = defaultdict(list)
+    for decision in result.decisions:
+        if decision.status == "applied" and decision.points is not None:
+            what = f"Q{decision.question}" if decision.question is not None else decision.subject
+            found[decision.item].append(f"review by {decision.decided_by}: {what} = {format_points(decision.points)}")
+    if result.late and result.late.penalty_fraction:
+        found[TOTAL].append(f"late penalty -{result.late.penalty_fraction:.0%} ({result.late.reason})")
+    for override in result.overrides:
+        found[override.item].append(
+            f"override by {override.decided_by}: {format_points(override.points)} ({override.reason})"
+        )
+    for item, note in import_marks(result.notes).items():
+        found[TOTAL if item == "final" else item].append(note)
+    return found
+
+
+def _points_cell(value: float | None, why: list[str], machine: float | None = None) -> Cell:
+    text = "-" if value is None else format_points(value)
+    if machine is not None and machine != value:
+        why = [f"the grader gave {format_points(machine)}", *why]
+    return Cell(text + (" *" if why else ""), -1 if value is None else value, number=True, why="; ".join(why))
+
+
 def student_row(result: Result, items: list[str]) -> StudentRow:
     points = {item.item: item for item in result.items}
+    final_items = result.final_points.by_item if result.final_points.total is not None else {}
+    why = decisions_by_item(result)
     cells = [
         Cell(result.status, result.status),
         Cell("-" if result.accuracy is None else f"{result.accuracy:.2%}", -1 if result.accuracy is None else
              result.accuracy, number=True),
     ]  # fmt: skip
     for name in items:
-        item = points.get(name)
-        value = None if item is None else item.points
-        cells.append(Cell("-" if value is None else f"{value:g}", -1 if value is None else value, number=True))
+        machine = None if points.get(name) is None else points[name].points
+        value = final_items.get(name, machine)
+        cells.append(_points_cell(value, why.get(name, []), machine))
     late = result.late.penalty_fraction if result.late else 0.0
     cells.append(Cell(f"-{late:.0%}" if late else "", late, number=True))
-    final = _final(result)
-    cells.append(Cell("-" if final is None else f"{final:g}", -1 if final is None else final, number=True))
+    changed = [entry for name, entries in why.items() if name != TOTAL for entry in entries]
+    cells.append(_points_cell(_final(result), why.get(TOTAL, []) + changed))
     reasons = review_reasons(result)
     cells.append(Cell("; ".join(reasons), len(reasons)))
     return StudentRow(result.student, student_link(result.student), cells, reasons)
@@ -177,8 +223,6 @@ def class_view(results: list[Result], summary: ClassSummary, exports: Path | Non
                                                    label="Distribution of points"))),
     ]  # fmt: skip
     rows = [student_row(result, items) for result in sorted(results, key=lambda result: result.student)]
-    duplicates = [(p.student_a, p.student_b, p.similarity, p.question, []) for p in summary.duplicates]
-    copies = summary.copies.pairs if summary.copies else []
     folder = Path(exports) if exports is not None else None
     return ClassView(
         graded=summary.graded,
@@ -197,8 +241,8 @@ def class_view(results: list[Result], summary: ClassSummary, exports: Path | Non
         links={row.student: row.link for row in rows},
         review=[(row.student, row.review) for row in rows if row.review],
         errors=list(summary.errors.items()),
-        answer_clusters=cluster_pairs(duplicates),
-        copy_clusters=cluster_pairs([(p.student_a, p.student_b, p.agreement, None, p.reasons) for p in copies]),
+        answer_clusters=answer_clusters(summary.duplicates),
+        copy_clusters=copy_clusters(summary.copies),
         integrity_flags=list(summary.integrity_flags),
         unreadable=list(summary.unreadable),
         exports=export_files(folder) if folder is not None and folder.is_dir() else [],

@@ -42,6 +42,15 @@ pre.recorded { white-space: pre-wrap; overflow-wrap: anywhere; background: #f5f7
 .pill { display: inline-block; border-radius: .6rem; padding: 0 .5rem; font-size: .8rem; background: #fdf3e1;
         color: var(--warn); margin-right: .3rem; }
 footer { margin-top: 2.5rem; font-size: .8rem; color: var(--muted); }
+.scroll { overflow-x: auto; max-width: 100%; }
+@media (max-width: 640px) {
+  body { padding: .8rem; }
+  .grade { font-size: 1.8rem; }
+  table.stacked, table.stacked tbody, table.stacked tr, table.stacked th, table.stacked td { display: block; }
+  table.stacked th, table.stacked td { border: 0; padding: .1rem 0; }
+  table.stacked tr { border-bottom: 1px solid var(--line); padding: .3rem 0; }
+  table.stacked td.number { text-align: left; }
+}
 """
 
 

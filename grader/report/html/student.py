@@ -18,11 +18,14 @@ from pydantic import ValidationError
 
 from grader.answers import AnswersResult
 from grader.datasets import CIFAR10_CLASSES
+from grader.export.base import format_points
 from grader.report.html import charts
 from grader.report.html.hostpaths import HostPaths
 from grader.report.html.shell import chart, render, template
 from grader.report.html.split import OTHER_SPLIT, UNAVAILABLE, ReportSplit
+from grader.report.words import import_words, item_words, question_words
 from grader.results.model import Result
+from grader.rubric.points import ItemPoints
 from grader.sandbox.protocol import warning_words
 
 ERROR_WORDS = {
@@ -105,7 +108,11 @@ def _shown(text: str | None, host: HostPaths | None) -> str:
 
 
 def _points(value: float | None, maximum: float) -> str:
-    return "-" if value is None else f"{value:g} / {maximum:g}"
+    return "-" if value is None else f"{format_points(value)} / {format_points(maximum)}"
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else format_points(value)
 
 
 def _label(item: str) -> str:
@@ -114,14 +121,14 @@ def _label(item: str) -> str:
 
 def grade_lines(result: Result, host: HostPaths) -> tuple[str, list[GradeLine]]:
     maximum = sum(item.max_points for item in result.items)
-    lines = [GradeLine(_label(item.item), _points(item.points, item.max_points), _shown(item.reason, host))
+    lines = [GradeLine(_label(item.item), _points(item.points, item.max_points), _item_reason(item, host))
              for item in result.items]  # fmt: skip
     lines.append(GradeLine("Total before adjustments", _points(result.points.total, maximum), emphasis=True))
     for decision in result.decisions:
         if decision.status != "applied" or (decision.question is not None and decision.points is None):
             continue
         what = f"Question {decision.question}" if decision.question is not None else _label(decision.item)
-        points = f"{what} = {decision.points:g}" if decision.points is not None else f"{what} unchanged"
+        points = f"{what} = {format_points(decision.points)}" if decision.points is not None else f"{what} unchanged"
         comment = decision.comment if decision.question is None else ""  # an answer's is shown with the answer
         lines.append(GradeLine(f"Reviewed by {decision.decided_by}", points, comment))
     if result.late and result.late.penalty_fraction:
@@ -129,11 +136,18 @@ def grade_lines(result: Result, host: HostPaths) -> tuple[str, list[GradeLine]]:
         lines.append(GradeLine(f"Late penalty ({days})", f"-{result.late.penalty_fraction:.0%}",
                                _shown(result.late.reason, host)))  # fmt: skip
     for override in result.overrides:
-        lines.append(GradeLine(f"Changed by {override.decided_by}", f"{_label(override.item)} = {override.points:g}",
-                               _shown(override.reason, host)))  # fmt: skip
+        changed = f"{_label(override.item)} = {format_points(override.points)}"
+        lines.append(GradeLine(f"Changed by {override.decided_by}", changed, _shown(override.reason, host)))
+    lines += [GradeLine("How your submission was read", "", note) for note in import_words(result.notes)]
     final = result.final_points.total if result.final_points.total is not None else result.points.total
     lines.append(GradeLine("Final grade", _points(final, maximum), emphasis=True))
     return _points(final, maximum), lines
+
+
+def _item_reason(item: ItemPoints, host: HostPaths) -> str:
+    """The item's reason in the student's words: what the accuracy earns, no scoring method's name."""
+    shown = "-" if item.points is None else format_points(item.points)
+    return _shown(item_words(item.item, item.reason, shown, format_points(item.max_points)), host)
 
 
 def answer_views(result: Result, host: HostPaths) -> tuple[list[AnswerView], str | None]:
@@ -148,13 +162,13 @@ def answer_views(result: Result, host: HostPaths) -> tuple[list[AnswerView], str
     for question in answers.questions:
         notes = [FLAG_WORDS.get(flag, flag) for flag in question.flags]  # what was missing is in the reason
         view = AnswerView(question.number, _points(question.points, question.max_points),
-                          _shown(question.reason, host), _shown(question.answer_text, None), notes,
+                          _shown(question_words(question.reason), host), _shown(question.answer_text, None), notes,
                           question.needs_review)  # fmt: skip
         decision = decided.get(question.number)
         if decision is not None:
             if decision.points is not None:
                 view.points = _points(decision.points, question.max_points)
-                view.reason = f"Graded by {decision.decided_by}; the grader had given {question.points:g}."
+                view.reason = f"Graded by {decision.decided_by}; the grader had given {_number(question.points)}."
             view.needs_review, view.comment = False, decision.comment
         views.append(view)
     note = f"The written answers could not be graded: {_shown(answers.error, host)}" if answers.error else None
@@ -224,5 +238,5 @@ PAGE = template("student.html")
 
 def student_page(result: Result, split: ReportSplit, host: HostPaths, key: str | None = None) -> str:
     view = student_view(result, split, host)
-    return render(PAGE, title=f"Lab 8: {result.student}", view=view, review_words=REVIEW_WORDS,
+    return render(PAGE, title=f"Lab 8 result: {result.student}", view=view, review_words=REVIEW_WORDS,
                   recorded_words=RECORDED_WORDS, key=key)  # fmt: skip
