@@ -106,6 +106,7 @@ def alive(pid: int) -> bool:
 # --- linear parsers -------------------------------------------------------------------------------------
 
 
+@pytest.mark.integration  # real worker processes on 200,000-character files: the slow tier
 @pytest.mark.parametrize("name", PATHOLOGICAL)
 def test_a_pathological_answers_file_of_200000_characters_is_scored_before_the_deadline(name, tmp_path, rubric):
     path = tmp_path / "answers.md"
@@ -120,6 +121,7 @@ def test_a_pathological_answers_file_of_200000_characters_is_scored_before_the_d
     assert read.problem is None, read.problem
 
 
+@pytest.mark.integration  # real worker processes on 200,000-character files: the slow tier
 def test_grader_check_reads_a_pathological_answers_file_and_says_what_is_missing(tmp_path, rubric_file):
     (tmp_path / "answers.md").write_text(
         "1. An autoencoder learns without labels.\n" + " " * (SIZE // 2) + "\n2." + "\t" * (SIZE // 2 - 50)
@@ -277,6 +279,7 @@ sys.exit(main(console=Console(file=io.StringIO()), rubric={rubric!r}, submission
 """
 
 
+@pytest.mark.integration  # real worker processes on 200,000-character files: the slow tier
 def test_a_class_run_with_a_pathological_answers_file_grades_every_student(rubric_file, submissions, tmp_path):
     """The finding this module answers: `grade --all --workers 2` froze on one file of spaces, no sandbox started
     and the deadline never fired. Run in a process of its own, so that a stall fails the test instead of hanging it."""
