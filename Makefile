@@ -27,7 +27,7 @@ ISOLATION ?=
 SANDBOX_OPTIONS = --rubric $(RUBRIC) $(if $(DATA),--data $(DATA)) $(if $(TIMEOUT),--timeout $(TIMEOUT)) $(if $(SANDBOX),--sandbox $(SANDBOX))
 GRADING_OPTIONS = $(SANDBOX_OPTIONS) $(if $(ISOLATION),--isolation $(ISOLATION))
 
-.PHONY: setup grade grade-all check pack validate import export review report reference bench bench-gpu bench-answers bench-integrity bench-report bench-warm stress-class sandbox-image sandbox-clean test test-fast test-docker lint format clean
+.PHONY: setup grade grade-all check pack validate import export review report reference bench bench-gpu bench-answers bench-review bench-integrity bench-report bench-warm stress-class sandbox-image sandbox-clean test test-fast test-docker lint format clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -111,6 +111,11 @@ stress-class: $(STAMP)
 
 bench-answers: $(STAMP)
 	$(BIN)/python -m grader.answers.bench $(if $(ASAG),--asag $(ASAG))
+
+# Exercise 2 after a simulated TA grades the review queue's first 0, 10, 20 and 30% of the answers, one line per graded
+# set (SET=DIR: that set alone, NAME/answers.md + grades.json or the lab's layout), and the queue's speed for 300 students.
+bench-review: $(STAMP)
+	$(BIN)/python -m benchmarks.bench_review $(SET)
 
 # Integrity checks on real models: two honest CNNs and nine cheats (trained once into build/bench-integrity/) and the baselines, graded as a class.
 bench-integrity: DATA = ../shared/data/cifar10/test.npz

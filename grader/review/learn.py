@@ -1,28 +1,42 @@
 """Learn from a TA's decisions: rescore every undecided answer of a question from the graded ones.
 
-suggest() takes one question's answers, the TA's decisions on them (and on answers of an earlier
-class, passed along as answers too, which is how they seed a new class), and the answers' sentence
-vectors. Each answer gets points, a calibrated chance that they are off from a TA's grade by 0.5 or
-more, and a reason in plain words naming the graded answers it followed.
+suggest() takes one question's answers, the TA's decisions on them and the answers' sentence vectors.
+Each answer gets points, a calibrated chance that they are off from a TA's grade by half a point or
+more (`p_off`), and a reason in plain words naming the graded answers it followed.
+
+Rescoring follows the nearest decided answers (cosine of their vectors): an answer nearly the same
+as a decided one takes its points; a merely similar one moves from the machine's points by the
+corrections the TA made to its neighbours, more the closer they are. Decisions on an earlier class's
+answers to the same rubric question seed a new class: pass those answers along (with their vectors)
+and the decisions on them.
+
+p_off is a logistic model of what the rubric scorer's reason says (its points, the share of key ideas
+found, flags), the answer's length and how close and how unanimous the decided neighbours are. Its
+weights and the rescoring settings live in calibration.json beside this module, fitted on the lab's
+tuning answers only by benchmarks/fit_review_calibration.py.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter
 from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from grader.answers.text import content_lemmas
 
+CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
 POINTS_STEP = 0.25
-NEIGHBOURS = 3
-# Below this cosine a decided answer says too little about another to be followed.
-MIN_SIMILARITY = 0.5
-# At or above this cosine an answer is the decided one again (a copy, a typo fixed).
-SAME_ANSWER = 0.97
+# The answers the queue should put before a TA: the machine's points are this likely off by 0.5 or more.
+NEEDS_REVIEW_P_OFF = 0.2
+# The scorer's 0 for an answer it would not read is a placeholder: of the tuning answers' 7 such, none was
+# worth 0 to the TA.
+UNJUDGED_P_OFF = 0.9
 
 
 class AnswerItem(BaseModel):
@@ -60,11 +74,105 @@ class Suggestion(BaseModel):
     followed: list[str] = []  # students whose decided answers it followed
 
 
+def needs_review(suggestion: Suggestion) -> bool:
+    return suggestion.p_off >= NEEDS_REVIEW_P_OFF
+
+
+class Neighbours(BaseModel):
+    """How decided answers move an undecided one, for one kind of vectors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    count: int = Field(3, ge=1, description="Decided answers followed at most.")
+    floor: float = Field(description="Cosine below which a decided answer says nothing about another.")
+    same: float = Field(description="Cosine from which an answer is the decided one again: its points taken.")
+    direct_from: float = Field(description="Cosine from which the neighbours' own points start to count.")
+    correction: float = Field(ge=0, le=1, description="Share of the neighbours' corrections applied below that.")
+
+
+class POffModel(BaseModel):
+    """Logistic weights of p_off over the features `features()` names."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    intercept: float
+    weights: dict[str, float]
+
+
+class Calibration(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    fitted_on: str = Field(description="The answers the weights were fitted on (never the measured sets).")
+    neighbours: Neighbours
+    p_off: POffModel
+
+
+@lru_cache(maxsize=4)
+def load_calibration(kind: str, path: Path = CALIBRATION_FILE) -> Calibration:
+    """The settings for "minilm" (sentence vectors given) or "tfidf" (none given)."""
+    return Calibration.model_validate(json.loads(path.read_text(encoding="utf-8"))[kind])
+
+
+# --- what the rubric scorer's reason says ------------------------------------------------------------
+
+_UNSCORED = "until a TA grades it"
+_CONTRADICTS = ("wrong claim:", "says the opposite of:", "where the model answer says")
+_NOTHING_STATED = ("a list of terms", "states none of the key ideas", "copied from the lab text")
+_CAPPED = ("no mechanism given", "does not say when")
+_UNNUMBERED = "does not number its answers"
+
+
+def _ideas_and_closeness(reason: str) -> tuple[float, float]:
+    """(share of key ideas stated, closeness to the model answer), from "2 of 6 key ideas stated; closeness
+    to the model answer 0.71"; 0 where the reason does not say."""
+    ideas = closeness = 0.0
+    for part in reason.split("; "):
+        found, of, rest = part.partition(" of ")
+        if of and rest.endswith(" key ideas stated"):
+            total = rest.split(" ", 1)[0]
+            if found.isdigit() and total.isdigit() and int(total):
+                ideas = int(found) / int(total)
+        elif part.startswith("closeness to the model answer "):
+            try:
+                closeness = float(part.rsplit(" ", 1)[1].rstrip("."))
+            except ValueError:
+                closeness = 0.0
+    return ideas, closeness
+
+
+def machine_features(item: AnswerItem) -> dict[str, float]:
+    """What the answer and the rubric scorer's verdict say about how far its points can be trusted."""
+    share = item.machine_points / item.max_points if item.max_points else 0.0
+    ideas, closeness = _ideas_and_closeness(item.machine_reason)
+    reason = item.machine_reason
+    return {
+        "between": 1 - abs(2 * share - 1),
+        "share": share,
+        "ideas": ideas,
+        "closeness": closeness,
+        "unscored": float(_UNSCORED in reason),
+        "empty": float(not item.text.strip()),
+        "contradicts": float(any(c in reason for c in _CONTRADICTS)),
+        "states_nothing": float(any(c in reason for c in _NOTHING_STATED)),
+        "capped": float(any(c in reason for c in _CAPPED)),
+        "unnumbered": float(_UNNUMBERED in reason),
+        "log_words": math.log1p(len(item.text.split())),
+    }
+
+
+# --- vectors ------------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=8192)
+def _lemma_counts(text: str) -> Counter[str]:
+    return Counter(content_lemmas(text))
+
+
 def tfidf_vectors(texts: list[str]) -> np.ndarray:
     """Unit-length sublinear TF-IDF rows over the texts' own content lemmas."""
-    counts = [Counter(content_lemmas(t)) for t in texts]
-    vocabulary = {lemma: i for i, lemma in enumerate(sorted({lemma for c in counts for lemma in c}))}
+    counts = [_lemma_counts(t) for t in texts]
     df = Counter(lemma for c in counts for lemma in c)
+    vocabulary = {lemma: i for i, lemma in enumerate(sorted(df))}
     matrix = np.zeros((len(texts), len(vocabulary)))
     for row, c in enumerate(counts):
         for lemma, n in c.items():
@@ -77,12 +185,23 @@ def _unit_rows(matrix: np.ndarray) -> np.ndarray:
     return matrix / np.where(norms > 0, norms, 1.0)
 
 
+# --- rescoring ----------------------------------------------------------------------------------------
+
+
+class Rescored(BaseModel):
+    """An undecided answer's points after its decided neighbours, and what p_off is computed from."""
+
+    points: float
+    followed: list[str]
+    features: dict[str, float]
+
+
 def _round_to_step(points: float, max_points: float) -> float:
     return float(min(max_points, max(0.0, round(points / POINTS_STEP) * POINTS_STEP)))
 
 
 def _decided_points(question: int, answers: list[AnswerItem], decisions: list[TADecision]) -> dict[int, float]:
-    """Index of each answer the TA decided -> its points; the latest decision on an answer wins."""
+    """Index of each answer the TA decided (as it reads now) -> its points; a later decision replaces one before."""
     latest: dict[tuple[str, str], TADecision] = {}
     for d in sorted((d for d in decisions if d.question == question), key=lambda d: d.decided_at):
         latest[(d.student, d.text_hash)] = d
@@ -91,65 +210,153 @@ def _decided_points(question: int, answers: list[AnswerItem], decisions: list[TA
     }
 
 
-def _machine_p_off(answer: AnswerItem) -> float:
-    """Chance the rubric scorer alone is off by 0.5 or more; mid-range points are the doubtful ones."""
-    share = answer.machine_points / answer.max_points if answer.max_points else 0.0
-    return float(0.05 + 0.3 * (1 - abs(2 * share - 1)))
+def _neighbour_features(cosines: np.ndarray, ta: np.ndarray, machine: np.ndarray, points: float, own: float) -> dict:
+    corrections = ta - machine
+    return {
+        "nearest": float(cosines[0]) if len(cosines) else 0.0,
+        "neighbours_disagree": float(ta.max() - ta.min()) if len(ta) else 0.0,
+        "neighbours_corrected": float(np.abs(corrections).mean()) if len(ta) else 0.0,
+        "moved": abs(points - own),
+    }
+
+
+def graded_elsewhere(question: int, decisions: list[TADecision]) -> dict[str, float]:
+    """Each student's mean points from the TA on the other questions (a student the machine misread on one
+    question, by language, layout or a wrong idea throughout, is often misread on the next)."""
+    latest: dict[tuple[str, int], float] = {}
+    for d in sorted((d for d in decisions if d.question != question), key=lambda d: d.decided_at):
+        latest[(d.student, d.question)] = d.points
+    by_student: dict[str, list[float]] = {}
+    for (student, _), points in latest.items():
+        by_student.setdefault(student, []).append(points)
+    return {student: sum(points) / len(points) for student, points in by_student.items()}
+
+
+def _student_gap(answer: AnswerItem, points: float, elsewhere: dict[str, float]) -> float:
+    if answer.student not in elsewhere or not answer.max_points:
+        return 0.0
+    return min(1.0, abs(elsewhere[answer.student] - points) / answer.max_points)
+
+
+def rescore(
+    answers: list[AnswerItem],
+    decided: dict[int, float],
+    unit: np.ndarray,
+    settings: Neighbours,
+    elsewhere: dict[str, float] | None = None,
+) -> dict[int, Rescored]:
+    """Every undecided answer (by index) rescored from the decided ones, with its p_off features.
+    `elsewhere`: graded_elsewhere() of the class's decisions."""
+    elsewhere = elsewhere or {}
+    # An empty answer's grade says nothing of another's: why it is empty (unanswered, or its text given to
+    # another question by a misread layout) is what a TA decides.
+    rows = sorted(j for j in decided if answers[j].text.strip())
+    cosines = unit @ unit[rows].T if rows else np.zeros((len(answers), 0))
+    ta_points = np.array([decided[j] for j in rows])
+    machine_points = np.array([answers[j].machine_points for j in rows])
+    same_text = {}
+    for j in rows:
+        same_text.setdefault(answers[j].text_hash, j)
+    out = {}
+    for i, answer in enumerate(answers):
+        if i in decided:
+            continue
+        order = [k for k in np.argsort(-cosines[i], kind="stable")[: settings.count] if cosines[i, k] >= settings.floor]
+        if not answer.text.strip():
+            order = []
+        elif answer.text_hash in same_text:  # the same text graded for someone else
+            order = [rows.index(same_text[answer.text_hash])]
+        near, ta, machine = cosines[i, order], ta_points[order], machine_points[order]
+        if answer.text_hash in same_text and order:
+            near = np.ones(1)  # the very words, whatever the vectors say
+        points, followed = answer.machine_points, []
+        if order:
+            top = float(near[0])
+            followed = [answers[rows[k]].student for k in order]
+            weights = np.maximum(near - settings.floor, 1e-6)
+            direct = float(weights @ ta / weights.sum())
+            corrected = answer.machine_points + settings.correction * float(weights @ (ta - machine) / weights.sum())
+            trust = min(1.0, max(0.0, (top - settings.direct_from) / max(settings.same - settings.direct_from, 1e-6)))
+            points = _round_to_step(trust * direct + (1 - trust) * corrected, answer.max_points)
+            if top >= settings.same:
+                points, followed, near, ta, machine = float(ta[0]), followed[:1], near[:1], ta[:1], machine[:1]
+            if abs(points - answer.machine_points) < 1e-9 and top < settings.same:
+                followed = []  # the neighbours agreed with the machine: nothing was followed
+        features = machine_features(answer) | _neighbour_features(near, ta, machine, points, answer.machine_points)
+        features["student_gap"] = _student_gap(answer, points, elsewhere)
+        out[i] = Rescored(points=points, followed=followed, features=features)
+    return out
+
+
+def p_off(features: dict[str, float], model: POffModel) -> float:
+    z = model.intercept + sum(w * features.get(name, 0.0) for name, w in model.weights.items())
+    return float(1 / (1 + math.exp(-max(-30.0, min(30.0, z)))))
+
+
+def _chance_off(made: Rescored, model: POffModel) -> float:
+    """p_off of the model; an answer the scorer would not judge (not English) is a TA's to grade whatever
+    the tuning answers held of them, until a decided answer of the same text settles it."""
+    chance = p_off(made.features, model)
+    return max(chance, UNJUDGED_P_OFF) if made.features["unscored"] and not made.followed else chance
+
+
+def _reason(answer: AnswerItem, rescored: Rescored) -> str:
+    if not rescored.followed:
+        return answer.machine_reason
+    names = ", ".join(rescored.followed)
+    if len(rescored.followed) == 1 and rescored.features["nearest"] >= 0.999:
+        return f"{rescored.points:g}/{answer.max_points:g}: the same answer as {names}'s, which the TA graded."
+    return (
+        f"{rescored.points:g}/{answer.max_points:g}, rescored from the TA's grades of similar answers ({names}); "
+        f"the rubric scorer alone gave {answer.machine_points:g}."
+    )
 
 
 def suggest(
     question: int, answers: list[AnswerItem], decisions: list[TADecision], vectors: np.ndarray | None
 ) -> list[Suggestion]:
-    """One suggestion per answer, in the answers' order."""
-    answers = [a for a in answers]
+    """One suggestion per answer, in the answers' order. `vectors`: sentence vectors of `answers` in order
+    (MiniLM); None: TF-IDF vectors of their texts. `decisions`: the class's, every question's (those on
+    other questions tell how far the machine can be trusted with a student's answers)."""
+    calibration = load_calibration("minilm" if vectors is not None else "tfidf")
+    return suggest_with(calibration, question, answers, decisions, vectors)
+
+
+def decided_and_vectors(
+    question: int, answers: list[AnswerItem], decisions: list[TADecision], vectors: np.ndarray | None
+) -> tuple[dict[int, float], np.ndarray]:
+    """The decided answers' points by index, and unit vectors of all answers (none needed before a decision)."""
     decided = _decided_points(question, answers, decisions)
-    unit = (
-        _unit_rows(np.asarray(vectors, dtype=float))
-        if vectors is not None
-        else tfidf_vectors([a.text for a in answers])
-    )
-    decided_rows = sorted(decided)
-    cosines = unit @ unit[decided_rows].T if decided_rows else np.zeros((len(answers), 0))
+    if vectors is not None:
+        return decided, _unit_rows(np.asarray(vectors, dtype=float).reshape(len(answers), -1))
+    return decided, tfidf_vectors([a.text for a in answers]) if decided else np.zeros((len(answers), 0))
+
+
+def suggest_with(
+    calibration: Calibration,
+    question: int,
+    answers: list[AnswerItem],
+    decisions: list[TADecision],
+    vectors: np.ndarray | None,
+) -> list[Suggestion]:
+    """suggest() with the given settings (the calibration script tries its candidates so)."""
+    decided, unit = decided_and_vectors(question, answers, decisions, vectors)
+    rescored = rescore(answers, decided, unit, calibration.neighbours, graded_elsewhere(question, decisions))
     out = []
     for i, answer in enumerate(answers):
         if i in decided:
-            out.append(
-                Suggestion(
-                    student=answer.student, question=question, points=decided[i], p_off=0.0, reason="graded by the TA"
-                )
+            suggestion = Suggestion(
+                student=answer.student, question=question, points=decided[i], p_off=0.0, reason="graded by the TA"
             )
-            continue
-        out.append(_rescored(question, answer, cosines[i], decided_rows, [decided[j] for j in decided_rows], answers))
+        else:
+            made = rescored[i]
+            suggestion = Suggestion(
+                student=answer.student,
+                question=question,
+                points=made.points,
+                p_off=_chance_off(made, calibration.p_off),
+                reason=_reason(answer, made),
+                followed=made.followed,
+            )
+        out.append(suggestion)
     return out
-
-
-def _rescored(
-    question: int,
-    answer: AnswerItem,
-    cosines: np.ndarray,
-    decided_rows: list[int],
-    decided_points: list[float],
-    answers: list[AnswerItem],
-) -> Suggestion:
-    order = [k for k in np.argsort(-cosines)[:NEIGHBOURS] if cosines[k] >= MIN_SIMILARITY]
-    if not order:
-        return Suggestion(
-            student=answer.student,
-            question=question,
-            points=answer.machine_points,
-            p_off=_machine_p_off(answer),
-            reason=answer.machine_reason,
-        )
-    weights = np.array([cosines[k] for k in order])
-    neighbour_points = np.array([decided_points[k] for k in order])
-    knn = float(weights @ neighbour_points / weights.sum())
-    closeness = float(cosines[order[0]])
-    trust = 1.0 if closeness >= SAME_ANSWER else (closeness - MIN_SIMILARITY) / (SAME_ANSWER - MIN_SIMILARITY)
-    points = _round_to_step(trust * knn + (1 - trust) * answer.machine_points, answer.max_points)
-    followed = [answers[decided_rows[k]].student for k in order]
-    spread = float(neighbour_points.max() - neighbour_points.min())
-    p_off = float(min(1.0, max(0.0, (1 - trust) * _machine_p_off(answer) + 0.3 * spread)))
-    reason = f"rescored from the TA's grades of similar answers ({', '.join(followed)})"
-    return Suggestion(
-        student=answer.student, question=question, points=points, p_off=p_off, reason=reason, followed=followed
-    )
