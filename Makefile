@@ -117,7 +117,7 @@ bench-answers: $(STAMP)
 bench-review: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_review $(SET)
 
-# Integrity checks on real models: two honest CNNs and nine cheats (trained once into build/bench-integrity/) and the baselines, graded as a class.
+# Integrity checks on real models: two honest CNNs and seven cheats (trained once into build/bench-integrity/) and the baselines, graded as a class.
 bench-integrity: DATA = ../shared/data/cifar10/test.npz
 bench-integrity: TRAIN = ../shared/data/cifar10/train.npz
 bench-integrity: $(STAMP)

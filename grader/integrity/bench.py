@@ -1,8 +1,8 @@
 """`make bench-integrity`: the integrity checks on real models, graded as a class the way a TA grades one.
 
 1. Builds the students of grader/integrity/bench_models.py (the networks are trained once, cached under
-   build/bench-integrity/train/): honest and honest-2 (the same network, another seed), lenet5-seed-2 (the
-   reference LeNet-5's recipe, another seed), trained-on-test,
+   build/bench-integrity/train/): honest, lenet5-seed-2 (the reference LeNet-5's recipe with another seed: with
+   reference-lenet5, an independent pair of one architecture), trained-on-test,
    order-replay, lookup-table, fine-tuned-copy and issue 22's three evasions (nearest-neighbour-table,
    table-with-lenet-fallback, second-choice-copy); and copies reference/lenet5, reference/resnet20 and
    submissions/example into the same class.
@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-HONEST = ("honest", "honest-2", "lenet5-seed-2")
+HONEST = ("honest", "lenet5-seed-2")
 CHEATS = (
     "trained-on-test", "order-replay", "lookup-table", "fine-tuned-copy", "nearest-neighbour-table",
     "table-with-lenet-fallback", "second-choice-copy",

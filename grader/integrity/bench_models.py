@@ -2,7 +2,6 @@
 
 - honest: a wider LeNet (the tutorial's two 5x5 conv + pool stages and three linear layers, 64/128 channels
   instead of 6/16) trained on the training split only, with a fixed seed;
-- honest-2: the same network with another seed (and 1 epoch): an independent classmate, never to be paired with honest;
 - lenet5-seed-2: the tutorial LeNet-5 trained as reference/lenet5 was, with another seed: with reference-lenet5, two
   fully trained independent models of one architecture, never to be paired;
 - trained-on-test: the same network, trained on train + test (2 epochs);
@@ -48,7 +47,7 @@ from grader.reference.train import train as train_network
 
 EXAMPLE_ANSWERS = Path(__file__).resolve().parents[2] / "submissions" / "example" / "answers.md"
 STUDENTS = (
-    "honest", "honest-2", "lenet5-seed-2", "trained-on-test", "order-replay", "lookup-table", "fine-tuned-copy",
+    "honest", "lenet5-seed-2", "trained-on-test", "order-replay", "lookup-table", "fine-tuned-copy",
     "nearest-neighbour-table", "table-with-lenet-fallback", "second-choice-copy",
 )  # fmt: skip
 REFERENCE_LENET = Path(__file__).resolve().parents[2] / "reference" / "lenet5"
@@ -91,11 +90,8 @@ RECIPE = Recipe(
     schedule="one-cycle",
     seed=1,
 )
-# The independent classmate: the same network and recipe with another seed (other initial weights, another data
-# order), trained for 1 epoch instead of 6, and the test-set cheat for 2: on 2 shared CPU cores each epoch of this
-# network takes many minutes, and that is enough for the classmate to learn the task (about 55% on test) and for the
-# cheat to know the test images as well as its training images (the gap is what the bench checks).
-SECOND_SEED = RECIPE.model_copy(update={"name": "bench-wide-lenet-seed-3", "seed": 3, "epochs": 1})
+# The test-set cheat trains for 2 epochs instead of 6: on 2 shared CPU cores each epoch of this network takes many
+# minutes, and 2 are enough for it to know the test images as well as its training images (the gap the bench checks).
 ON_TEST = RECIPE.model_copy(update={"name": "bench-wide-lenet-train-and-test", "epochs": 2})
 # A second tutorial LeNet-5: reference/lenet5's recipe with another seed, the calibration's fully trained pair of
 # independent models of one architecture (cheap: a fortieth of the wide LeNet's work per image).
@@ -418,7 +414,6 @@ def build_students(
     sample = train_sample(train_data)
     figures = {}
     figures["honest"] = train_cached(trained / "honest", RECIPE, train_data, test_data, sample, log=log)
-    figures["honest-2"] = train_cached(trained / "honest-2", SECOND_SEED, train_data, test_data, sample, log=log)
     figures["lenet5-seed-2"] = train_cached(
         trained / "lenet5-seed-2", LENET_SEED_2, train_data, test_data, sample, log=log, source=LENET_SOURCE
     )
@@ -428,7 +423,7 @@ def build_students(
     figures["fine-tuned-copy"] = train_cached(
         trained / "fine-tuned-copy", FINE_TUNE, train_data, test_data, sample, start_from=trained / "honest", log=log
     )
-    for student in ("honest", "honest-2", "trained-on-test", "fine-tuned-copy"):
+    for student in ("honest", "trained-on-test", "fine-tuned-copy"):
         write_submission(out / student, WIDE_LENET_SOURCE, trained / student / "weights.pth")
     write_submission(out / "lenet5-seed-2", LENET_SOURCE, trained / "lenet5-seed-2" / "weights.pth")
     # Different values: two cheats by two students share no weights file.
