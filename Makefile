@@ -110,7 +110,7 @@ stress-class: $(STAMP)
 	$(BIN)/python -m benchmarks.stress_class $(if $(SANDBOX),--sandbox $(SANDBOX))
 
 bench-answers: $(STAMP)
-	$(BIN)/python -m grader.answers.bench $(if $(ASAG),--asag $(ASAG))
+	$(BIN)/python -m benchmarks.answers $(if $(ASAG),--asag $(ASAG))
 
 # Exercise 2 after a simulated TA grades the review queue's first 0, 10, 20 and 30% of the answers, one line per graded
 # set (SET=DIR: that set alone, NAME/answers.md + grades.json or the lab's layout), and the queue's speed for 300 students.

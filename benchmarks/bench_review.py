@@ -41,8 +41,8 @@ import click
 import numpy as np
 from pydantic import BaseModel, Field, ValidationError
 
+from benchmarks.lab_set import load_lab_set
 from grader.answers import find_answers_file
-from grader.answers.lab_set import load_lab_set
 from grader.answers.rubric import Exercise2Rubric
 from grader.answers.score import grade_answers
 from grader.answers.similarity import get_method, resolve_method_name

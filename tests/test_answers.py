@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks import answers as bench
 from grader.answers import (
     AnswersResult,
     Exercise2Rubric,
-    bench,
     class_duplicate_report,
     find_answers_file,
     grade_answers,
@@ -486,12 +486,15 @@ def test_bench_measures_each_lab_set_on_its_own_line(tmp_path, capsys, tfidf_onl
     first = _tiny_lab_set(tmp_path / "exercise2_lab", {"good.md": GOOD, "about_my_run.md": ABOUT_MY_RUN}, {
         "good.md": 1.0, "about_my_run.md": 1.0})  # fmt: skip
     second = _tiny_lab_set(tmp_path / "exercise2_lab_round2", {"good.md": GOOD}, {"good.md": 1.0})
-    assert bench.main(["--asag", str(tmp_path / "no-asag"), "--lab", str(first), str(second)]) == 0
+    assert bench.main.main(["--asag", str(tmp_path / "no-asag"), "--lab", str(first), "--lab", str(second)],
+                           standalone_mode=False) == 0  # fmt: skip
     lines = capsys.readouterr().out.splitlines()
-    first_line = next(line for line in lines if line.startswith("lab exact="))
-    assert "n=8 files=2" in first_line and "files_off_by_more_than_1=1" in first_line
-    assert "  lab: file off by more than 1 point: about_my_run.md (-4)" in lines
-    assert any(line.startswith("lab-round2 exact=100.0%") and "n=4 files=1" in line for line in lines), lines
+    # The first set's tuning half (every other file by name) and its other half are measured apart.
+    tuned = next(line for line in lines if line.startswith("tuning lab-tuning-half exact="))
+    assert "n=4 files=1" in tuned and "files_off_by_more_than_1=1" in tuned
+    assert "  tuning lab-tuning-half: file off by more than 1 point: about_my_run.md (-4)" in lines
+    assert any(line.startswith("never-tuned lab-other-half exact=100.0%") for line in lines), lines
+    assert any(line.startswith("never-tuned lab-round2 exact=100.0%") and "n=4 files=1" in line for line in lines)
 
 
 def test_bench_scores_every_file_with_the_full_scorer_and_the_similarity_part(tmp_path, capsys, tfidf_only):
@@ -510,7 +513,7 @@ def test_bench_scores_every_file_with_the_full_scorer_and_the_similarity_part(tm
             writer = csv.writer(handle)
             writer.writerow([*header, "score_grader1", "score_grader2"])
             writer.writerows(rows)
-    assert bench.main(["--asag", str(tmp_path), "--lab", str(tmp_path / "no-lab-set")]) == 0
+    assert bench.main.main(["--asag", str(tmp_path), "--lab", str(tmp_path / "no-lab-set")], standalone_mode=False) == 0
     out = capsys.readouterr().out
     lines = out.strip().splitlines()
     assert lines[0] == "method: tfidf"

@@ -16,7 +16,7 @@ from xml.etree import ElementTree
 import pytest
 import yaml
 
-from grader.answers.lab_set import QUESTIONS, LabSetError, load_lab_set
+from benchmarks.lab_set import QUESTIONS, LabSetError, load_lab_set
 from grader.answers.parse import read_answers_file
 from grader.answers.rubric import ParseLimits
 

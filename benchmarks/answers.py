@@ -1,6 +1,6 @@
 """Measure the Exercise 2 checker the way it grades students, against human grades.
 
-    python -m grader.answers.bench [--asag DIR] [--lab DIR [DIR ...]] [--method auto|minilm|tfidf] [--fit]
+    python -m benchmarks.answers [--asag DIR] [--lab DIR ...] [--method auto|minilm|tfidf] [--fit]
 
 Short-answer data sets: every CSV in DIR (default ../shared/data/asag; env ASAG overrides), columns
 question_id, question, reference_answer, student_answer, score, and optionally score_grader1,
@@ -9,15 +9,16 @@ every other file is measured only. Each answer goes through the full scorer that
 (sentences, similarity, rules, rounding) from its question's reference answer alone, since these
 sets have no concept lists.
 
-The lab's own sets (--lab, default tests/data/exercise2_lab, exercise2_lab_dev, exercise2_lab_round2):
-answers files graded by a careful human, scored with the packaged rubric; agreement per question and
-per file, one `lab...` line per set. The dev set and every other file of the first set (by name) are
-for tuning; round2, written after the checker was built, measures it on answers nobody tuned it on.
+The lab's own sets (--lab, default tests/data/exercise2_lab and every exercise2_lab_* beside it): answers files
+graded by a careful human, scored with the packaged rubric; agreement per question and per file, one line per
+set, starting `tuning` or `never-tuned`. The dev set and every other file of the first set (by name,
+`lab-tuning-half`) are for tuning; the first set's other half and every later round, written blind to the
+checker, measure it on answers nobody tuned it on. A rule or setting stays only if the never-tuned lines do
+not get worse.
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import math
 import os
@@ -26,19 +27,21 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import click
 import numpy as np
 
-from .lab_set import load_lab_set
-from .rubric import Exercise2Rubric, QuestionRubric, ScoringSettings
-from .score import grade_answers, score_question
-from .semantic import FEATURES, feature_matrix, score_features
-from .similarity import SimilarityMethod, get_method, resolve_method_name
+from benchmarks.lab_set import LabAnswer, load_lab_set
+from grader.answers.rubric import Exercise2Rubric, QuestionRubric, ScoringSettings
+from grader.answers.score import grade_answers, score_question
+from grader.answers.semantic import FEATURES, feature_matrix, score_features
+from grader.answers.similarity import SimilarityMethod, get_method, resolve_method_name
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DIR = REPO_ROOT.parent / "shared" / "data" / "asag"
 DEFAULT_LAB_SET = REPO_ROOT / "tests" / "data" / "exercise2_lab"
-# Both written and graded blind to the checker after it was built: "dev" for tuning, "round2" measured only.
-DEFAULT_LAB_SETS = [DEFAULT_LAB_SET, *(DEFAULT_LAB_SET.with_name(f"exercise2_lab_{n}") for n in ("dev", "round2"))]
+# Written and graded blind to the checker after it was built: "dev" for tuning, the rounds measured only.
+DEFAULT_LAB_SETS = [DEFAULT_LAB_SET, *sorted(DEFAULT_LAB_SET.parent.glob(f"{DEFAULT_LAB_SET.name}_*"))]
+TUNING_SET_NAMES = ("exercise2_lab_dev",)
 DEFAULT_LAB_TEXT = REPO_ROOT.parent / "shared" / "docs" / "lab8-tutorial.txt"
 DEV_FILE, HELDOUT_FILE = "answers.csv", "heldout.csv"
 BOOTSTRAP_ROUNDS = 1000
@@ -196,8 +199,27 @@ def lab_label(folder: Path) -> str:
     return f"lab-{suffix}" if suffix else "lab"
 
 
+def lab_parts(folder: Path) -> list[tuple[str, bool, list[LabAnswer]]]:
+    """(label, tuned on, entries): the first set in its tuning half and its other half, every other set whole."""
+    entries = sorted(load_lab_set(folder), key=lambda entry: entry.file)
+    label = lab_label(folder)
+    if folder.name == DEFAULT_LAB_SET.name:
+        return [(f"{label}-tuning-half", True, entries[0::2]), (f"{label}-other-half", False, entries[1::2])]
+    return [(label, folder.name in TUNING_SET_NAMES, entries)]
+
+
 def measure_lab_set(folder: Path, method_name: str, lab_text: Path | None) -> list[str]:
-    entries = load_lab_set(folder)
+    return [
+        line
+        for label, tuned, entries in lab_parts(folder)
+        for line in measure_lab_entries(folder, entries, f"{'tuning' if tuned else 'never-tuned'} {label}",
+                                        method_name, lab_text)
+    ]  # fmt: skip
+
+
+def measure_lab_entries(
+    folder: Path, entries: list[LabAnswer], label: str, method_name: str, lab_text: Path | None
+) -> list[str]:
     rubric = Exercise2Rubric.default()
     if lab_text is not None and lab_text.is_file():
         rubric = rubric.model_copy(update={"lab_text": lab_text})
@@ -220,7 +242,6 @@ def measure_lab_set(folder: Path, method_name: str, lab_text: Path | None) -> li
             off_files.append(f"{entry.file} ({file_diff:+g})")
     per_student = (time.perf_counter() - started) / len(entries)
     d = np.abs(np.array(diffs))
-    label = lab_label(folder)
     lines = [f"  {label}: {m}" for m in kind_misses]
     lines += [f"  {label}: file off by more than 1 point: {f}" for f in off_files]
     lines.append(
@@ -231,42 +252,42 @@ def measure_lab_set(folder: Path, method_name: str, lab_text: Path | None) -> li
     return lines
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m grader.answers.bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--asag", type=Path, default=Path(os.environ.get("ASAG") or DEFAULT_DIR))
-    parser.add_argument(
-        "--lab", type=Path, nargs="+", default=DEFAULT_LAB_SETS, help="the lab's graded answer sets (folders)"
-    )
-    parser.add_argument("--lab-text", type=Path, default=DEFAULT_LAB_TEXT, help="the handout, to spot copies")
-    parser.add_argument("--method", default="auto")
-    parser.add_argument("--fit", action="store_true", help="learn the similarity calibration on answers.csv")
-    args = parser.parse_args(argv)
+@click.command(help=__doc__.splitlines()[0])
+@click.option("--asag", type=click.Path(path_type=Path), default=Path(os.environ.get("ASAG") or DEFAULT_DIR))
+@click.option("--lab", type=click.Path(path_type=Path), multiple=True, help="a graded answer set (folder); repeat")
+@click.option("--lab-text", type=click.Path(path_type=Path), default=DEFAULT_LAB_TEXT, help="the handout")
+@click.option("--method", default="auto")
+@click.option("--fit", is_flag=True, help="learn the similarity calibration on answers.csv")
+def main(asag: Path, lab: tuple[Path, ...], lab_text: Path, method: str, fit: bool) -> None:
+    click.get_current_context().exit(measure(asag, list(lab) or DEFAULT_LAB_SETS, lab_text, method, fit))
 
-    name = resolve_method_name(args.method)
+
+def measure(asag: Path, lab: list[Path], lab_text: Path, method_name: str, fit: bool) -> int:
+    name = resolve_method_name(method_name)
     print(f"method: {name}", flush=True)
-    dev_path = args.asag / DEV_FILE
+    dev_path = asag / DEV_FILE
     has_asag = dev_path.is_file()
     started = time.perf_counter()
     dev = read_split(dev_path) if has_asag else None
     method = get_method(name, corpus=background_corpus(dev) if dev else ())
-    if args.fit:
+    if fit:
         if dev is None:
-            print(f"no {DEV_FILE} in {args.asag}", file=sys.stderr)
+            print(f"no {DEV_FILE} in {asag}", file=sys.stderr)
             return 2
         features = feature_matrix(method, dev.answers, dev.references, dev.questions)
         print(f"features: intercept, {', '.join(FEATURES)}")
         print(f'    "{name}": {fit_calibration(features, dev.scores, dev.max_score)},')
         return 0
 
-    summary = measure_asag(method, args.asag, started) if has_asag else []
+    summary = measure_asag(method, asag, started) if has_asag else []
     if not has_asag:
-        print(f"no {DEV_FILE} in {args.asag}: short-answer sets skipped", file=sys.stderr)
-    for folder in args.lab:
+        print(f"no {DEV_FILE} in {asag}: short-answer sets skipped", file=sys.stderr)
+    for folder in lab:
         if folder.is_dir():
-            summary += measure_lab_set(folder, name, args.lab_text)
+            summary += measure_lab_set(folder, name, lab_text)
     print("\n".join(summary))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
