@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 from types import ModuleType
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -207,28 +206,3 @@ def train(recipe: Recipe, folder: Path, train_data: LabelledImages, test_data: L
     write_atomic(folder / "training.json", json.dumps(report, indent=2) + "\n")
     return report
 
-
-def main() -> None:
-    import argparse
-
-    from grader.datasets import load_split
-    from grader.reference.recipes import RECIPES
-
-    parser = argparse.ArgumentParser(description="Train a reference network")
-    parser.add_argument("name", choices=sorted(RECIPES))
-    parser.add_argument("--train-data", type=Path, required=True)
-    parser.add_argument("--test-data", type=Path, required=True)
-    parser.add_argument("--reference-dir", type=Path, default=Path("reference"))
-    args = parser.parse_args()
-    np.random.seed(0)
-    report = train(
-        RECIPES[args.name],
-        args.reference_dir / args.name,
-        load_split(args.train_data, part="train"),
-        load_split(args.test_data),
-    )
-    print(json.dumps({k: report[k] for k in ("epochs_trained", "wall_seconds")}))
-
-
-if __name__ == "__main__":
-    main()
