@@ -15,8 +15,9 @@ class IntegrityFlag(BaseModel):
 
 class LogitFingerprint(BaseModel):
     """What a model answers on the same secret sample of test images as every classmate: per image, its logits
-    over the nine wrong classes, standardised (mean 0, variance 1), as float16 in base64. Independent models
-    rank the wrong classes alike only in part; a copy ranks them as its original does."""
+    over the nine wrong classes, standardised, less its mean over the images of the same class, standardised again
+    (grader/integrity/fingerprint.py), as float16 in base64. Independent models see the images alike only in
+    part; a copy sees them as its original does."""
 
     sample: str = Field(description="Names the images (a hash of the split and the indices): only equals compare")
     images: int
@@ -128,8 +129,10 @@ class IntegritySettings(BaseModel):
     copy_logit_correlation: float = Field(
         default=0.90, gt=0, le=1,
         description="Flag two students whose logits over the wrong classes correlate at least this much on the "
-        "fingerprint images (mean over images of the correlation of the nine wrong-class logits), whatever their "
-        "predictions: a copy that changes a few answers keeps its original's logits",
+        "fingerprint images (grader/integrity/fingerprint.py), whatever their predictions: a copy that changes a "
+        "few answers keeps its original's logits. In make bench-integrity independent models reach at most 0.61 "
+        "(LeNet-5 against a wide LeNet; two seeds of LeNet-5 0.54), a copy fine-tuned for an epoch 0.99, a copy "
+        "answering its second choice where the top two lie within 0.75 1.00",
     )  # fmt: skip
 
     @field_validator("copy_kappa_accuracy")
