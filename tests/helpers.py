@@ -431,3 +431,24 @@ def assert_printed_literally(output: str) -> None:
     assert "[/]" in output and "[bold red]x[/bold red]" in output and "[link=http://evil]click[/link]" in output
     assert "\x1b]8;" not in output  # no hyperlink
     assert "\x1b[31mEVIL" not in output  # the student's own escape sequence never reaches the terminal
+
+
+CHROMIUM = ("chromium", "chromium-browser", "google-chrome")
+
+
+def headless_chromium():
+    """Headless Chromium through chromedriver (Debian's chromium and chromium-driver), or a skip (CI: a fail)."""
+    executable = next((shutil.which(name) for name in CHROMIUM if shutil.which(name)), None)
+    driver_path = shutil.which("chromedriver")
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        require_tool(False, "selenium is not installed (pip install -e '.[dev]')")
+    require_tool(bool(executable and driver_path), "headless Chromium needs: apt-get install chromium chromium-driver")
+    options = webdriver.ChromeOptions()
+    options.binary_location = executable
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1200,900",
+                     "--disable-dev-shm-usage"):  # fmt: skip
+        options.add_argument(argument)
+    return webdriver.Chrome(service=Service(driver_path), options=options)

@@ -21,8 +21,8 @@ from helpers import (
     FakeBackend,
     FakeFailure,
     fake_submission,
+    headless_chromium,
     logits_with_accuracy,
-    require_tool,
     write_baselines,
     write_npz,
     write_rubric,
@@ -465,26 +465,6 @@ def test_student_page_says_a_late_attempt_was_set_aside_and_answers_came_from_th
 
 # --- in a real browser ---------------------------------------------------------------------------
 
-CHROMIUM = ("chromium", "chromium-browser", "google-chrome")
-
-
-def browser():
-    """Headless Chromium through chromedriver (Debian's chromium and chromium-driver), or a skip (CI: a fail)."""
-    executable = next((shutil.which(name) for name in CHROMIUM if shutil.which(name)), None)
-    driver_path = shutil.which("chromedriver")
-    try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
-    except ImportError:
-        require_tool(False, "selenium is not installed (pip install -e '.[dev]')")
-    require_tool(bool(executable and driver_path), "headless Chromium needs: apt-get install chromium chromium-driver")
-    options = webdriver.ChromeOptions()
-    options.binary_location = executable
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1200,900",
-                     "--disable-dev-shm-usage"):  # fmt: skip
-        options.add_argument(argument)
-    return webdriver.Chrome(service=Service(driver_path), options=options)
-
 
 def save_screenshot(driver, tmp_path: Path, name: str) -> Path:
     """The whole page: the window is made as tall as the document first."""
@@ -511,7 +491,7 @@ def column(driver, index: int) -> list[str]:
 def test_pages_in_headless_chromium_show_the_grade_charts_sorting_and_links(built, tmp_path):
     from selenium.webdriver.common.by import By
 
-    driver = browser()
+    driver = headless_chromium()
     try:
         driver.get(built.written.index.resolve().as_uri())
         assert driver.find_element(By.ID, "counts").is_displayed()

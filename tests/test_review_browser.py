@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import html
 import io
-import shutil
 import threading
 from pathlib import Path
 
 import pytest
-from helpers import FakeBackend, logits_with_accuracy, require_tool
+from helpers import FakeBackend, headless_chromium, logits_with_accuracy
 from rich.console import Console
 from test_review import HOSTILE, export_rows, graded_once, klass  # noqa: F401 - the class the tests share
 
@@ -22,25 +21,6 @@ from grader.review.session import ReviewSession, anchor
 from grader.review.store import DecisionStore
 
 pytestmark = pytest.mark.browser
-CHROMIUM = ("chromium", "chromium-browser", "google-chrome")
-
-
-def browser():
-    """Headless Chromium through chromedriver (Debian's chromium and chromium-driver), or a skip (CI: a fail)."""
-    executable = next((shutil.which(name) for name in CHROMIUM if shutil.which(name)), None)
-    driver_path = shutil.which("chromedriver")
-    try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
-    except ImportError:
-        require_tool(False, "selenium is not installed (pip install -e '.[dev]')")
-    require_tool(bool(executable and driver_path), "headless Chromium needs: apt-get install chromium chromium-driver")
-    options = webdriver.ChromeOptions()
-    options.binary_location = executable
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1200,900",
-                     "--disable-dev-shm-usage"):  # fmt: skip
-        options.add_argument(argument)
-    return webdriver.Chrome(service=Service(driver_path), options=options)
 
 
 @pytest.fixture
@@ -56,7 +36,7 @@ def drivers():
     opened = []
 
     def start():
-        opened.append(browser())
+        opened.append(headless_chromium())
         return opened[-1]
 
     yield start
