@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 
 from ..errors import GraderError
+from ..strict_yaml import load_unique_keys
 
 LANGUAGE_FILE = Path(__file__).with_name("language.yaml")
 
@@ -92,27 +93,10 @@ class LanguageData(BaseModel):
     articles: Words
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A key given twice (a list, or a word of `irregular`) would silently keep only the last; refuse instead."""
-
-
-def _mapping_without_duplicates(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
-        seen.add(key)
-    return loader.construct_mapping(node, deep=deep)
-
-
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
-
-
 def load_language(path: Path) -> LanguageData:
     """The validated word lists of one language file; LanguageDataError names the file and the list."""
     try:
-        raw = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader
+        raw = load_unique_keys(Path(path).read_text(encoding="utf-8"))
     except OSError as error:
         raise LanguageDataError(f"{path}: cannot read the checker's language file: {error}") from error
     except yaml.YAMLError as error:

@@ -30,6 +30,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from grader.errors import GraderError
+from grader.strict_yaml import load_unique_keys
 
 TOTAL = "total"
 LIMIT_TOLERANCE = 1e-9  # maxima are sums of floats
@@ -67,30 +68,13 @@ class Overrides(BaseModel):
         return self.by_student.get(student)
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """Two entries for one student in a mapping would silently keep only the last; refuse instead."""
-
-
-def _mapping_without_duplicates(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
-        seen.add(key)
-    return loader.construct_mapping(node, deep=deep)
-
-
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
-
-
 def load_overrides(path: Path) -> Overrides:
     """Reads overrides.yaml; a missing file means no overrides."""
     path = Path(path)
     if not path.exists():
         return Overrides(source=str(path))
     try:
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader
+        raw = load_unique_keys(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:
         raise OverridesError(f"{path}: not valid YAML: {error}") from error
     return parse_overrides(raw, source=str(path))
