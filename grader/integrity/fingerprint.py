@@ -6,8 +6,8 @@ do not look alike merely for being right), standardised to mean 0 and variance 1
 scaling or shifting its logits), less the model's mean over the sample's images of the same class (what every
 model learns: a cat is more a dog than a truck), standardised again. What is left is how the model sees each
 image. Two fingerprints are compared by the mean over images of the correlation of those nine numbers:
-independently trained models share it only in part (0.54 to 0.61 in `make bench-integrity`); a copy keeps its
-original's however it changes a few answers (0.99 and more).
+independently trained models share it only in part (at most 0.59 in `make bench-integrity`, 0.75 for two from
+the same initial weights); a copy keeps its original's however it changes a few answers (0.99 and more).
 """
 
 from __future__ import annotations

@@ -130,9 +130,10 @@ class IntegritySettings(BaseModel):
         default=0.90, gt=0, le=1,
         description="Flag two students whose logits over the wrong classes correlate at least this much on the "
         "fingerprint images (grader/integrity/fingerprint.py), whatever their predictions: a copy that changes a "
-        "few answers keeps its original's logits. In make bench-integrity independent models reach at most 0.61 "
-        "(LeNet-5 against a wide LeNet; two seeds of LeNet-5 0.54), a copy fine-tuned for an epoch 0.99, a copy "
-        "answering its second choice where the top two lie within 0.75 1.00",
+        "few answers keeps its original's logits. In make bench-integrity independently trained models reach at "
+        "most 0.59 (a wide LeNet against LeNet-5; two seeds of LeNet-5 0.53; 0.75 for two wide LeNets from the same "
+        "initial weights, one trained on the test set too), a copy fine-tuned for an epoch 0.99, a copy answering "
+        "its second choice where the top two lie within 0.75 1.00",
     )  # fmt: skip
 
     @field_validator("copy_kappa_accuracy")
