@@ -121,7 +121,7 @@ bench-review: $(STAMP)
 bench-integrity: DATA = ../shared/data/cifar10/test.npz
 bench-integrity: TRAIN = ../shared/data/cifar10/train.npz
 bench-integrity: $(STAMP)
-	$(BIN)/python -m grader.integrity.bench --data $(DATA) --train-data $(TRAIN)
+	$(BIN)/python -m benchmarks.integrity --data $(DATA) --train-data $(TRAIN)
 
 # What `grader report` costs on a real split: N made-up results, built once, again unchanged, and with one changed.
 bench-report: DATA = ../shared/data/cifar10/test.npz

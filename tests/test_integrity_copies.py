@@ -1,6 +1,6 @@
 """Copied models across a class: identical weights, identical predictions, and error consistency far above
 independent models'. Tiny synthetic predictions; the thresholds themselves are calibrated on real models
-(python -m grader.integrity.calibrate)."""
+(python -m benchmarks.integrity_calibrate)."""
 
 import io
 import json
@@ -204,7 +204,10 @@ def test_grade_all_compares_the_class_and_writes_the_pairs(tmp_path, tiny_split)
 
 
 def test_calibration_reports_independent_pairs_clean_and_a_copy_flagged(tmp_path, labels, capsys):
-    from grader.integrity.calibrate import main as calibrate
+    from benchmarks.integrity_calibrate import main
+
+    def calibrate(arguments: list[str]) -> int:
+        return main.main(arguments, standalone_mode=False)
 
     published, honest = tmp_path / "published", tmp_path / "honest"
     published.mkdir()

@@ -98,7 +98,7 @@ class IntegritySettings(BaseModel):
         description="Test images (drawn by the course secret, the same for every student) whose logits each result "
         "keeps for the class's copy check",
     )  # fmt: skip
-    # The copy rule, calibrated with `python -m grader.integrity.calibrate` on CIFAR-10's test set: 30 published
+    # The copy rule, calibrated with `python -m benchmarks.integrity_calibrate` on CIFAR-10's test set: 30 published
     # models (82-97%, every pair clean) and 5 tutorial LeNets with different seeds (62-63%), plus copies of two of
     # those LeNets fine-tuned for one epoch (lr 0.01), which must be flagged.
     copy_kappa: float = Field(

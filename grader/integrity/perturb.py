@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 # The strengths, chosen with `make bench-integrity` so that honest models lose about as much on test images
-# as on training images (grader/integrity/bench.py prints both).
+# as on training images (benchmarks/integrity.py prints both).
 CROP = (0.80, 0.95)  # side of the crop, as a share of the image's side
 ROTATION_DEGREES = 10.0  # at most, either way
 BRIGHTNESS = 20.0  # grey levels, either way

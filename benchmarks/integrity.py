@@ -1,6 +1,6 @@
 """`make bench-integrity`: the integrity checks on real models, graded as a class the way a TA grades one.
 
-1. Builds the students of grader/integrity/bench_models.py (the networks are trained once, cached under
+1. Builds the students of benchmarks/integrity_models.py (the networks are trained once, cached under
    build/bench-integrity/train/): honest, lenet5-seed-2 (the reference LeNet-5's recipe with another seed: with
    reference-lenet5, an independent pair of one architecture), trained-on-test,
    order-replay, lookup-table, fine-tuned-copy and issue 22's three evasions (nearest-neighbour-table,
@@ -20,8 +20,6 @@ expectations`; the exit status is 0 only when every expectation holds.
 
 from __future__ import annotations
 
-import argparse
-import io
 import json
 import os
 import shutil
@@ -32,7 +30,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+import click
+
+REPO = Path(__file__).resolve().parents[1]
 HONEST = ("honest", "lenet5-seed-2")
 CHEATS = (
     "trained-on-test", "order-replay", "lookup-table", "fine-tuned-copy", "nearest-neighbour-table",
@@ -88,20 +88,14 @@ def copy_submission(source: Path, target: Path, names: tuple[str, ...] | None = 
 
 
 def edit_rubric(path: Path, section: str, values: dict) -> None:
-    """Sets keys of one rubric section, keeping every other line (ruamel round trip, as pin-split does)."""
-    from ruamel.yaml import YAML
-    from ruamel.yaml.comments import CommentedMap
+    """Sets keys of one section of the bench's own copy of the rubric (its comments are not kept)."""
+    import yaml
 
-    yaml = YAML()
-    yaml.width = 4096
-    yaml.indent(mapping=2, sequence=4, offset=2)
-    data = yaml.load(path.read_text())
+    data = yaml.safe_load(path.read_text())
     if not isinstance(data.get(section), dict):
-        data[section] = CommentedMap()
+        data[section] = {}
     data[section].update(values)
-    stream = io.StringIO()
-    yaml.dump(data, stream)
-    path.write_text(stream.getvalue())
+    path.write_text(yaml.safe_dump(data, sort_keys=False, width=4096))
 
 
 def pin_rubrics(course: Path, data: Path, train_data: Path) -> tuple[Path, Path]:
@@ -122,8 +116,8 @@ def pin_rubrics(course: Path, data: Path, train_data: Path) -> tuple[Path, Path]
 
 
 def build_class(cache: Path, data: Path, train_data: Path) -> tuple[Path, dict[str, dict]]:
+    from benchmarks.integrity_models import build_students
     from grader.datasets import load_split
-    from grader.integrity.bench_models import build_students
 
     submissions = cache / "class" / "submissions"
     if submissions.exists():
@@ -383,18 +377,20 @@ def measure_cost(cache: Path, submissions: Path, rubric: Path, plain: Path, repe
     return ratios
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, required=True, help="the test split to pin and grade on")
-    parser.add_argument("--train-data", type=Path, required=True, help="the training split")
-    parser.add_argument("--cache", type=Path, default=REPO / "build" / "bench-integrity")
-    parser.add_argument("--repeats", type=int, default=3, help="timed gradings per mode (0: skip the cost)")
-    args = parser.parse_args(argv)
-    cache = args.cache.resolve()
+@click.command(help=__doc__.splitlines()[0])
+@click.option("--data", type=click.Path(path_type=Path), required=True, help="the test split to pin and grade on")
+@click.option("--train-data", type=click.Path(path_type=Path), required=True, help="the training split")
+@click.option("--cache", type=click.Path(path_type=Path), default=REPO / "build" / "bench-integrity")
+@click.option("--repeats", type=click.IntRange(min=0), default=3, help="timed gradings per mode (0: skip the cost)")
+def main(data: Path, train_data: Path, cache: Path, repeats: int) -> None:
+    click.get_current_context().exit(run_bench(data, train_data, cache.resolve(), repeats))
 
-    submissions, figures = build_class(cache, args.data, args.train_data)
+
+def run_bench(data: Path, train_data: Path, cache: Path, repeats: int) -> int:
+
+    submissions, figures = build_class(cache, data, train_data)
     say("pinning a copy of rubric.yaml")
-    rubric, plain = pin_rubrics(cache / "course", args.data, args.train_data)
+    rubric, plain = pin_rubrics(cache / "course", data, train_data)
     results = cache / "class" / "results"
     if results.exists():
         shutil.rmtree(results)
@@ -419,13 +415,13 @@ def main(argv: list[str] | None = None) -> int:
     copies_path = results / "integrity" / "copies.json"
     copies = read_json(copies_path)
     show_copies(copies, copies_path)
-    show_calibration(found, labels_of(args.data))
+    show_calibration(found, labels_of(data))
 
     cost = {}
-    if args.repeats:
+    if repeats:
         say()
         say("cost of the integrity passes (rubric integrity: permute_order, perturbation_sample, train_sample off)")
-        cost = measure_cost(cache, submissions, rubric, plain, args.repeats)
+        cost = measure_cost(cache, submissions, rubric, plain, repeats)
 
     say()
     checks = expectations(found, copies, cost)
@@ -438,4 +434,4 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    sys.exit(main())
+    main()

@@ -1,6 +1,6 @@
 """Calibrate the copied-model rule on real models' predictions.
 
-    python -m grader.integrity.calibrate --predictions ../shared/data/cifar10/reference_predictions \\
+    python -m benchmarks.integrity_calibrate --predictions ../shared/data/cifar10/reference_predictions \\
         --labels ../shared/data/cifar10/test.npz [--honest DIR ...] [--copy A.json B.json ...]
 
 --predictions and --honest: folders of independently trained models' predictions (`*_predictions.json`, a
@@ -14,12 +14,12 @@ thresholds are IntegritySettings' defaults unless --kappa, --kappa-high, --kappa
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from itertools import combinations
 from pathlib import Path
+from types import SimpleNamespace
 
+import click
 import numpy as np
 
 from grader.integrity.copies import PairMetrics, consistent_errors, kappa_bar, pair_metrics, rule_text
@@ -83,22 +83,27 @@ def _maxima(metrics: PairMetrics, pairs: list[tuple[int, int]]) -> str:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m grader.integrity.calibrate", description=__doc__.splitlines()[0])
-    parser.add_argument("--predictions", type=Path, required=True, help="published models' *_predictions.json")
-    parser.add_argument("--labels", type=Path, required=True, help="the split (.npz with `labels`) they predict")
-    parser.add_argument("--honest", type=Path, action="append", default=[], help="more independent models")
-    parser.add_argument("--copy", nargs=2, type=Path, action="append", default=[], metavar=("A", "B"),
-                        help="two prediction files that must be flagged")  # fmt: skip
-    defaults = IntegritySettings()
-    parser.add_argument("--kappa", type=float, default=defaults.copy_kappa)
-    parser.add_argument("--kappa-high", type=float, default=defaults.copy_kappa_high)
-    parser.add_argument("--kappa-accuracy", type=float, nargs=2, default=defaults.copy_kappa_accuracy)
-    parser.add_argument("--mistake-agreement", type=float, default=defaults.copy_mistake_agreement)
-    parser.add_argument("--min-shared-mistakes", type=int, default=defaults.copy_min_shared_mistakes)
-    args = parser.parse_args(argv)
+DEFAULTS = IntegritySettings()
+FilePath = click.Path(path_type=Path)
+
+
+@click.command(help=__doc__.splitlines()[0])
+@click.option("--predictions", type=FilePath, required=True, help="published models' *_predictions.json")
+@click.option("--labels", type=FilePath, required=True, help="the split (.npz with `labels`) they predict")
+@click.option("--honest", type=FilePath, multiple=True, help="more independent models")
+@click.option("--copy", type=(FilePath, FilePath), multiple=True, help="two prediction files that must be flagged")
+@click.option("--kappa", type=float, default=DEFAULTS.copy_kappa)
+@click.option("--kappa-high", type=float, default=DEFAULTS.copy_kappa_high)
+@click.option("--kappa-accuracy", type=(float, float), default=DEFAULTS.copy_kappa_accuracy)
+@click.option("--mistake-agreement", type=float, default=DEFAULTS.copy_mistake_agreement)
+@click.option("--min-shared-mistakes", type=int, default=DEFAULTS.copy_min_shared_mistakes)
+def main(**options) -> None:
+    click.get_current_context().exit(calibrate(SimpleNamespace(**options)))
+
+
+def calibrate(args: SimpleNamespace) -> int:
     settings = IntegritySettings.model_validate(
-        defaults.model_dump()
+        DEFAULTS.model_dump()
         | {
             "copy_kappa": args.kappa,
             "copy_kappa_high": args.kappa_high,
@@ -134,4 +139,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -45,12 +45,12 @@ from grader.reference.train import (
 )
 from grader.reference.train import train as train_network
 
-EXAMPLE_ANSWERS = Path(__file__).resolve().parents[2] / "submissions" / "example" / "answers.md"
+EXAMPLE_ANSWERS = Path(__file__).resolve().parents[1] / "submissions" / "example" / "answers.md"
 STUDENTS = (
     "honest", "lenet5-seed-2", "trained-on-test", "order-replay", "lookup-table", "fine-tuned-copy",
     "nearest-neighbour-table", "table-with-lenet-fallback", "second-choice-copy",
 )  # fmt: skip
-REFERENCE_LENET = Path(__file__).resolve().parents[2] / "reference" / "lenet5"
+REFERENCE_LENET = Path(__file__).resolve().parents[1] / "reference" / "lenet5"
 LENET_SOURCE = (REFERENCE_LENET / "model.py").read_text()
 OLD_SAMPLE_STEP = 50  # the earlier grader's training sample: every 50th image of the training split
 DELIBERATE_MISTAKES = 250
@@ -434,26 +434,3 @@ def build_students(
     write_submission(out / "table-with-lenet-fallback", *table_with_fallback(known_images(train_data, test_data, 1)))
     write_submission(out / "second-choice-copy", SECOND_CHOICE_SOURCE, second_choice_weights(trained / "honest"))
     return figures
-
-
-def main() -> None:
-    """Builds the students only (the benchmark, grader/integrity/bench.py, also grades them)."""
-    import argparse
-
-    from grader.datasets import load_split
-
-    parser = argparse.ArgumentParser(description="Build the integrity benchmark's students")
-    parser.add_argument("--data", type=Path, required=True, help="the test split")
-    parser.add_argument("--train-data", type=Path, required=True)
-    parser.add_argument("--cache", type=Path, default=Path("build/bench-integrity"))
-    args = parser.parse_args()
-    build_students(
-        args.cache,
-        args.cache / "class" / "submissions",
-        load_split(args.train_data, part="train"),
-        load_split(args.data),
-    )
-
-
-if __name__ == "__main__":
-    main()
