@@ -7,6 +7,7 @@ from pathlib import Path
 from rich.console import Console
 
 from grader.intake.shipped_example import is_shipped_example
+from grader.integrity.copies import compare_class
 from grader.pipeline import CoursePolicy, apply_policy, grade_submission, open_session
 from grader.report.console import render_result
 from grader.report.text import line, literal
@@ -59,6 +60,8 @@ def main(
         result = grade_submission(folder, session)
     result = apply_policy(result, folder, CoursePolicy.load(settings, rubric, overrides, results_dir=results))
     path = save_result(result, results)
+    if not result.sample:  # a student regraded alone is compared with the class as grade --all compares them
+        compare_class(results, session.split.labels, settings.integrity, session.split_sha256)
     render_result(result, console)
     console.print(line(f"result written to {path}"))
     return 0 if result.status == "graded" else 1

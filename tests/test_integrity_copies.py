@@ -203,6 +203,24 @@ def test_grade_all_compares_the_class_and_writes_the_pairs(tmp_path, tiny_split)
     assert sorted(path.name for path in results.glob("*.json")) == ["ann.json", "ben.json", "cat.json"]
 
 
+def test_a_student_regraded_alone_is_compared_with_the_class(tmp_path, tiny_split):
+    from grader.grade_one import main as grade_one
+
+    rubric = write_rubric(tmp_path / "rubric.yaml", write_npz(tiny_split, tmp_path / "split.npz"), tiny_split)
+    submissions, results = tmp_path / "submissions", tmp_path / "results"
+    for name in ("ann", "cat"):
+        fake_submission(submissions, name)
+    options = BatchOptions(rubric=rubric, submissions=submissions, results=results, sandbox=FakeBackend(), workers=1)
+    grade_all(options, Console(file=io.StringIO()))
+    assert read_copy_report(results).pairs == []
+    fake_submission(submissions, "ben")  # late, graded on its own, with ann's weights
+    (submissions / "ben" / "weights.pth").write_bytes((submissions / "ann" / "weights.pth").read_bytes())
+    assert grade_one(student="ben", rubric=rubric, submissions=submissions, results=results,
+                     sandbox=FakeBackend(), console=Console(file=io.StringIO())) == 0  # fmt: skip
+    report = read_copy_report(results)
+    assert report.students == 3 and [(p.student_a, p.student_b) for p in report.pairs] == [("ann", "ben")]
+
+
 def test_calibration_reports_independent_pairs_clean_and_a_copy_flagged(tmp_path, labels, capsys):
     from benchmarks.integrity_calibrate import main
 
