@@ -105,8 +105,7 @@ class ReviewQueue:
         self.entries: list[QueueEntry] = []
         self._entries: dict[tuple[str, str], QueueEntry] = {}
         self._absorb(decisions)
-        for question in self.answers:
-            self._suggest(question)
+        self._suggest_all()
         self._rebuild()
 
     def _absorb(self, decisions: Iterable[Decision]) -> set[int]:
@@ -121,12 +120,16 @@ class ReviewQueue:
                 touched.add(decision.question)
         return touched
 
-    def _suggest(self, question: int) -> None:
-        answers = self.answers.get(question, [])
-        decisions = [self.standing.get((answer.student, answer.subject)) for answer in answers]
-        taught = [found for found in map(_ta_decision, filter(None, decisions)) if found is not None]
-        for made in suggest(question, [_item(answer) for answer in answers], taught, self.vectors.get(question)):
-            self.suggestions[(made.student, made.question)] = made
+    def _suggest_all(self) -> None:
+        """Every question rescored from every standing decision: a TA's grades of a student's other answers are
+        evidence too (learn.suggest reads them), so one decision can move answers of any question."""
+        standing = (self.standing.get((answer.student, answer.subject)) for answers in self.answers.values()
+                    for answer in answers)  # fmt: skip
+        taught = [found for found in map(_ta_decision, filter(None, standing)) if found is not None]
+        for question, answers in self.answers.items():
+            items = [_item(answer) for answer in answers]
+            for made in suggest(question, items, taught, self.vectors.get(question)):
+                self.suggestions[(made.student, made.question)] = made
 
     def decided(self, student: str, subject: str, text_sha256: str) -> Decision | None:
         """The standing decision on a subject, when it is about the subject as it is now."""
@@ -180,9 +183,9 @@ class ReviewQueue:
         )
 
     def record(self, decisions: Iterable[Decision]) -> None:
-        """Re-orders after decisions (one, or a group's): their questions are rescored, the rest is kept."""
-        for question in sorted(self._absorb(decisions)):
-            self._suggest(question)
+        """Re-orders after decisions (one, or a group's): every question is rescored from the standing ones."""
+        self._absorb(decisions)
+        self._suggest_all()
         self._rebuild()
 
     def entry(self, student: str, subject: str) -> QueueEntry | None:
