@@ -205,4 +205,3 @@ def train(recipe: Recipe, folder: Path, train_data: LabelledImages, test_data: L
     }
     write_atomic(folder / "training.json", json.dumps(report, indent=2) + "\n")
     return report
-
