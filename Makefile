@@ -72,9 +72,10 @@ validate: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-# The tier that starts no sandbox (a fake backend answers with the logits each test chooses); under a minute.
+# The tier that starts no sandbox, browser or other slow process (a fake backend answers with the logits each
+# test chooses); under a minute. `make test` runs every tier.
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not integration and not docker"
+	$(BIN)/python -m pytest -m "not integration and not docker and not browser and not slow"
 
 test-docker: $(STAMP)
 	$(BIN)/python -m pytest -m docker

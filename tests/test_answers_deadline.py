@@ -167,6 +167,7 @@ def test_the_line_marker_reader_finds_what_the_former_expression_found():
 # --- the hard stop ------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # waits for a deadline of seconds
 def test_a_job_that_holds_the_gil_is_killed_at_its_deadline_and_its_worker_replaced(stalling_pool, tmp_path):
     started = tmp_path / "started"
     began = time.monotonic()
@@ -216,6 +217,7 @@ class StallingExercise2(Exercise2):
     worker_job = "stalls:hold_the_gil"
 
 
+@pytest.mark.slow  # waits for a deadline of seconds
 def test_exercise2_scoring_that_holds_the_gil_is_stopped_at_the_deadline_and_says_so(
     stalling_pool, rubric_file, submissions
 ):
