@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -138,10 +139,24 @@ class DecisionStore:
         if version > SCHEMA_VERSION:
             raise ReviewStoreError(f"{self.path}: written by a newer grader (schema {version}); update the grader")
         if connection.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-            connection.execute("PRAGMA journal_mode = WAL")
+            self._switch_to_wal(connection)
         if version < SCHEMA_VERSION:
             connection.executescript(SCHEMA)
             connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    @staticmethod
+    def _switch_to_wal(connection: sqlite3.Connection) -> None:
+        """SQLite may refuse the switch at once ("database is locked") without waiting its busy timeout while another
+        process opens the new file too: wait for it here, as long as that timeout."""
+        deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
+        while True:
+            try:
+                connection.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def record(
         self, decisions: Sequence[Decision], *, expected: Mapping[tuple[str, str], int | None] | None = None
