@@ -221,6 +221,9 @@ def summary(results: Path, submissions: Path) -> int:
 @click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
               help="The port on 127.0.0.1 (0: any free one).")  # fmt: skip
 @click.option("--ta", help="Who decides (default: your user name); each browser can change it on the page.")
+@click.option("--seed-from", type=click.Path(exists=True, file_okay=False, path_type=Path), multiple=True,
+              help="The results folder of an earlier class graded on the same rubric questions: its TA decisions "
+              "rescore this class's answers from the start (repeatable).")  # fmt: skip
 def review(**options) -> int:
     """The TA's review in a local web app: answers grouped by meaning, the likeliest machine mistakes first;
     each decision is stored per answer (results/review.sqlite) and applied to the results and exports."""

@@ -245,8 +245,8 @@ def test_decisions_survive_a_regrade_and_apply_without_running_a_model(klass):
     grade(klass.root, klass.labels, backend=nothing_runs)  # unchanged files: nothing is graded again
     assert nothing_runs.jobs == []
     bob, cat = (load_result(result_path(klass.results, name)) for name in ("bob", "cat"))
-    assert [(d.question, d.points, d.status) for d in bob.decisions] == [(1, 0.75, "applied")]
-    assert [(d.question, d.points, d.status) for d in cat.decisions] == [(3, 1.0, "applied")]
+    assert [(d.question, d.points, d.status) for d in bob.decisions] == [(1, 0.75, "applied"), (3, 1.0, "rescored")]
+    assert [(d.question, d.points, d.status) for d in cat.decisions] == [(3, 1.0, "applied"), (1, 0.75, "rescored")]
 
     grade(klass.root, klass.labels, backend=None)  # and after a forced full regrade of bob's class
     options = BatchOptions(rubric=klass.rubric, submissions=klass.submissions, results=klass.results,
@@ -254,7 +254,57 @@ def test_decisions_survive_a_regrade_and_apply_without_running_a_model(klass):
                            workers=1)  # fmt: skip
     grade_all(options, Console(file=io.StringIO()))
     bob = load_result(result_path(klass.results, "bob"))
-    assert [(d.question, d.points, d.status) for d in bob.decisions] == [(1, 0.75, "applied")]
+    assert [(d.question, d.points, d.status) for d in bob.decisions] == [(1, 0.75, "applied"), (3, 1.0, "rescored")]
+
+
+def test_a_decision_moves_the_same_undecided_answer_in_results_and_export_until_a_ta_decides_it(klass, tmp_path):
+    """bob and cat wrote the same answers: the TA's grade of cat's becomes bob's grade too (rescored, stored with
+    the decisions, applied by grade and export without any model), and a TA's own decision on bob's then wins."""
+    session = session_of(klass)
+    machine = answer(klass, "bob", 3).machine_points
+    assert machine != 1.0
+    decide(session, "cat", 3, "1")
+    [rescore] = DecisionStore.of_results(klass.results).rescores_for("bob")
+    assert (rescore.subject, rescore.points, rescore.followed) == ("q3", 1.0, ["cat"])
+    bob = load_result(result_path(klass.results, "bob"))
+    assert [(d.question, d.status) for d in bob.decisions] == [(3, "rescored")]
+    assert bob.final_points.by_item["exercise2"] == pytest.approx(bob.points.by_item["exercise2"] + 1.0 - machine)
+    build_reports(results=klass.results, rubric=klass.rubric, output=tmp_path / "report", exports=None)
+    page = (tmp_path / "report" / "students" / "bob.html").read_text(encoding="utf-8")
+    assert "Regraded after a teaching assistant graded similar answers" in page
+    row = export_rows(klass, tmp_path, "full")["bob"]
+    assert float(row["final_exercise2"]) == pytest.approx(bob.final_points.by_item["exercise2"])
+
+    decide(session, "bob", 3, "0.5")  # the TA's own decision on bob's answer wins over the rescore
+    bob = load_result(result_path(klass.results, "bob"))
+    assert [(d.question, d.points, d.status) for d in bob.decisions] == [(3, 0.5, "applied")]
+    assert bob.final_points.by_item["exercise2"] == pytest.approx(bob.points.by_item["exercise2"] + 0.5 - machine)
+
+
+def test_an_earlier_class_decisions_rescore_a_new_class_from_the_start(klass, tmp_path):
+    """Last year's class (a copy, graded on the same rubric) had cat's weak answer to question 3 graded 0.75: this
+    year's bob and cat, who wrote the same words, are rescored from it before any decision of this year."""
+    earlier = tmp_path / "lab8-2025"
+    shutil.copytree(klass.results, earlier)
+    decide(session_of(SimpleNamespace(**{**vars(klass), "results": earlier})), "cat", 3, "0.75")
+    session = ReviewSession(results=klass.results, rubric=klass.rubric, submissions=klass.submissions,
+                            seed_from=[earlier])  # fmt: skip
+    assert DecisionStore.of_results(klass.results).active() == []
+    for student in ("bob", "cat"):
+        made = session.queue.suggestions[(student, 3)]
+        assert (made.points, made.followed) == (0.75, ["lab8-2025/cat"])
+        assert "lab8-2025/cat" in made.reason
+        assert [(d.question, d.points, d.status) for d in load_result(result_path(klass.results, student)).decisions
+                if d.question == 3] == [(3, 0.75, "rescored")]  # fmt: skip
+    assert not any(entry.student.startswith("lab8-2025/") for entry in session.queue.entries)
+
+
+def test_a_seed_folder_without_decisions_is_refused_by_name(klass, tmp_path):
+    earlier = tmp_path / "lab8-2025"
+    shutil.copytree(klass.results, earlier)
+    store_path(earlier).unlink(missing_ok=True)
+    with pytest.raises(ValueError, match="lab8-2025: no review.sqlite"):
+        ReviewSession(results=klass.results, rubric=klass.rubric, submissions=klass.submissions, seed_from=[earlier])
 
 
 def test_a_changed_answer_reopens_its_decision_and_the_others_still_apply(klass):

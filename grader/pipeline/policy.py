@@ -85,7 +85,8 @@ def late_penalty(points: Points, folder: Path, policy: LatePolicy | None) -> tup
 def apply_policy(result: Result, folder: Path, policy: CoursePolicy) -> Result:
     """A copy of `result` with decisions, late, overrides and final_points filled in; `points` is left as it was."""
     stored = policy.decisions.for_student(result.student) if policy.decisions is not None else []
-    decided, decisions = apply_decisions(result, stored)
+    rescores = policy.decisions.rescores_for(result.student) if policy.decisions is not None else []
+    decided, decisions = apply_decisions(result, stored, rescores)
     after_late, late = late_penalty(Points(**decided), folder, policy.late)
     override = policy.overrides.for_student(result.student)
     final = apply_overrides(after_late, override)

@@ -39,7 +39,7 @@ def render_result(result: Result, console: Console | None = None) -> None:
         summary.add_row(literal("Override", "yellow"), literal(f"{override.item} = {format_points(override.points)}"),
                         literal(f"{override.reason} ({override.decided_by})"))  # fmt: skip
     for decision in result.decisions:  # grader review's
-        label = "Reviewed" if decision.status == "applied" else "Re-opened"
+        label = {"applied": "Reviewed", "reopened": "Re-opened", "rescored": "Rescored"}[decision.status]
         what = f"Q{decision.question}" if decision.question is not None else decision.subject
         points = "unchanged" if decision.points is None else format_points(decision.points)
         summary.add_row(literal(label, "yellow"), literal(f"{what} = {points}"),

@@ -116,8 +116,9 @@ class DecisionRecord(BaseModel):
     comment: str = Field(default="", description="For the student: shown on their page and in the feedback")
     decided_by: str
     decided_at: str
-    status: Literal["applied", "reopened"] = Field(
-        description="reopened: the answer (or error, flag) changed since the decision, which waits for a TA again"
+    status: Literal["applied", "reopened", "rescored"] = Field(
+        description="reopened: the answer (or error, flag) changed since the decision, which waits for a TA again; "
+        "rescored: not a TA's decision but the grader's points after the TA's grades of similar answers"
     )
 
 

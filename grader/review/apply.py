@@ -4,7 +4,9 @@ A decision applies while what it was about is unchanged (its hash is the subject
 answer's points replace the machine's for that question, and the answers' item moves by the difference; a
 decision on an error or an integrity flag with points sets its item. The total moves with the items. A decision
 whose answer changed since is kept on the result as re-opened and changes nothing; one whose subject is gone (the
-error no longer happens) is left out. The course policy applies these first, then the late penalty, then
+error no longer happens) is left out. An undecided answer the review rescored from the TA's decisions on similar
+answers (a Rescore, about the answer as it is now) takes the rescored points the same way, recorded as "rescored".
+The course policy applies these first, then the late penalty, then
 overrides.yaml, which therefore wins over a decision on the same item.
 """
 
@@ -13,18 +15,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from grader.results.model import DecisionRecord, Result
-from grader.review.store import Decision
+from grader.review.store import Decision, Rescore
 from grader.review.subjects import ANSWERS_ITEM, answers_of, cases_of
 
 TOTAL = "total"
+RESCORED_BY = "the grader, after the TA's grades of similar answers"
 
 
 def apply_decisions(
-    result: Result, decisions: Sequence[Decision]
+    result: Result, decisions: Sequence[Decision], rescores: Sequence[Rescore] = ()
 ) -> tuple[dict[str, float | None], list[DecisionRecord]]:
-    """(the machine's points with the decisions in, one record per decision that concerns this result)."""
+    """(the machine's points with the decisions and rescores in, one record per decision or rescore that concerns
+    this result)."""
     points = result.points.model_dump()
-    if not decisions:
+    if not decisions and not rescores:
         return points, []
     answers = {answer.subject: answer for answer in answers_of(result)}
     cases = {case.subject: case for case in cases_of(result)}
@@ -41,6 +45,13 @@ def apply_decisions(
             answers_shift += decision.points - subject.machine_points
         else:
             item_points[decision.item] = decision.points  # the later of two decisions on one item wins
+    decided_answers = {record.subject for record in records if record.status == "applied"}
+    for rescore in rescores:
+        answer = answers.get(rescore.subject)
+        if answer is None or rescore.subject in decided_answers or answer.text_sha256 != rescore.text_sha256:
+            continue
+        answers_shift += rescore.points - answer.machine_points
+        records.append(_rescored(rescore, answer.machine_points))
     decided = dict(points)
     if answers_shift:
         decided[ANSWERS_ITEM] = round((points.get(ANSWERS_ITEM) or 0.0) + answers_shift, 4)
@@ -50,6 +61,19 @@ def apply_decisions(
         shift = sum((decided[item] or 0.0) - (points.get(item) or 0.0) for item in changed)
         decided[TOTAL] = round((points.get(TOTAL) or 0.0) + shift, 4)
     return decided, records
+
+
+def _rescored(rescore: Rescore, machine_points: float) -> DecisionRecord:
+    return DecisionRecord(
+        subject=rescore.subject,
+        item=rescore.item,
+        question=rescore.question,
+        points=rescore.points,
+        machine_points=machine_points,
+        decided_by=RESCORED_BY,
+        decided_at="",
+        status="rescored",
+    )
 
 
 def _record(decision: Decision, machine_points: float | None, applied: bool) -> DecisionRecord:

@@ -3,8 +3,11 @@
 An entry is an undecided answer, ordered by the chance that the machine's points (rescored by learn.py from the
 answers already decided) are off from a TA's by half a point or more; or an error or integrity flag, which the
 machine cannot settle and which therefore come first, with the answers whose decision was re-opened (the answer
-changed since). A decision takes its subject out; the question it concerns is rescored from the new decision and
-the queue re-ordered (`ReviewQueue.record`), the other questions are left as they were.
+changed since). A decision takes its subject out; every question is rescored from the standing decisions and the
+queue re-ordered (`ReviewQueue.record`).
+
+Decided answers of an earlier class graded on the same rubric questions (seeds.py) teach the rescoring from the
+start: they take part as decided answers, are never queued and never rescored themselves.
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ import numpy as np
 
 from grader.results.model import Result
 from grader.review.learn import AnswerItem, Suggestion, TADecision, suggest
-from grader.review.store import Decision
-from grader.review.subjects import Answer, Case, answers_of, cases_of
+from grader.review.seeds import Seed
+from grader.review.store import Decision, Rescore
+from grader.review.subjects import ANSWERS_ITEM, Answer, Case, answers_of, cases_of
 
 Encoder = Callable[[list[str]], np.ndarray]
 EntryKind = Literal["error", "integrity", "answer"]
@@ -85,6 +89,10 @@ def _ta_decision(decision: Decision) -> TADecision | None:
     )
 
 
+def answer_key(answer: Answer) -> tuple[str, str, str]:
+    return answer.student, answer.subject, answer.text_sha256
+
+
 class ReviewQueue:
     """The queue of one class: `entries` in order; `suggestions` for every answer, decided or not."""
 
@@ -94,12 +102,19 @@ class ReviewQueue:
         cases: Sequence[Case],
         decisions: Iterable[Decision],
         vectors: dict[int, np.ndarray | None] | None = None,
+        seeds: Sequence[Seed] = (),
+        seed_vectors: dict[int, np.ndarray | None] | None = None,
     ) -> None:
+        """`seeds`: an earlier class's decided answers, with `seed_vectors` (answer_vectors() of their answers)."""
         self.answers: dict[int, list[Answer]] = {}
         for answer in sorted(answers, key=lambda answer: (answer.question, answer.student)):
             self.answers.setdefault(answer.question, []).append(answer)
         self.cases = list(cases)
         self.vectors = vectors or {}
+        self.seeds: dict[int, list[Seed]] = {}
+        for seed in sorted(seeds, key=lambda seed: (seed.answer.question, seed.answer.student)):
+            self.seeds.setdefault(seed.answer.question, []).append(seed)
+        self.seed_vectors = seed_vectors or {}
         self.standing: dict[tuple[str, str], Decision] = {}
         self.suggestions: dict[tuple[str, int], Suggestion] = {}
         self.entries: list[QueueEntry] = []
@@ -126,9 +141,14 @@ class ReviewQueue:
         standing = (self.standing.get((answer.student, answer.subject)) for answers in self.answers.values()
                     for answer in answers)  # fmt: skip
         taught = [found for found in map(_ta_decision, filter(None, standing)) if found is not None]
+        taught += [seed.decision() for seeds in self.seeds.values() for seed in seeds]
         for question, answers in self.answers.items():
-            items = [_item(answer) for answer in answers]
-            for made in suggest(question, items, taught, self.vectors.get(question)):
+            seeds = self.seeds.get(question, [])
+            items = [_item(seed.answer) for seed in seeds] + [_item(answer) for answer in answers]
+            vectors = self.vectors.get(question)
+            if seeds and vectors is not None:
+                vectors = np.vstack([self.seed_vectors[question], vectors])
+            for made in suggest(question, items, taught, vectors)[len(items) - len(answers) :]:
                 self.suggestions[(made.student, made.question)] = made
 
     def decided(self, student: str, subject: str, text_sha256: str) -> Decision | None:
@@ -188,6 +208,27 @@ class ReviewQueue:
         self._suggest_all()
         self._rebuild()
 
+    def rescores(self) -> list[Rescore]:
+        """The undecided answers whose points the TA's decisions moved: what the results take until a TA decides."""
+        out = []
+        for answers in self.answers.values():
+            for answer in answers:
+                made = self.suggestions.get((answer.student, answer.question))
+                if made is None or not made.followed or self.decided(*answer_key(answer)):
+                    continue
+                if abs(made.points - answer.machine_points) > 1e-9:
+                    out.append(
+                        Rescore(
+                            student=answer.student,
+                            subject=answer.subject,
+                            text_sha256=answer.text_sha256,
+                            item=ANSWERS_ITEM,
+                            points=made.points,
+                            followed=made.followed,
+                        )  # fmt: skip
+                    )
+        return out
+
     def entry(self, student: str, subject: str) -> QueueEntry | None:
         return self._entries.get((student, subject))
 
@@ -208,10 +249,16 @@ def answer_vectors(answers: Sequence[Answer], encode: Encoder | None) -> dict[in
 
 
 def build_queue(
-    results: Sequence[Result], decisions: Sequence[Decision], *, encode: Encoder | None = None
+    results: Sequence[Result],
+    decisions: Sequence[Decision],
+    *,
+    encode: Encoder | None = None,
+    seeds: Sequence[Seed] = (),
 ) -> ReviewQueue:
     """The queue of a class from its stored results and the standing decisions (DecisionStore.active()).
-    `encode` turns texts into sentence vectors (default_encoder()); None: learn.py's TF-IDF."""
+    `encode` turns texts into sentence vectors (default_encoder()); None: learn.py's TF-IDF. `seeds`: an earlier
+    class's decided answers (seeds.seeds_from())."""
     answers = [answer for result in results for answer in answers_of(result)]
     cases = [case for result in results for case in cases_of(result)]
-    return ReviewQueue(answers, cases, decisions, answer_vectors(answers, encode))
+    seed_vectors = answer_vectors([seed.answer for seed in seeds], encode)
+    return ReviewQueue(answers, cases, decisions, answer_vectors(answers, encode), seeds, seed_vectors)

@@ -86,6 +86,7 @@ def main(
     overrides: Path | None = None,
     port: int = 0,
     ta: str | None = None,
+    seed_from: tuple[Path, ...] = (),
     console: Console | None = None,
 ) -> int:
     console = console or Console(soft_wrap=True)
@@ -99,9 +100,12 @@ def main(
             overrides=overrides,
             encode=default_encoder(),
             progress=lambda message: status.update(line(message)),
+            seed_from=seed_from,
         )
     server = ReviewServer(session, port=port, ta=ta or "")
     waiting = len(session.queue.entries)
+    if session.seeds:
+        console.print(line(f"learning from {len(session.seeds)} decided answers of an earlier class"))
     console.print(line(f"{len(session.results)} results, {waiting} waiting for a decision; decisions go to"),
                   line((str(session.store.path), "bold")))  # fmt: skip
     console.print(line("Open this URL in a browser on this machine (it holds the access token):"))

@@ -29,6 +29,7 @@ from grader.results.model import Result
 from grader.results.store import BatchBusy, load_result, result_path, results_lock, save_result
 from grader.review.groups import AnswerGroup, group_answers
 from grader.review.queue import Encoder, ReviewQueue, answer_vectors
+from grader.review.seeds import seeds_of
 from grader.review.store import MAX_COMMENT_CHARS, MAX_NAME_CHARS, Decision, DecisionStore, Recorded
 from grader.review.subjects import ANSWERS_ITEM, Answer, Case, answers_of, cases_of, question_subject
 from grader.rubric.config import Rubric, load_rubric
@@ -102,17 +103,22 @@ class ReviewSession:
         overrides: Path | None = None,
         encode: Encoder | None = None,
         progress: Callable[[str], None] = lambda message: None,
+        seed_from: Sequence[Path] = (),
     ) -> None:
+        """`seed_from`: results folders of earlier classes graded on the same rubric questions, whose TA decisions
+        teach the rescoring (seeds.py)."""
         self.results_dir = Path(results)
         self.submissions = Path(submissions)
         self.rubric: Rubric = load_rubric(rubric)
         self.policy = CoursePolicy.load(self.rubric, Path(rubric), overrides, results_dir=self.results_dir)
         self.store = DecisionStore.of_results(self.results_dir)
         self.questions = {question.number: question for question in self.rubric.exercise2.questions}
+        self.seeds = seeds_of(seed_from, {number: question.points for number, question in self.questions.items()})
         self.lock = threading.RLock()
         self._progress = progress
         self._encoder = CachedEncoder(encode)
         self._seen: dict[str, tuple[int, int]] = {}
+        self._rescored_at: dict[str, tuple[int, int]] | None = None
         self._signatures: dict[str, tuple] = {}
         self.results: dict[str, Result] = {}
         self.unreadable: set[str] = set()
@@ -146,6 +152,9 @@ class ReviewSession:
             if fresh:
                 self._last_decision = max(decision.id or 0 for decision in fresh)
                 self.queue.record(fresh)
+            if fresh or scan != self._rescored_at:
+                self._rescored_at = scan
+                self._write_results(sorted(self.store.replace_rescores(self.queue.rescores())))
 
     def _read_results(self, scan: dict[str, tuple[int, int]]) -> None:
         changed = [
@@ -179,7 +188,9 @@ class ReviewSession:
         last = self.store.last_id()  # first: a decision appended meanwhile is then taken in twice, never missed
         decisions = self.store.active()
         self._last_decision = last
-        self.queue = ReviewQueue(answers, cases, decisions, vectors)
+        encoder = self._encoder if self._encoder.active else None
+        seed_vectors = answer_vectors([seed.answer for seed in self.seeds], encoder)
+        self.queue = ReviewQueue(answers, cases, decisions, vectors, self.seeds, seed_vectors)
         self.groups = {
             question: group_answers([answer.text for answer in found], vectors.get(question))
             for question, found in self.queue.answers.items()

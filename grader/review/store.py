@@ -24,7 +24,7 @@ from grader.errors import GraderError
 from grader.review.subjects import subject_question
 
 STORE_NAME = "review.sqlite"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the machine's rescores
 BUSY_TIMEOUT_SECONDS = 30.0  # a writer waits this long for another's transaction (each takes milliseconds)
 MAX_COMMENT_CHARS = 2000
 MAX_NAME_CHARS = 100
@@ -44,8 +44,18 @@ CREATE TABLE IF NOT EXISTS decisions (
     supersedes INTEGER REFERENCES decisions(id)
 );
 CREATE INDEX IF NOT EXISTS decisions_by_subject ON decisions (student, subject, id);
+CREATE TABLE IF NOT EXISTS rescores (
+    student TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    text_sha256 TEXT NOT NULL,
+    item TEXT NOT NULL,
+    points REAL NOT NULL,
+    followed TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (student, subject)
+);
 """
 COLUMNS = "id, student, subject, text_sha256, item, points, comment, decided_by, decided_at, withdrawn, supersedes"
+RESCORE_COLUMNS = "student, subject, text_sha256, item, points, followed"
 # The standing row of every subject: its newest one, unless that withdrew the decision.
 ACTIVE = f"""
 SELECT {COLUMNS} FROM decisions
@@ -77,6 +87,24 @@ class Decision(BaseModel):
     @property
     def key(self) -> tuple[str, str]:
         return self.student, self.subject
+
+    @property
+    def question(self) -> int | None:
+        return subject_question(self.subject)
+
+
+class Rescore(BaseModel):
+    """The machine's points for an undecided answer, rescored from the TA's decisions on similar answers. Not a
+    decision: the review replaces them all whenever the decisions change, and a TA's decision wins over one."""
+
+    model_config = ConfigDict(frozen=True)
+
+    student: str = Field(min_length=1)
+    subject: str = Field(min_length=1)
+    text_sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="The answer as it was rescored")
+    item: str = Field(min_length=1)
+    points: float = Field(ge=0, allow_inf_nan=False)
+    followed: list[str] = Field(default_factory=list, description="Whose decided answers it followed")
 
     @property
     def question(self) -> int | None:
@@ -237,6 +265,51 @@ class DecisionStore:
     def last_id(self) -> int:
         rows = self._select(f"SELECT {COLUMNS} FROM decisions ORDER BY id DESC LIMIT 1")
         return rows[0].id if rows and rows[0].id is not None else 0
+
+    def replace_rescores(self, rescores: Sequence[Rescore]) -> set[str]:
+        """Stores `rescores` in place of all earlier ones, in one transaction; the students whose rescores changed."""
+        if not rescores and not self.path.exists():
+            return set()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        new = {(r.student, r.subject): r for r in rescores}
+        with self._connect() as connection:
+            self._prepare(connection)
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                old = {(r.student, r.subject): r for r in self._read_rescores(connection, "", ())}
+                connection.execute("DELETE FROM rescores")
+                rows = [(*r.model_dump(exclude={"followed"}).values(), "\n".join(r.followed)) for r in new.values()]
+                connection.executemany(f"INSERT INTO rescores ({RESCORE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)", rows)
+                connection.execute("COMMIT")
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+        return {student for key in old.keys() | new.keys() if old.get(key) != new.get(key) for student in key[:1]}
+
+    @staticmethod
+    def _read_rescores(connection: sqlite3.Connection, where: str, parameters: tuple) -> list[Rescore]:
+        query = f"SELECT {RESCORE_COLUMNS} FROM rescores {where} ORDER BY student, subject"
+        return [
+            Rescore(
+                student=student,
+                subject=subject,
+                text_sha256=digest,
+                item=item,
+                points=points,
+                followed=followed.split("\n") if followed else [],
+            )  # fmt: skip
+            for student, subject, digest, item, points, followed in connection.execute(query, parameters)
+        ]
+
+    def rescores_for(self, student: str | None = None) -> list[Rescore]:
+        """The stored rescores (of one student, or of all); none before the review's first rescoring."""
+        if not self.path.exists():
+            return []
+        with self._connect() as connection:
+            if connection.execute("PRAGMA user_version").fetchone()[0] < 2:
+                return []
+            where, parameters = ("WHERE student = ?", (student,)) if student is not None else ("", ())
+            return self._read_rescores(connection, where, parameters)
 
     def history(self, student: str, subject: str) -> list[Decision]:
         """Every row on one subject, oldest first, withdrawn ones and superseded ones included."""

@@ -54,6 +54,7 @@ FLAG_WORDS = {
     "near-duplicate": "the wording is very close to another student's answer",
     "unnumbered": "the answers were not numbered, so they were matched to the questions in order",
 }
+RESCORED_WORDS = "Regraded after a teaching assistant graded similar answers"
 REVIEW_WORDS = "A teaching assistant will read this answer and may change its points."
 RECORDED_WORDS = (
     "The message recorded when your submission failed, quoted as it was. It can contain your code's own "
@@ -125,6 +126,8 @@ def grade_lines(result: Result, host: HostPaths) -> tuple[str, list[GradeLine]]:
              for item in result.items]  # fmt: skip
     lines.append(GradeLine("Total before adjustments", _points(result.points.total, maximum), emphasis=True))
     for decision in result.decisions:
+        if decision.status == "rescored":
+            lines.append(GradeLine(RESCORED_WORDS, f"Question {decision.question} = {format_points(decision.points)}"))
         if decision.status != "applied" or (decision.question is not None and decision.points is None):
             continue
         what = f"Question {decision.question}" if decision.question is not None else _label(decision.item)
@@ -158,6 +161,7 @@ def answer_views(result: Result, host: HostPaths) -> tuple[list[AnswerView], str
     except ValidationError:
         return [], "The written answers' details could not be read; the points above still stand."
     decided = {d.question: d for d in result.decisions if d.status == "applied" and d.question is not None}
+    rescored = {d.question: d for d in result.decisions if d.status == "rescored"}
     views = []
     for question in answers.questions:
         notes = [FLAG_WORDS.get(flag, flag) for flag in question.flags]  # what was missing is in the reason
@@ -165,6 +169,9 @@ def answer_views(result: Result, host: HostPaths) -> tuple[list[AnswerView], str
                           _shown(question_words(question.reason), host), _shown(question.answer_text, None), notes,
                           question.needs_review)  # fmt: skip
         decision = decided.get(question.number)
+        if question.number in rescored and decision is None:
+            view.points = _points(rescored[question.number].points, question.max_points)
+            view.reason = f"{RESCORED_WORDS}; the grader alone had given {_number(question.points)}."
         if decision is not None:
             if decision.points is not None:
                 view.points = _points(decision.points, question.max_points)
