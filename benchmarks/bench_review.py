@@ -276,22 +276,75 @@ def calibration_line(name: str, suggestions: dict[Key, Suggestion], truth: dict[
     )
 
 
-def measure_set(graded: GradedSet, rubric: Exercise2Rubric, method: str) -> tuple[list[str], list[AnswerItem]]:
+@dataclass
+class MeasuredSet:
+    """A set's answers as the checker graded them, with the set's grades and the answers' vectors."""
+
+    graded: GradedSet
+    items: list[AnswerItem]
+    truth: dict[Key, float]
+    vectors: dict[int, np.ndarray | None]
+
+    @property
+    def name(self) -> str:
+        return f"{'tuning' if self.graded.tuning else 'never-tuned'} {self.graded.label}"
+
+
+def grade_set(graded: GradedSet, rubric: Exercise2Rubric, method: str) -> MeasuredSet:
     items = machine_items(graded.files, rubric, method)
     truth = {(f.name, q): p for f in graded.files for q, p in enumerate(f.points, start=1)}
     missing = sorted({k for k in truth} - {(i.student, i.question) for i in items})
     if missing:  # the set grades more questions than the rubric has
         raise GradedSetError(f"{graded.label}: grades for questions the rubric does not have: {missing[:3]}")
     truth = {(i.student, i.question): truth.get((i.student, i.question), 0.0) for i in items}
-    name = f"{'tuning' if graded.tuning else 'never-tuned'} {graded.label}"
-    outcomes = simulate_ta(items, truth, question_vectors(items, method))
-    lines = [calibration_line(name, outcomes[0].suggestions, truth)]
+    return MeasuredSet(graded, items, truth, question_vectors(items, method))
+
+
+def seeded(earlier: list[MeasuredSet]) -> Suggester:
+    """suggest() with the earlier sets' answers decided at their grades, as `grader review --seed-from` an earlier
+    class: they teach the rescoring and are never picked nor measured."""
+    seeds: dict[int, list[tuple[AnswerItem, float, np.ndarray | None]]] = {}
+    for measured in earlier:
+        for question, vectors in measured.vectors.items():
+            answers = [i for i in measured.items if i.question == question]
+            for k, item in enumerate(answers):
+                renamed = item.model_copy(update={"student": f"{measured.graded.label}/{item.student}"})
+                row = None if vectors is None else vectors[k]
+                seeds.setdefault(question, []).append((renamed, measured.truth[(item.student, question)], row))
+
+    def suggester(question, answers, decisions, vectors):
+        earlier_answers = seeds.get(question, [])
+        taught = [
+            TADecision(
+                student=item.student,
+                question=question,
+                text_hash=item.text_hash,
+                points=points,
+                decided_by="earlier class",
+                decided_at=SIMULATION_START - timedelta(days=365),
+            )  # fmt: skip
+            for item, points, _ in earlier_answers
+        ]
+        if vectors is not None and earlier_answers:
+            vectors = np.vstack([np.array([row for _, _, row in earlier_answers]), vectors])
+        items = [item for item, _, _ in earlier_answers] + answers
+        return suggest(question, items, taught + decisions, vectors)[len(earlier_answers) :]
+
+    return suggester
+
+
+def measure_set(measured: MeasuredSet, earlier: list[MeasuredSet] = ()) -> list[str]:
+    """The p_off line and the review lines of one set; seeded by `earlier` sets' grades when given."""
+    name = measured.name + (f" seeded-by={'+'.join(e.graded.label for e in earlier)}" if earlier else "")
+    suggester = seeded(list(earlier)) if earlier else suggest
+    outcomes = simulate_ta(measured.items, measured.truth, measured.vectors, suggester=suggester)
+    lines = [calibration_line(name, outcomes[0].suggestions, measured.truth)]
     lines += [
         f"review {name} budget={o.budget:g} within={o.within:.1%} files_off={o.files_off} mae={o.mae:.3f} "
-        f"decided={o.decided} answers={len(items)}"
+        f"decided={o.decided} answers={len(measured.items)}"
         for o in outcomes
     ]
-    return lines, items
+    return lines
 
 
 def default_sets() -> list[Path]:
@@ -376,7 +429,9 @@ def queue_timings(pool: list[AnswerItem], size: int, method: str) -> list[str]:
 @click.argument("sets", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--method", default="auto", help="Similarity method grading the answers: auto, minilm, tfidf.")
 @click.option("--class-size", type=click.IntRange(min=0), default=CLASS_SIZE, help="Students of the generated class.")
-def main(sets: tuple[Path, ...], method: str, class_size: int) -> None:
+@click.option("--seed/--no-seed", default=True, show_default=True,
+              help="Also measure each set seeded by the tuning sets' grades, as by an earlier class.")  # fmt: skip
+def main(sets: tuple[Path, ...], method: str, class_size: int, seed: bool) -> None:
     """SETS: graded sets (default: the lab's, tests/data/exercise2_lab*)."""
     method = resolve_method_name(method)
     print(f"method: {method}", flush=True)
@@ -385,13 +440,16 @@ def main(sets: tuple[Path, ...], method: str, class_size: int) -> None:
     except GradedSetError as exc:
         raise click.ClickException(str(exc)) from None
     rubric = bench_rubric()
+    measured = [grade_set(graded, rubric, method) for graded in graded_sets]
+    tuning = [m for m in measured if m.graded.tuning]
     summary: dict[bool, list[str]] = {True: [], False: []}
-    pool = []
-    for graded in graded_sets:
-        lines, items = measure_set(graded, rubric, method)
-        pool += items
+    for one in measured:
+        # An earlier class: the tuning sets' grades (never the set's own, never a measured set's).
+        earlier = [t for t in tuning if t is not one]
+        lines = measure_set(one) + (measure_set(one, earlier) if earlier and seed else [])
         print("\n".join(lines), flush=True)
-        summary[graded.tuning] += lines
+        summary[one.graded.tuning] += lines
+    pool = [item for one in measured for item in one.items]
     print("\ntuning sets (settings chosen on these):\n" + "\n".join(summary[True] or ["  none"]))
     print("never tuned on:\n" + "\n".join(summary[False] or ["  none"]))
     if class_size:

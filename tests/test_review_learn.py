@@ -173,3 +173,17 @@ def test_the_simulated_ta_fixes_the_queues_first_answers_and_all_of_them_at_a_fu
     assert outcomes[-1].within == 1.0 and outcomes[-1].mae == 0.0 and outcomes[-1].files_off == 0
     first = max(outcomes[0].suggestions.values(), key=lambda s: s.p_off)
     assert outcomes[1].suggestions[(first.student, 1)].reason == "graded by the TA"
+
+
+def test_a_set_seeded_by_an_earlier_one_starts_from_its_grades_and_measures_only_its_own_answers():
+    from benchmarks.bench_review import GradedSet, MeasuredSet, seeded
+
+    earlier_items = [item("old", ANSWERS[0].text)]
+    earlier = MeasuredSet(GradedSet("last-year", [], True), earlier_items, {("old", 1): 1.0}, {1: None})
+    truth = {(a.student, 1): p for a, p in zip(ANSWERS, (1.0, 1.0, 0.0, 0.0), strict=True)}
+    outcomes = simulate_ta(ANSWERS, truth, {1: None}, (0.0,), seeded([earlier]))
+    alice = outcomes[0].suggestions[("alice", 1)]
+    assert (alice.points, alice.followed) == (1.0, ["last-year/old"])  # the same words, graded last year
+    assert set(outcomes[0].suggestions) == set(truth)  # the earlier answer is neither picked nor measured
+    unseeded = simulate_ta(ANSWERS, truth, {1: None}, (0.0,))
+    assert outcomes[0].within > unseeded[0].within
