@@ -54,13 +54,16 @@ class QueueEntry:
 
 
 def default_encoder() -> Encoder | None:
-    """MiniLM's sentence vectors when the embeddings extra is installed (and not turned off), else None."""
+    """MiniLM's sentence vectors when the embeddings extra is installed (and not turned off), else None. It names
+    its model, so `grader review` keeps the answers' vectors beside the results (vector_file.py)."""
     from grader.answers.similarity import get_method, resolve_method_name
+    from grader.answers.similarity.embedding import load_encoder
+    from grader.review.vector_file import KeyedEncoder
 
     if resolve_method_name() != "minilm":
         return None
     method = get_method("minilm")
-    return lambda texts: method.embed(texts)
+    return KeyedEncoder(f"minilm-sentence:{load_encoder().key}", method.embed)
 
 
 def _item(answer: Answer) -> AnswerItem:

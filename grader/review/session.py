@@ -32,6 +32,7 @@ from grader.review.queue import Encoder, ReviewQueue, answer_vectors
 from grader.review.seeds import seeds_of
 from grader.review.store import MAX_COMMENT_CHARS, MAX_NAME_CHARS, Decision, DecisionStore, Recorded
 from grader.review.subjects import ANSWERS_ITEM, Answer, Case, answers_of, cases_of, question_subject
+from grader.review.vector_file import AnswerVectorFile, Vectors, text_digest
 from grader.rubric.config import Rubric, load_rubric
 
 log = logging.getLogger(__name__)
@@ -64,12 +65,14 @@ def group_key(students: Sequence[str]) -> str:
 
 
 class CachedEncoder:
-    """Sentence vectors encoded once per distinct answer text for the whole session (a reload re-encodes nothing
-    it has seen)."""
+    """Sentence vectors encoded once per distinct answer text: kept for the whole session (a reload re-encodes
+    nothing it has seen) and, for an encoder that names its model, in a file beside the results, so that the next
+    `grader review` on them encodes only new answers (vector_file.py)."""
 
-    def __init__(self, encode: Encoder | None) -> None:
+    def __init__(self, encode: Encoder | None, stored: AnswerVectorFile | None = None) -> None:
         self._encode = encode
-        self._known: dict[str, np.ndarray] = {}
+        self._stored = stored if encode is not None else None
+        self._known: Vectors | None = None  # by text digest; read from the file at the first call
 
     @property
     def active(self) -> bool:
@@ -77,11 +80,24 @@ class CachedEncoder:
 
     def __call__(self, texts: list[str]) -> np.ndarray:
         assert self._encode is not None
-        todo = list(dict.fromkeys(text for text in texts if text not in self._known))
+        if self._known is None:
+            self._known = self._stored.load() if self._stored is not None else {}
+        digests = [text_digest(text) for text in texts]
+        todo = {digest: text for digest, text in zip(digests, texts, strict=True) if digest not in self._known}
         if todo:
-            for text, vector in zip(todo, self._encode(todo), strict=True):
-                self._known[text] = np.asarray(vector, dtype=np.float32)
-        return np.stack([self._known[text] for text in texts]) if texts else np.zeros((0, 1), dtype=np.float32)
+            fresh = {digest: np.asarray(vector, dtype=np.float32)
+                     for digest, vector in zip(todo, self._encode(list(todo.values())), strict=True)}  # fmt: skip
+            self._take(fresh)
+        return np.stack([self._known[digest] for digest in digests]) if texts else np.zeros((0, 1), dtype=np.float32)
+
+    def _take(self, fresh: Vectors) -> None:
+        assert self._known is not None
+        size = len(next(iter(fresh.values())))
+        if any(len(vector) != size for vector in self._known.values()):  # a file of other vectors under our key
+            self._known = {digest: vector for digest, vector in self._known.items() if len(vector) == size}
+        self._known.update(fresh)
+        if self._stored is not None:
+            self._stored.save(self._known)
 
 
 def _signature(result: Result) -> tuple:
@@ -116,7 +132,7 @@ class ReviewSession:
         self.seeds = seeds_of(seed_from, {number: question.points for number, question in self.questions.items()})
         self.lock = threading.RLock()
         self._progress = progress
-        self._encoder = CachedEncoder(encode)
+        self._encoder = CachedEncoder(encode, AnswerVectorFile.of_results(self.results_dir, encode))
         self._seen: dict[str, tuple[int, int]] = {}
         self._rescored_at: dict[str, tuple[int, int]] | None = None
         self._signatures: dict[str, tuple] = {}
