@@ -385,27 +385,53 @@ def generated_class(pool: list[AnswerItem], size: int) -> list[Result]:
 
 
 def queue_timings(pool: list[AnswerItem], size: int, method: str) -> list[str]:
-    """Seconds to open the review queue of a generated class and to re-order it after one decision."""
+    """Seconds to open the review queue of a generated class and to re-order it after one decision; and to open it
+    again in a fresh session, which reads the answers' vectors from the file a first open left beside the results."""
+    import tempfile
+
     from grader.review.queue import ReviewQueue, answer_vectors, build_queue, default_encoder
+    from grader.review.session import CachedEncoder
     from grader.review.store import Decision
     from grader.review.subjects import answers_of
+    from grader.review.vector_file import VECTORS_NAME, AnswerVectorFile, KeyedEncoder
 
     results = generated_class(pool, size)
     answers = [a for r in results for a in answers_of(r)]
     encode = default_encoder() if method == "minilm" else None
     if encode is not None:
         encode(["loads the model: once per process, not the class's cost"])
-    started = time.perf_counter()
-    vectors = answer_vectors(answers, encode)
-    encoded = time.perf_counter() - started
-    started = time.perf_counter()
-    ReviewQueue(answers, [], [], vectors)
-    ordered = time.perf_counter() - started
-    started = time.perf_counter()
-    queue = build_queue(results, [], encode=encode)  # the answers' vectors now in the encoder's memory
-    opened = time.perf_counter() - started
-    first = queue.entries[0]
-    answer = next(a for a in answers if (a.student, a.subject) == first.key)
+    with tempfile.TemporaryDirectory(prefix="bench-review-") as folder:
+        beside_results = Path(folder)
+        vector_file = AnswerVectorFile.of_results(beside_results, encode)
+        first = CachedEncoder(encode, vector_file) if encode else None
+        started = time.perf_counter()
+        vectors = answer_vectors(answers, first)
+        encoded = time.perf_counter() - started
+        started = time.perf_counter()
+        ReviewQueue(answers, [], [], vectors)
+        ordered = time.perf_counter() - started
+        started = time.perf_counter()
+        queue = build_queue(results, [], encode=encode)  # the answers' vectors now in the encoder's memory
+        opened = time.perf_counter() - started
+        reopened = "open_from_disk=n/a (no sentence encoder: nothing is kept on disk)"
+        if isinstance(encode, KeyedEncoder):
+            again: list[str] = []
+
+            def counting(texts: list[str]) -> np.ndarray:
+                again.extend(texts)
+                return encode(texts)
+
+            fresh = CachedEncoder(KeyedEncoder(encode.key, counting), vector_file)
+            started = time.perf_counter()
+            build_queue(results, [], encode=fresh)
+            from_disk = time.perf_counter() - started
+            stored = (beside_results / VECTORS_NAME).stat().st_size
+            reopened = (
+                f"open_from_disk={from_disk:.2f}s (a fresh session's build_queue reading {stored / 1e6:.2f} MB of "
+                f"vectors, {len(again)} answers encoded again)"
+            )
+    first_entry = queue.entries[0]
+    answer = next(a for a in answers if (a.student, a.subject) == first_entry.key)
     decision = Decision(
         student=answer.student,
         subject=answer.subject,
