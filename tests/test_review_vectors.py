@@ -121,7 +121,9 @@ def test_another_model_is_never_served_the_first_models_vectors(klass):
     open_review(klass, KeyedEncoder("words-64-v2", other))
 
     assert set(other.encoded) == distinct_texts()
-    assert AnswerVectorFile(klass[1] / VECTORS_NAME, "words-64").load() == {}  # the new model's file replaced it
+    path = klass[1] / VECTORS_NAME
+    assert len(AnswerVectorFile(path, "words-64-v2").load()) == len(distinct_texts())
+    assert AnswerVectorFile(path, "words-64").load() == {}  # the new model's file replaced the first's
 
 
 def test_the_vector_file_holds_hashes_and_vectors_but_no_answer_text(klass):
