@@ -223,16 +223,19 @@ def measure_lab_entries(
     rubric = Exercise2Rubric.default()
     if lab_text is not None and lab_text.is_file():
         rubric = rubric.model_copy(update={"lab_text": lab_text})
-    diffs, off_files, kind_misses, review = [], [], [], 0
+    diffs, off_files, kind_misses, review, off, caught = [], [], [], 0, 0, 0
     grade_answers(folder / entries[0].file, rubric, method=method_name)  # loads the model: not a student's cost
     started = time.perf_counter()
     for entry in entries:
         result = grade_answers(folder / entry.file, rubric, method=method_name)
         machine = {q.number: q.points for q in result.questions}
         review += sum(q.needs_review for q in result.questions)
+        flagged = {q.number for q in result.questions if q.needs_review or result.error}
         file_diff = 0.0
         for number, human in entry.points.items():
             got = machine.get(number, 0.0)
+            missed = abs(got - human) >= 0.5 - 1e-9
+            off, caught = off + missed, caught + (missed and (number in flagged or bool(result.error)))
             diffs.append(got - human)
             file_diff += got - human
             rule = LAB_KIND_LIMITS.get(entry.kind)
@@ -247,7 +250,7 @@ def measure_lab_entries(
     lines.append(
         f"{label} exact={np.mean(d < 1e-9):.1%} within0.25={np.mean(d <= 0.25 + 1e-9):.1%} mae={d.mean():.3f} "
         f"files_off_by_more_than_1={len(off_files)} kind_rule_misses={len(kind_misses)} "
-        f"review={review} n={len(d)} files={len(entries)} seconds_per_student={per_student:.2f}"
+        f"review={review} catching={caught}/{off} n={len(d)} files={len(entries)} seconds_per_student={per_student:.2f}"
     )
     return lines
 

@@ -1,4 +1,4 @@
-"""Refit grader/review/calibration.json (how decided answers rescore the others, and p_off) on the tuning answers.
+"""Refit grader/answers/confidence.json (how decided answers rescore the others, and p_off) on the tuning answers.
 
     python -m benchmarks.fit_review_calibration [--write] [--kind minilm|tfidf]
 
@@ -34,13 +34,12 @@ from benchmarks.bench_review import (
     question_vectors,
     simulate_ta,
 )
+from grader.answers.confidence import CALIBRATION_FILE, POffModel
 from grader.atomic_write import write_atomic
 from grader.review.learn import (
-    CALIBRATION_FILE,
     AnswerItem,
     Calibration,
     Neighbours,
-    POffModel,
     TADecision,
     decided_and_vectors,
     graded_elsewhere,

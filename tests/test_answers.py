@@ -18,11 +18,13 @@ from grader.answers import (
 )
 from grader.answers.claims import is_keyword_list, split_sentences, verdict
 from grader.answers.concepts import phrase_denied, phrase_found
+from grader.answers.confidence import NEEDS_REVIEW_P_OFF, UNJUDGED_P_OFF
 from grader.answers.rubric import Concept, QuestionRubric
 from grader.answers.score import score_question
 from grader.answers.sections import split_answers
 from grader.answers.similarity import METHOD_ENV, embedding, resolve_method_name
 from grader.answers.text import stance, tokenize
+from grader.review.learn import AnswerItem, needs_review, suggest
 
 HAS_DOCX = importlib.util.find_spec("docx") is not None
 HAS_PYPDF = importlib.util.find_spec("pypdf") is not None
@@ -151,14 +153,14 @@ def test_repeated_questions_without_numbers_still_split(rubric):
 
 
 @pytest.mark.parametrize("joiner", ["\n\n", " "], ids=["paragraphs", "one-block"])
-def test_unnumbered_answers_in_any_order_go_to_their_questions_by_meaning_and_are_sent_for_review(
+def test_unnumbered_answers_in_any_order_go_to_their_questions_by_meaning_and_say_so(
     tmp_path, rubric, tfidf_only, joiner
 ):
     path = tmp_path / "answers.txt"
     path.write_text(joiner.join(GOOD[n] for n in (3, 1, 4, 2)), encoding="utf-8")
     result = grade_answers(path, rubric)
     assert result.split_by == "meaning"
-    assert all("unnumbered" in q.flags and q.needs_review for q in result.questions)
+    assert all("unnumbered" in q.flags and "does not number its answers" in q.reason for q in result.questions)
     assert [q.answer_text.split()[0] for q in result.questions] == [GOOD[n].split()[0] for n in (1, 2, 3, 4)]
     assert result.points >= 3
 
@@ -350,7 +352,7 @@ def test_a_wrong_claim_costs_points_even_next_to_the_right_words():
     right = score_question(q, "Autoencoders can be used for clustering of data.", 0.8, 0.8, settings)
     wrong = score_question(q, "Autoencoders cannot be used for clustering of data.", 0.8, 0.8, settings)
     assert right.points > wrong.points
-    assert wrong.misconceptions_found == ["says no"] and wrong.needs_review
+    assert wrong.misconceptions_found == ["says no"] and "wrong claim: says no" in wrong.reason
 
 
 # --- scoring -------------------------------------------------------------------------------------------------
@@ -423,7 +425,7 @@ def test_copying_the_lab_text_is_flagged(tmp_path, rubric, tfidf_only):
     lab = tmp_path / "lab.txt"
     lab.write_text("Intro. " + GOOD[2] + " More text follows here about pooling layers.", encoding="utf-8")
     result = grade_answers(write_markdown(tmp_path / "answers.md", GOOD), rubric.model_copy(update={"lab_text": lab}))
-    assert "copied-from-lab-text" in result.questions[1].flags and result.questions[1].needs_review
+    assert "copied-from-lab-text" in result.questions[1].flags and result.questions[1].points == 0
     assert "copied-from-lab-text" not in result.questions[0].flags
 
 
@@ -550,10 +552,10 @@ ABOUT_MY_RUN = {
 }
 
 
-def test_a_list_of_key_terms_earns_nothing_and_is_sent_for_review(tmp_path, rubric, tfidf_only):
+def test_a_list_of_key_terms_earns_nothing(tmp_path, rubric, tfidf_only):
     result = grade_answers(write_markdown(tmp_path / "answers.md", KEYWORDS), rubric)
     for q in result.questions:
-        assert q.points == 0 and "keyword-list" in q.flags and q.needs_review, q.reason
+        assert q.points == 0 and "keyword-list" in q.flags, q.reason
         assert "list of terms" in q.reason
 
 
@@ -701,6 +703,7 @@ def test_an_answer_the_checker_cannot_read_goes_to_a_ta_and_is_not_marked_wrong(
     result = grade_answers(write_markdown(tmp_path / "answers.md", {**GOOD, 1: text}), rubric)
     q1 = result.questions[0]
     assert "language-not-read" in q1.flags and q1.needs_review and why in q1.reason
+    assert q1.p_off >= UNJUDGED_P_OFF
     assert "until a TA grades it" in q1.reason
     assert result.questions[1].points == 1 and "language-not-read" not in result.questions[1].flags
 
@@ -715,7 +718,7 @@ def test_a_rubric_with_reference_answers_only_still_ranks_answers(tmp_path, tfid
     for n in range(4):
         good, partial, off = (results[k].questions[n] for k in ("good", "partial", "off_topic"))
         assert good.points >= partial.points and good.points > off.points == 0, (n + 1, good.reason, partial.reason)
-        assert "off-topic" in off.flags and off.needs_review
+        assert "off-topic" in off.flags
     assert results["good"].points > results["partial"].points > 0
 
 
@@ -741,3 +744,43 @@ def test_a_correct_answer_in_plain_words_earns_its_points_by_meaning(tmp_path, r
     result = grade_answers(write_markdown(tmp_path / "answers.md", PARAPHRASED), rubric, method="minilm")
     assert all(q.points >= 0.75 for q in result.questions), [q.reason for q in result.questions]
     assert any("in other words" in q.reason for q in result.questions)
+
+
+# --- confidence: p_off and needs_review ----------------------------------------------------------------------
+
+
+def test_every_graded_answer_carries_a_chance_of_being_off(tmp_path, rubric, tfidf_only):
+    result = grade_answers(write_markdown(tmp_path / "answers.md", {**PARTIAL, 4: ""}), rubric)
+    assert len(result.questions) == 4
+    assert all(q.p_off is not None and 0.0 <= q.p_off <= 1.0 for q in result.questions)
+    stored = AnswersResult.model_validate_json(result.model_dump_json())
+    assert [q.p_off for q in stored.questions] == [q.p_off for q in result.questions]
+
+
+def test_an_answer_the_checker_likely_misjudged_needs_review_and_a_clearly_right_one_does_not(
+    tmp_path, rubric, tfidf_only
+):
+    # TF-IDF half-credits this correct answer in plain words: it shares few words with the rubric.
+    plain = grade_answers(write_markdown(tmp_path / "plain.md", PARAPHRASED), rubric).questions[1]
+    right = grade_answers(write_markdown(tmp_path / "right.md", GOOD), rubric).questions[1]
+    assert plain.points < 1 and plain.p_off >= NEEDS_REVIEW_P_OFF and plain.needs_review, plain.reason
+    assert right.points == 1 and right.p_off < NEEDS_REVIEW_P_OFF and not right.needs_review, right.reason
+
+
+def test_the_results_p_off_is_the_review_queues_before_any_decision(tmp_path, rubric, tfidf_only):
+    result = grade_answers(write_markdown(tmp_path / "answers.md", {**PARAPHRASED, 3: ""}), rubric)
+    items = [
+        AnswerItem(
+            student="ann",
+            question=q.number,
+            text=q.answer_text,
+            text_hash=str(q.number),
+            machine_points=q.points,
+            max_points=q.max_points,
+            machine_reason=q.reason,
+        )
+        for q in result.questions
+    ]
+    queue = [suggest(q.number, [item], [], None)[0] for q, item in zip(result.questions, items)]
+    assert [round(s.p_off, 3) for s in queue] == [q.p_off for q in result.questions]
+    assert [needs_review(s) for s in queue] == [q.needs_review for q in result.questions]

@@ -58,19 +58,27 @@ SHARED = (
 NEARLY_SHARED = SHARED.replace("No, neural", "no neural").replace("anything.", "anything!")
 PAYLOAD = '</textarea></script><script>window.pwned=1</script><img src=x onerror="window.pwned=2">\u202eevil'
 HOSTILE = "<i onmouseover=alert(1)>mallory"  # a folder name: anything but a slash
+# eve's second answer is right in plain words that share few of the rubric's: the checker gives half, likely off
+# (p_off), so the grader flags it for a TA.
+PLAIN_WORDS = GOOD.replace(
+    "2. They learn features from raw pixels, given large labelled datasets and GPUs.\n",
+    "2. They shine when there is a huge pile of examples to learn from and the inputs are things like photos, sound "
+    "recordings or written language. They work out by themselves which patterns in the raw input matter, so people "
+    "do not have to hand-craft them, and they capture very tangled relationships between input and output.\n",
+)
 EXPORT = {"column_name": "Lab 8", "column_id": "123456", "points_possible": 104, "feedback": True}
 
 
 @pytest.fixture(scope="module")
 def graded_once(tmp_path_factory, tiny_split):
-    """alice answers well; bob and cat wrote the same weak answers, dan nearly so; eve's model.py is broken;
-    a student named like markup wrote markup."""
+    """alice answers well, eve too (one answer in plain words) but her model.py is broken; bob and cat wrote the
+    same weak answers, dan nearly so; a student named like markup wrote markup."""
     root = tmp_path_factory.mktemp("review-class")
     write_npz(tiny_split, root / "split.npz")
     write_rubric(root / "rubric.yaml", Path("split.npz"), tiny_split, export=EXPORT)
     submissions = root / "submissions"
-    for name, answers in (("alice", GOOD), ("bob", SHARED), ("cat", SHARED), ("dan", NEARLY_SHARED), ("eve", GOOD),
-                          (HOSTILE, f"1. {PAYLOAD}\n2. {PAYLOAD}\n")):  # fmt: skip
+    for name, answers in (("alice", GOOD), ("bob", SHARED), ("cat", SHARED), ("dan", NEARLY_SHARED),
+                          ("eve", PLAIN_WORDS), (HOSTILE, f"1. {PAYLOAD}\n2. {PAYLOAD}\n")):  # fmt: skip
         fake_submission(submissions, name, answers=answers)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(METHOD_ENV, "tfidf")

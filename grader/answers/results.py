@@ -18,7 +18,14 @@ class QuestionResult(BaseModel):
     similarity: float = Field(0.0, description="Cosine similarity to the reference answer, by the method used.")
     semantic_score: float = Field(0.0, description="Calibrated closeness to the reference, 0 to 1.")
     flags: list[str] = Field(default_factory=list)
-    needs_review: bool = False
+    p_off: float | None = Field(
+        None,
+        description="Calibrated chance that `points` are off from a TA's grade by 0.5 or more, before any TA decision "
+        "(grader/answers/confidence.py, the calibration of the method that graded); None: not judged.",
+    )
+    needs_review: bool = Field(
+        False, description="A TA should read this answer: p_off is at least NEEDS_REVIEW_P_OFF, or it was not scored."
+    )
     reason: str = ""
     answer_text: str = ""
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from .calibration import HINT_CONFIRMATION, MEANING_RANGE, OFF_TOPIC_COSINE
 from .claims import is_keyword_list, split_sentences, unread_language, verdict
 from .concepts import match_concepts, match_ideas, question_ideas
+from .confidence import NEEDS_REVIEW_P_OFF, machine_p_off
 from .parse import AnswersFileError, read_answers_file
 from .results import ANSWER_TEXT_LIMIT, AnswersResult, QuestionResult
 from .rubric import Exercise2Rubric, QuestionRubric, ScoringSettings
@@ -18,6 +19,7 @@ from .similarity import SimilarityMethod, get_method, resolve_method_name
 from .text import content_lemmas, tokenize
 
 _COPY_SHINGLE = 6
+UNSCORED_FLAG = "language-not-read"  # an answer the checker does not judge at all: 0 until a TA grades it
 DENIAL_WEIGHT = 0.5  # a claim that denies a key idea costs as much as a listed misconception
 _LAB_TEXT_LIMIT = 5_000_000
 
@@ -107,7 +109,7 @@ def score_question(
     """
     language = unread_language(answer)
     if language:
-        return _unscored(q, answer, "language-not-read", f"{language}; the checker reads English only")
+        return _unscored(q, answer, UNSCORED_FLAG, f"{language}; the checker reads English only")
     sentences = split_sentences(answer)
     claims = [s for s in sentences if s.is_claim] if q.concepts else sentences
     n_words = sum(s.words for s in sentences)
@@ -157,8 +159,6 @@ def score_question(
     fraction = min(1.0, max(0.0, fraction))
     disagree = q.concepts and abs(coverage - semantic) >= settings.review_disagreement and not keyword_list
     disagree = bool(disagree and coverage > 0)
-    contradicts = bool((wrong.found or denied or wrong_verdict) and found)
-    needs_review = disagree or keyword_list or contradicts or bool({"copied-from-lab-text", "off-topic"} & set(flags))
 
     points = _round_to_step(fraction * q.points, settings.points_step)
     parts = [f"{points:g}/{q.points:g}", f"{len(found)} of {len(ideas)} key ideas stated"]
@@ -181,7 +181,6 @@ def score_question(
         similarity=round(cosine, 3),
         semantic_score=round(semantic, 3),
         flags=flags,
-        needs_review=needs_review,
         reason="; ".join(parts) + ".",
         answer_text=answer[:ANSWER_TEXT_LIMIT],
     )
@@ -217,10 +216,19 @@ def score_sections(rubric: Exercise2Rubric, sections: Sections, method: Similari
         )
         if sections.how == "meaning":
             result.flags.append("unnumbered")
-            result.needs_review = True
             result.reason += " The file does not number its answers: this passage was given to the question by meaning."
         results.append(result)
     return results
+
+
+def with_confidence(result: QuestionResult, method: str) -> QuestionResult:
+    """The result with p_off, the calibrated chance that its points are off by 0.5 or more, and needs_review:
+    p_off from NEEDS_REVIEW_P_OFF, or an answer the checker did not score (or cannot say how sure it is of)."""
+    chance = machine_p_off(result.answer_text, result.points, result.max_points, result.reason, method)
+    result.p_off = None if chance is None else round(chance, 3)
+    unscored = UNSCORED_FLAG in result.flags
+    result.needs_review = unscored or result.p_off is None or result.p_off >= NEEDS_REVIEW_P_OFF
+    return result
 
 
 def _failed(rubric: Exercise2Rubric, method: str, error: str, file: str | None) -> AnswersResult:
@@ -244,7 +252,7 @@ def grade_answers(path: Path | None, rubric: Exercise2Rubric, *, method: str = "
     if sections.how in ("none", "order") and parsed.text.strip():
         topics = {q.number: f"{q.prompt} {q.reference}" for q in rubric.questions}
         sections = assign_by_meaning(parsed.text, topics, method_used.cosine_matrix)
-    questions = score_sections(rubric, sections, method_used)
+    questions = [with_confidence(q, name) for q in score_sections(rubric, sections, method_used)]
     return AnswersResult(
         points=round(sum(q.points for q in questions), 6),
         max_points=rubric.max_points,

@@ -11,9 +11,10 @@ answers to the same rubric question seed a new class: pass those answers along (
 and the decisions on them.
 
 p_off is a logistic model of what the rubric scorer's reason says (its points, the share of key ideas
-found, flags), the answer's length and how close and how unanimous the decided neighbours are. Its
-weights and the rescoring settings live in calibration.json beside this module, fitted on the lab's
-tuning answers only by benchmarks/fit_review_calibration.py.
+found, flags), the answer's length (grader/answers/confidence.py: the part that needs no decision, which
+the grading result carries too) and how close and how unanimous the decided neighbours are. Its weights and
+the rescoring settings live in grader/answers/confidence.json, fitted on the lab's tuning answers only by
+benchmarks/fit_review_calibration.py.
 """
 
 from __future__ import annotations
@@ -28,15 +29,17 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from grader.answers.confidence import (
+    CALIBRATION_FILE,
+    NEEDS_REVIEW_P_OFF,
+    UNJUDGED_P_OFF,
+    POffModel,
+    p_off,
+    verdict_features,
+)
 from grader.answers.text import content_lemmas
 
-CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
 POINTS_STEP = 0.25
-# The answers the queue should put before a TA: the machine's points are this likely off by 0.5 or more.
-NEEDS_REVIEW_P_OFF = 0.2
-# The scorer's 0 for an answer it would not read is a placeholder: of the tuning answers' 7 such, none was
-# worth 0 to the TA.
-UNJUDGED_P_OFF = 0.9
 
 
 class AnswerItem(BaseModel):
@@ -90,15 +93,6 @@ class Neighbours(BaseModel):
     correction: float = Field(ge=0, le=1, description="Share of the neighbours' corrections applied below that.")
 
 
-class POffModel(BaseModel):
-    """Logistic weights of p_off over the features `features()` names."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    intercept: float
-    weights: dict[str, float]
-
-
 class Calibration(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -113,51 +107,9 @@ def load_calibration(kind: str, path: Path = CALIBRATION_FILE) -> Calibration:
     return Calibration.model_validate(json.loads(path.read_text(encoding="utf-8"))[kind])
 
 
-# --- what the rubric scorer's reason says ------------------------------------------------------------
-
-_UNSCORED = "until a TA grades it"
-_CONTRADICTS = ("wrong claim:", "says the opposite of:", "where the model answer says")
-_NOTHING_STATED = ("a list of terms", "states none of the key ideas", "copied from the lab text")
-_CAPPED = ("no mechanism given", "does not say when")
-_UNNUMBERED = "does not number its answers"
-
-
-def _ideas_and_closeness(reason: str) -> tuple[float, float]:
-    """(share of key ideas stated, closeness to the model answer), from "2 of 6 key ideas stated; closeness
-    to the model answer 0.71"; 0 where the reason does not say."""
-    ideas = closeness = 0.0
-    for part in reason.split("; "):
-        found, of, rest = part.partition(" of ")
-        if of and rest.endswith(" key ideas stated"):
-            total = rest.split(" ", 1)[0]
-            if found.isdigit() and total.isdigit() and int(total):
-                ideas = int(found) / int(total)
-        elif part.startswith("closeness to the model answer "):
-            try:
-                closeness = float(part.rsplit(" ", 1)[1].rstrip("."))
-            except ValueError:
-                closeness = 0.0
-    return ideas, closeness
-
-
 def machine_features(item: AnswerItem) -> dict[str, float]:
     """What the answer and the rubric scorer's verdict say about how far its points can be trusted."""
-    share = item.machine_points / item.max_points if item.max_points else 0.0
-    ideas, closeness = _ideas_and_closeness(item.machine_reason)
-    reason = item.machine_reason
-    return {
-        "between": 1 - abs(2 * share - 1),
-        "share": share,
-        "ideas": ideas,
-        "closeness": closeness,
-        "unscored": float(_UNSCORED in reason),
-        "empty": float(not item.text.strip()),
-        "contradicts": float(any(c in reason for c in _CONTRADICTS)),
-        "states_nothing": float(any(c in reason for c in _NOTHING_STATED)),
-        "capped": float(any(c in reason for c in _CAPPED)),
-        "unnumbered": float(_UNNUMBERED in reason),
-        "log_words": math.log1p(len(item.text.split())),
-    }
+    return verdict_features(item.text, item.machine_points, item.max_points, item.machine_reason)
 
 
 # --- vectors ------------------------------------------------------------------------------------------
@@ -286,11 +238,6 @@ def rescore(
         features["student_gap"] = _student_gap(answer, points, elsewhere)
         out[i] = Rescored(points=points, followed=followed, features=features)
     return out
-
-
-def p_off(features: dict[str, float], model: POffModel) -> float:
-    z = model.intercept + sum(w * features.get(name, 0.0) for name, w in model.weights.items())
-    return float(1 / (1 + math.exp(-max(-30.0, min(30.0, z)))))
 
 
 def _chance_off(made: Rescored, model: POffModel) -> float:
