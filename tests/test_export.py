@@ -36,6 +36,7 @@ from grader.intake.blackboard import import_bulk_download
 from grader.intake.blackboard.manifest import MANIFEST
 from grader.intake.class_folders import SAMPLE_MARKER, student_folders
 from grader.policy.late import AttemptPolicy
+from grader.report.html.student import REVIEW_WORDS as PAGE_REVIEW_WORDS
 
 HEADER = "Lab 8 [Total Pts: 104 Score] |123456"
 
@@ -423,6 +424,28 @@ def test_feedback_is_the_short_form_of_the_report():
     assert "Exercise 2 set to 4 by TA Kim: answer 1 accepted" in lines
     assert "  Question 1: 0.5 / 1 - 0.5/1; 2 of 6 key ideas; missing: autoencoder." in lines
     assert "  Question 2: 1 / 1 - 1/1; all key ideas." in lines
+
+
+def test_feedback_says_a_ta_will_read_an_answer_awaiting_review_in_the_pages_words():
+    data = reported()
+    questions = data["answers"]["questions"]
+    data["answers"] = {"questions": [{**questions[0], "needs_review": True}, {**questions[1], "needs_review": False}]}
+    lines = feedback_text(data, settings()).splitlines()
+    first = lines.index("  Question 1: 0.5 / 1 - 0.5/1; 2 of 6 key ideas; missing: autoencoder.")
+    assert lines[first + 1] == f"    {PAGE_REVIEW_WORDS}"
+    assert lines.count(f"    {PAGE_REVIEW_WORDS}") == 1  # question 2 waits for nobody
+
+
+def test_feedback_gives_the_tas_comment_instead_once_the_review_is_decided():
+    data = reported()
+    data["answers"]["questions"][0]["needs_review"] = True
+    decision = {"subject": "q1", "item": "exercise2", "question": 1, "points": 0.75, "comment": "Close enough.",
+                "decided_by": "Kim", "decided_at": "2026-03-01T10:00:00Z", "status": "applied"}  # fmt: skip
+    lines = feedback_text({**data, "decisions": [decision]}, settings()).splitlines()
+    assert "  Question 1: 0.75 / 1 - graded by Kim" in lines and "    TA's comment: Close enough." in lines
+    assert PAGE_REVIEW_WORDS not in "\n".join(lines)
+    reopened = feedback_text({**data, "decisions": [{**decision, "status": "reopened"}]}, settings())
+    assert f"    {PAGE_REVIEW_WORDS}" in reopened.splitlines() and "Close enough." not in reopened
 
 
 def test_feedback_names_no_host_path():

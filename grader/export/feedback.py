@@ -3,7 +3,8 @@
 Built from a result dict (results/<username>.json): the total and each item against its maximum,
 the accuracy against the reference baselines, the late penalty, the TA's overrides,
 the import's choices (a late attempt set aside, answers from Blackboard's text field), and each
-Exercise 2 question's points with its reason. Every string that came from a submission (an error
+Exercise 2 question's points with its reason, the TA's comment once decided, and the page's words that a TA will
+read it while its review is pending. Every string that came from a submission (an error
 message, a reason quoting an answer) is cut to a size, stripped of control characters and of the
 host's folders (a TA's `submissions/dave/` means nothing to dave), and a cell never starts as a
 spreadsheet formula. An error message is labelled as recorded: it can quote the student's own code.
@@ -18,7 +19,7 @@ from typing import Any
 
 from grader.export.base import TOTAL, ExportSettings, defuse_formula, final_points, format_points, item_label
 from grader.report.text import CONTROL
-from grader.report.words import import_words, question_words
+from grader.report.words import REVIEW_WORDS, import_words, question_words
 
 MAX_ERROR_CHARS = 300  # the full error stays in the result; the student gets its gist
 MAX_REASON_CHARS = 200
@@ -96,6 +97,8 @@ def _question_lines(result: Mapping[str, Any], student: str) -> list[str]:
             points = _points_of(question.get("points"), question.get("max_points"))
         lines.append(f"  Question {question.get('number')}: {points}" + (f" - {reason}" if reason else ""))
         lines += _comment_line(decision, "    ")
+        if decision is None and question.get("needs_review"):
+            lines.append(f"    {REVIEW_WORDS}")
     if answers.get("error"):
         lines.append(f"  {clean(without_host_paths(str(answers['error']), student), MAX_REASON_CHARS)}")
     return ["Exercise 2 answers:", *lines] if lines else []

@@ -15,6 +15,8 @@ TEXT_FIELD = "the text typed into its Submission Field is used"  # grader/intake
 EARLIER_FILE = " comes from the earlier attempt "
 ANCHORS = " on the anchors "
 SIMILARITY_PART = "closeness to the model answer"
+# Under an answer that waits for a TA (its needs_review, no decision yet), on the page and in the feedback alike.
+REVIEW_WORDS = "A teaching assistant will read this answer and may change its points."
 
 
 def _percent(text: str) -> str:
