@@ -446,8 +446,9 @@ def queue_timings(pool: list[AnswerItem], size: int, method: str) -> list[str]:
     reordered = time.perf_counter() - started
     return [
         f"queue class={size} answers={len(answers)} vectors={method} open={opened:.2f}s reorder={reordered:.3f}s "
-        f"(build_queue with the answers' vectors known, then ReviewQueue.record of one decision); "
-        f"a first open also encodes the answers: {encoded:.2f}s, then orders them: {ordered:.2f}s"
+        f"{reopened} (build_queue with the answers' vectors known, then ReviewQueue.record of one decision); "
+        f"a first open also encodes the answers and stores their vectors: {encoded:.2f}s, then orders them: "
+        f"{ordered:.2f}s"
     ]
 
 
