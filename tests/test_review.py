@@ -282,6 +282,8 @@ def test_a_decision_moves_the_same_undecided_answer_in_results_and_export_until_
     assert "Regraded after a teaching assistant graded similar answers" in page
     row = export_rows(klass, tmp_path, "full")["bob"]
     assert float(row["final_exercise2"]) == pytest.approx(bob.final_points.by_item["exercise2"])
+    words = feedback(export_rows(klass, tmp_path, "bb")["bob"])
+    assert "Question 3: 1 / 1 - Regraded after a teaching assistant graded similar answers" in words
 
     decide(session, "bob", 3, "0.5")  # the TA's own decision on bob's answer wins over the rescore
     bob = load_result(result_path(klass.results, "bob"))

@@ -19,7 +19,7 @@ from typing import Any
 
 from grader.export.base import TOTAL, ExportSettings, defuse_formula, final_points, format_points, item_label
 from grader.report.text import CONTROL
-from grader.report.words import REVIEW_WORDS, import_words, question_words
+from grader.report.words import RESCORED_WORDS, REVIEW_WORDS, import_words, question_words
 
 MAX_ERROR_CHARS = 300  # the full error stays in the result; the student gets its gist
 MAX_REASON_CHARS = 200
@@ -71,10 +71,11 @@ def _accuracy_lines(result: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def _applied_decisions(result: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
-    """The TA's review decisions that apply (not re-opened), by subject: q1, error, integrity:<code>, ..."""
+def _applied_decisions(result: Mapping[str, Any], status: str = "applied") -> dict[str, Mapping[str, Any]]:
+    """The TA's review decisions that apply (not re-opened), by subject: q1, error, integrity:<code>, ...;
+    status "rescored": the answers the review regraded from the TA's grades of similar answers."""
     return {str(entry.get("subject")): entry for entry in result.get("decisions") or []
-            if entry.get("status") == "applied"}  # fmt: skip
+            if entry.get("status") == status}  # fmt: skip
 
 
 def _comment_line(decision: Mapping[str, Any] | None, indent: str) -> list[str]:
@@ -85,12 +86,17 @@ def _comment_line(decision: Mapping[str, Any] | None, indent: str) -> list[str]:
 def _question_lines(result: Mapping[str, Any], student: str) -> list[str]:
     answers = result.get("answers") or {}
     decided = _applied_decisions(result)
+    rescored = _applied_decisions(result, "rescored")
     lines = []
     for question in answers.get("questions") or []:
         decision = decided.get(f"q{question.get('number')}")
+        rescore = rescored.get(f"q{question.get('number')}")
         if decision is not None and decision.get("points") is not None:
             points = _points_of(float(decision["points"]), question.get("max_points"))
             reason = f"graded by {clean(decision.get('decided_by'), 80)}"
+        elif decision is None and rescore is not None and rescore.get("points") is not None:
+            points = _points_of(float(rescore["points"]), question.get("max_points"))
+            reason = RESCORED_WORDS
         else:
             reason = question_words(without_host_paths(str(question.get("reason") or ""), student))
             reason = clean(reason, MAX_REASON_CHARS)

@@ -23,7 +23,7 @@ from grader.report.html import charts
 from grader.report.html.hostpaths import HostPaths
 from grader.report.html.shell import chart, render, template
 from grader.report.html.split import OTHER_SPLIT, UNAVAILABLE, ReportSplit
-from grader.report.words import REVIEW_WORDS, import_words, item_words, question_words
+from grader.report.words import RESCORED_WORDS, REVIEW_WORDS, import_words, item_words, question_words
 from grader.results.model import Result
 from grader.rubric.points import ItemPoints
 from grader.sandbox.protocol import warning_words
@@ -54,7 +54,6 @@ FLAG_WORDS = {
     "near-duplicate": "the wording is very close to another student's answer",
     "unnumbered": "the answers were not numbered, so they were matched to the questions in order",
 }
-RESCORED_WORDS = "Regraded after a teaching assistant graded similar answers"
 RECORDED_WORDS = (
     "The message recorded when your submission failed, quoted as it was. It can contain your code's own "
     "messages, its output and your file names: those words are your submission's, not the grader's."
