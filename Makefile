@@ -52,7 +52,7 @@ export: $(STAMP)
 
 # The TA's review app on 127.0.0.1 (prints its URL with the access token): answers grouped by meaning, decisions per answer.
 review: $(STAMP)
-	$(BIN)/grader review --rubric $(RUBRIC) $(if $(PORT),--port $(PORT)) $(if $(TA),--ta "$(TA)")
+	$(BIN)/grader review --rubric $(RUBRIC) $(if $(PORT),--port $(PORT)) $(if $(TA),--ta "$(TA)") $(if $(SEED),--seed-from "$(SEED)")
 
 # The HTML pages from results/ (runs no model): results/report/index.html and results/report/students/<name>.html.
 report: $(STAMP)
