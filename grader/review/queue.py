@@ -228,7 +228,7 @@ class ReviewQueue:
                             item=ANSWERS_ITEM,
                             points=made.points,
                             followed=made.followed,
-                        )  # fmt: skip
+                        )
                     )
         return out
 

@@ -297,7 +297,7 @@ class DecisionStore:
                 item=item,
                 points=points,
                 followed=followed.split("\n") if followed else [],
-            )  # fmt: skip
+            )
             for student, subject, digest, item, points, followed in connection.execute(query, parameters)
         ]
 
