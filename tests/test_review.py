@@ -39,7 +39,7 @@ from grader.review.groups import average_linkage, group_answers
 from grader.review.queue import build_queue
 from grader.review.server import ReviewServer
 from grader.review.session import DecisionRefused, ReviewSession, group_key
-from grader.review.store import Decision, DecisionStore, ReviewStoreError, store_path
+from grader.review.store import Decision, DecisionStore, Rescore, ReviewStoreError, store_path
 from grader.review.subjects import answers_of, text_hash
 
 GOOD = (
@@ -307,6 +307,19 @@ def test_an_earlier_class_decisions_rescore_a_new_class_from_the_start(klass, tm
         assert [(d.question, d.points, d.status) for d in load_result(result_path(klass.results, student)).decisions
                 if d.question == 3] == [(3, 0.75, "rescored")]  # fmt: skip
     assert not any(entry.student.startswith("lab8-2025/") for entry in session.queue.entries)
+
+
+def test_rescores_are_replaced_whole_and_say_which_students_changed(tmp_path):
+    store = DecisionStore(tmp_path / "review.sqlite")
+    assert store.replace_rescores([]) == set() and not store.path.exists()  # nothing to keep: no file made
+    digest = text_hash("an answer")
+    first = Rescore(student="bob", subject="q1", text_sha256=digest, item="exercise2", points=0.5,
+                    followed=["line\nbreak", "cat"])  # fmt: skip
+    assert store.replace_rescores([first]) == {"bob"}
+    assert store.rescores_for("bob") == [first] and store.rescores_for("cat") == []
+    assert store.replace_rescores([first]) == set()  # the same again: nobody's result changes
+    moved = first.model_copy(update={"student": "dan"})
+    assert store.replace_rescores([moved]) == {"bob", "dan"} and store.rescores_for() == [moved]
 
 
 def test_a_seed_folder_without_decisions_is_refused_by_name(klass, tmp_path):

@@ -11,6 +11,7 @@ withdrawing a decision is a row too, so the whole history stays readable.
 from __future__ import annotations
 
 import contextlib
+import json
 import sqlite3
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -50,7 +51,7 @@ CREATE TABLE IF NOT EXISTS rescores (
     text_sha256 TEXT NOT NULL,
     item TEXT NOT NULL,
     points REAL NOT NULL,
-    followed TEXT NOT NULL DEFAULT '',
+    followed TEXT NOT NULL DEFAULT '[]',
     PRIMARY KEY (student, subject)
 );
 """
@@ -278,7 +279,7 @@ class DecisionStore:
             try:
                 old = {(r.student, r.subject): r for r in self._read_rescores(connection, "", ())}
                 connection.execute("DELETE FROM rescores")
-                rows = [(*r.model_dump(exclude={"followed"}).values(), "\n".join(r.followed)) for r in new.values()]
+                rows = [(*r.model_dump(exclude={"followed"}).values(), json.dumps(r.followed)) for r in new.values()]
                 connection.executemany(f"INSERT INTO rescores ({RESCORE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)", rows)
                 connection.execute("COMMIT")
             except BaseException:
@@ -296,7 +297,7 @@ class DecisionStore:
                 text_sha256=digest,
                 item=item,
                 points=points,
-                followed=followed.split("\n") if followed else [],
+                followed=json.loads(followed),  # a student's name may hold any character but a slash
             )
             for student, subject, digest, item, points, followed in connection.execute(query, parameters)
         ]
