@@ -140,7 +140,7 @@ def test_a_graded_file_that_is_missing_is_named(tmp_path):
     [
         ("points: {1: 1.0, 2: 1.0, 3: 1.0, 4: 1.0}", "points: {1: 1.0, 2: 0.7, 3: 1.0, 4: 1.0}", "steps of 0.25"),
         ("points: {1: 1.0, 2: 1.0, 3: 1.0, 4: 1.0}", "points: {1: 1.0, 2: 1.0, 3: 1.0}", "points must be given"),
-        ("kind: good", "kind: \"<b>clever</b>\"", "kind"),
+        ("kind: good", 'kind: "<b>clever</b>"', "kind"),
     ],
 )
 def test_a_malformed_entry_is_refused_naming_the_file(tmp_path, line, broken, message):
