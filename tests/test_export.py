@@ -734,3 +734,14 @@ def test_feedback_leaves_out_the_similarity_figure_of_an_answer():
     text = feedback_text(reported(answers={"questions": [question]}), settings())
     assert "  Question 1: 1 / 1 - 1/1; 4 of 6 key ideas; missing: robust." in text.splitlines()
     assert "closeness" not in text
+
+
+def test_feedback_says_a_ta_will_look_at_an_unreadable_answers_file_until_decided():
+    from grader.report.words import FILE_REVIEW_WORDS
+
+    data = {**reported(), "answers": {"questions": [], "error": "answers.md: not UTF-8 text"}}
+    lines = feedback_text(data, settings()).splitlines()
+    assert lines[lines.index("  answers.md: not UTF-8 text") + 1] == f"  {FILE_REVIEW_WORDS}"
+    decision = {"subject": "answers-error", "item": "exercise2", "question": None, "points": 2.0, "comment": "",
+                "decided_by": "Kim", "decided_at": "2026-03-01T10:00:00Z", "status": "applied"}  # fmt: skip
+    assert FILE_REVIEW_WORDS not in feedback_text({**data, "decisions": [decision]}, settings())

@@ -544,3 +544,18 @@ def test_pages_in_headless_chromium_show_the_grade_charts_sorting_and_links(buil
         save_screenshot(driver, tmp_path, "hostile")
     finally:
         driver.quit()
+
+
+def test_an_unreadable_answers_file_says_a_ta_will_look_at_it_until_decided(graded):
+    from grader.report.words import FILE_REVIEW_WORDS
+    from grader.results.model import DecisionRecord
+
+    dan = load_result(graded.results / "dan.json")
+    broken = dan.model_copy(update={"answers": {"points": None, "max_points": 4.0, "method": "tfidf",
+                                                "error": "answers.md: not UTF-8 text"}})  # fmt: skip
+    split = ReportSplit(None, None, "no split")
+    assert FILE_REVIEW_WORDS in student_page(broken, split, HostPaths([]))
+    decided = DecisionRecord(subject="answers-error", item="exercise2", points=2.0, decided_by="Kim",
+                             decided_at="2026-03-01T10:00:00+00:00", status="applied")  # fmt: skip
+    reviewed = broken.model_copy(update={"decisions": [decided]})
+    assert FILE_REVIEW_WORDS not in student_page(reviewed, split, HostPaths([]))

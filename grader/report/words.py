@@ -17,6 +17,8 @@ ANCHORS = " on the anchors "
 SIMILARITY_PART = "closeness to the model answer"
 # Under an answer that waits for a TA (its needs_review, no decision yet), on the page and in the feedback alike.
 REVIEW_WORDS = "A teaching assistant will read this answer and may change its points."
+# An answers file the grader could not read, while no TA has decided on it (the review's "answers-error").
+FILE_REVIEW_WORDS = "A teaching assistant will look into this and may still give your written answers points."
 # An undecided answer whose points the TA's grades of similar answers moved (the review's rescore).
 RESCORED_WORDS = "Regraded after a teaching assistant graded similar answers"
 

@@ -23,7 +23,14 @@ from grader.report.html import charts
 from grader.report.html.hostpaths import HostPaths
 from grader.report.html.shell import chart, render, template
 from grader.report.html.split import OTHER_SPLIT, UNAVAILABLE, ReportSplit
-from grader.report.words import RESCORED_WORDS, REVIEW_WORDS, import_words, item_words, question_words
+from grader.report.words import (
+    FILE_REVIEW_WORDS,
+    RESCORED_WORDS,
+    REVIEW_WORDS,
+    import_words,
+    item_words,
+    question_words,
+)
 from grader.results.model import Result
 from grader.rubric.points import ItemPoints
 from grader.sandbox.protocol import warning_words
@@ -177,6 +184,8 @@ def answer_views(result: Result, host: HostPaths) -> tuple[list[AnswerView], str
             view.needs_review, view.comment = False, decision.comment
         views.append(view)
     note = f"The written answers could not be graded: {_shown(answers.error, host)}" if answers.error else None
+    if note and not any(d.subject == "answers-error" and d.status == "applied" for d in result.decisions):
+        note += f" {FILE_REVIEW_WORDS}"
     return views, note
 
 
