@@ -92,10 +92,6 @@ def _ta_decision(decision: Decision) -> TADecision | None:
     )
 
 
-def answer_key(answer: Answer) -> tuple[str, str, str]:
-    return answer.student, answer.subject, answer.text_sha256
-
-
 class ReviewQueue:
     """The queue of one class: `entries` in order; `suggestions` for every answer, decided or not."""
 
@@ -151,7 +147,7 @@ class ReviewQueue:
             vectors = self.vectors.get(question)
             if seeds and vectors is not None:
                 vectors = np.vstack([self.seed_vectors[question], vectors])
-            for made in suggest(question, items, taught, vectors)[len(items) - len(answers) :]:
+            for made in suggest(question, items, taught, vectors)[len(seeds) :]:  # the seeds' own are not kept
                 self.suggestions[(made.student, made.question)] = made
 
     def decided(self, student: str, subject: str, text_sha256: str) -> Decision | None:
@@ -217,9 +213,9 @@ class ReviewQueue:
         for answers in self.answers.values():
             for answer in answers:
                 made = self.suggestions.get((answer.student, answer.question))
-                if made is None or not made.followed or self.decided(*answer_key(answer)):
+                if made is None or not made.followed or abs(made.points - answer.machine_points) < 1e-9:
                     continue
-                if abs(made.points - answer.machine_points) > 1e-9:
+                if not self.decided(answer.student, answer.subject, answer.text_sha256):
                     out.append(
                         Rescore(
                             student=answer.student,

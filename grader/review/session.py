@@ -28,7 +28,7 @@ from grader.pipeline.policy import CoursePolicy, apply_policy
 from grader.results.model import Result
 from grader.results.store import BatchBusy, load_result, result_path, results_lock, save_result
 from grader.review.groups import AnswerGroup, group_answers
-from grader.review.queue import Encoder, ReviewQueue, answer_vectors
+from grader.review.queue import Encoder, ReviewQueue, build_queue
 from grader.review.seeds import seeds_of
 from grader.review.store import MAX_COMMENT_CHARS, MAX_NAME_CHARS, Decision, DecisionStore, Recorded
 from grader.review.subjects import ANSWERS_ITEM, Answer, Case, answers_of, cases_of, question_subject
@@ -134,7 +134,6 @@ class ReviewSession:
         self._progress = progress
         self._encoder = CachedEncoder(encode, AnswerVectorFile.of_results(self.results_dir, encode))
         self._seen: dict[str, tuple[int, int]] = {}
-        self._rescored_at: dict[str, tuple[int, int]] | None = None
         self._signatures: dict[str, tuple] = {}
         self.results: dict[str, Result] = {}
         self.unreadable: set[str] = set()
@@ -162,17 +161,16 @@ class ReviewSession:
         """Catches up with the results folder and the decisions file; cheap when nothing changed."""
         with self.lock:
             scan = self._scan()
-            if scan != self._seen:
-                self._read_results(scan)
+            rebuilt = self._read_results(scan) if scan != self._seen else False
             fresh = self.store.since(self._last_decision)
             if fresh:
                 self._last_decision = max(decision.id or 0 for decision in fresh)
                 self.queue.record(fresh)
-            if fresh or scan != self._rescored_at:
-                self._rescored_at = scan
+            if fresh or rebuilt:  # the queue's rescores may have moved: the results take them
                 self._write_results(sorted(self.store.replace_rescores(self.queue.rescores())))
 
-    def _read_results(self, scan: dict[str, tuple[int, int]]) -> None:
+    def _read_results(self, scan: dict[str, tuple[int, int]]) -> bool:
+        """Takes in the results that changed; True when the queue had to be built again."""
         changed = [
             student for student in scan.keys() | self._seen.keys() if scan.get(student) != self._seen.get(student)
         ]
@@ -193,22 +191,19 @@ class ReviewSession:
         self._seen = scan
         if rebuild:
             self._build()
+        return rebuild
 
     def _build(self) -> None:
         results = [self.results[student] for student in sorted(self.results)]
-        answers = [answer for result in results for answer in answers_of(result)]
-        cases = [case for result in results for case in cases_of(result)]
-        if self._encoder.active:
-            self._progress(f"encoding {len(answers)} answers by meaning (MiniLM)")
-        vectors = answer_vectors(answers, self._encoder if self._encoder.active else None)
+        encoder = self._encoder if self._encoder.active else None
+        if encoder is not None:
+            self._progress(f"encoding {sum(len(answers_of(result)) for result in results)} answers by meaning (MiniLM)")
         last = self.store.last_id()  # first: a decision appended meanwhile is then taken in twice, never missed
         decisions = self.store.active()
         self._last_decision = last
-        encoder = self._encoder if self._encoder.active else None
-        seed_vectors = answer_vectors([seed.answer for seed in self.seeds], encoder)
-        self.queue = ReviewQueue(answers, cases, decisions, vectors, self.seeds, seed_vectors)
+        self.queue = build_queue(results, decisions, encode=encoder, seeds=self.seeds)
         self.groups = {
-            question: group_answers([answer.text for answer in found], vectors.get(question))
+            question: group_answers([answer.text for answer in found], self.queue.vectors.get(question))
             for question, found in self.queue.answers.items()
         }
 
