@@ -325,10 +325,9 @@ def seeded(earlier: list[MeasuredSet]) -> Suggester:
             )  # fmt: skip
             for item, points, _ in earlier_answers
         ]
-        if vectors is not None and earlier_answers:
-            vectors = np.vstack([np.array([row for _, _, row in earlier_answers]), vectors])
-        items = [item for item, _, _ in earlier_answers] + answers
-        return suggest(question, items, taught + decisions, vectors)[len(earlier_answers) :]
+        rows = np.array([row for _, _, row in earlier_answers]) if vectors is not None and earlier_answers else None
+        items = [item for item, _, _ in earlier_answers]
+        return suggest(question, answers, taught + decisions, vectors, items, rows)
 
     return suggester
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
+from collections.abc import Sequence
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
@@ -260,13 +261,22 @@ def _reason(answer: AnswerItem, rescored: Rescored) -> str:
 
 
 def suggest(
-    question: int, answers: list[AnswerItem], decisions: list[TADecision], vectors: np.ndarray | None
+    question: int,
+    answers: list[AnswerItem],
+    decisions: list[TADecision],
+    vectors: np.ndarray | None,
+    earlier: Sequence[AnswerItem] = (),
+    earlier_vectors: np.ndarray | None = None,
 ) -> list[Suggestion]:
     """One suggestion per answer, in the answers' order. `vectors`: sentence vectors of `answers` in order
     (MiniLM); None: TF-IDF vectors of their texts. `decisions`: the class's, every question's (those on
-    other questions tell how far the machine can be trusted with a student's answers)."""
+    other questions tell how far the machine can be trusted with a student's answers). `earlier`: decided
+    answers of an earlier class (their decisions among `decisions`, their vectors `earlier_vectors` when
+    `vectors` are given), which teach the rescoring and get no suggestion of their own."""
     calibration = load_calibration("minilm" if vectors is not None else "tfidf")
-    return suggest_with(calibration, question, answers, decisions, vectors)
+    if earlier and vectors is not None:
+        vectors = np.vstack([earlier_vectors, vectors])
+    return suggest_with(calibration, question, [*earlier, *answers], decisions, vectors)[len(earlier) :]
 
 
 def decided_and_vectors(

@@ -142,12 +142,10 @@ class ReviewQueue:
         taught = [found for found in map(_ta_decision, filter(None, standing)) if found is not None]
         taught += [seed.decision() for seeds in self.seeds.values() for seed in seeds]
         for question, answers in self.answers.items():
-            seeds = self.seeds.get(question, [])
-            items = [_item(seed.answer) for seed in seeds] + [_item(answer) for answer in answers]
-            vectors = self.vectors.get(question)
-            if seeds and vectors is not None:
-                vectors = np.vstack([self.seed_vectors[question], vectors])
-            for made in suggest(question, items, taught, vectors)[len(seeds) :]:  # the seeds' own are not kept
+            items = [_item(answer) for answer in answers]
+            earlier = [_item(seed.answer) for seed in self.seeds.get(question, [])]
+            vectors, earlier_vectors = self.vectors.get(question), self.seed_vectors.get(question)
+            for made in suggest(question, items, taught, vectors, earlier, earlier_vectors):
                 self.suggestions[(made.student, made.question)] = made
 
     def decided(self, student: str, subject: str, text_sha256: str) -> Decision | None:
