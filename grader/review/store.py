@@ -193,23 +193,29 @@ class DecisionStore:
         """Appends `decisions` in one transaction. For a subject named in `expected`, only while its standing
         decision is still the one with that id (None: none): otherwise it is a conflict, not recorded."""
         expected = expected or {}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         outcome = Recorded()
+        with self._writing() as connection:
+            for decision in decisions:
+                current = self._standing(connection, decision.student, decision.subject)
+                if decision.key in expected and expected[decision.key] != (current.id if current else None):
+                    outcome.conflicts.append(Conflict(decision, current))
+                    continue
+                outcome.recorded.append(self._append(connection, decision, current))
+        return outcome
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, which takes the write lock first (BEGIN IMMEDIATE): all of it or nothing."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as connection:
             self._prepare(connection)
             connection.execute("BEGIN IMMEDIATE")
             try:
-                for decision in decisions:
-                    current = self._standing(connection, decision.student, decision.subject)
-                    if decision.key in expected and expected[decision.key] != (current.id if current else None):
-                        outcome.conflicts.append(Conflict(decision, current))
-                        continue
-                    outcome.recorded.append(self._append(connection, decision, current))
+                yield connection
                 connection.execute("COMMIT")
             except BaseException:
                 connection.execute("ROLLBACK")
                 raise
-        return outcome
 
     def _standing(self, connection: sqlite3.Connection, student: str, subject: str) -> Decision | None:
         row = connection.execute(
@@ -271,21 +277,13 @@ class DecisionStore:
         """Stores `rescores` in place of all earlier ones, in one transaction; the students whose rescores changed."""
         if not rescores and not self.path.exists():
             return set()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         new = {(r.student, r.subject): r for r in rescores}
-        with self._connect() as connection:
-            self._prepare(connection)
-            connection.execute("BEGIN IMMEDIATE")
-            try:
-                old = {(r.student, r.subject): r for r in self._read_rescores(connection, "", ())}
-                connection.execute("DELETE FROM rescores")
-                rows = [(*r.model_dump(exclude={"followed"}).values(), json.dumps(r.followed)) for r in new.values()]
-                connection.executemany(f"INSERT INTO rescores ({RESCORE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)", rows)
-                connection.execute("COMMIT")
-            except BaseException:
-                connection.execute("ROLLBACK")
-                raise
-        return {student for key in old.keys() | new.keys() if old.get(key) != new.get(key) for student in key[:1]}
+        with self._writing() as connection:
+            old = {(r.student, r.subject): r for r in self._read_rescores(connection, "", ())}
+            connection.execute("DELETE FROM rescores")
+            rows = [(*r.model_dump(exclude={"followed"}).values(), json.dumps(r.followed)) for r in new.values()]
+            connection.executemany(f"INSERT INTO rescores ({RESCORE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)", rows)
+        return {key[0] for key in old.keys() | new.keys() if old.get(key) != new.get(key)}  # key: (student, subject)
 
     @staticmethod
     def _read_rescores(connection: sqlite3.Connection, where: str, parameters: tuple) -> list[Rescore]:
