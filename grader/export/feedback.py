@@ -20,6 +20,7 @@ from typing import Any
 from grader.export.base import TOTAL, ExportSettings, defuse_formula, final_points, format_points, item_label
 from grader.report.text import CONTROL
 from grader.report.words import FILE_REVIEW_WORDS, RESCORED_WORDS, REVIEW_WORDS, import_words, question_words
+from grader.review.subjects import ANSWERS_ERROR
 
 MAX_ERROR_CHARS = 300  # the full error stays in the result; the student gets its gist
 MAX_REASON_CHARS = 200
@@ -107,7 +108,7 @@ def _question_lines(result: Mapping[str, Any], student: str) -> list[str]:
             lines.append(f"    {REVIEW_WORDS}")
     if answers.get("error"):
         lines.append(f"  {clean(without_host_paths(str(answers['error']), student), MAX_REASON_CHARS)}")
-        if "answers-error" not in decided:
+        if ANSWERS_ERROR not in decided:
             lines.append(f"  {FILE_REVIEW_WORDS}")
     return ["Exercise 2 answers:", *lines] if lines else []
 

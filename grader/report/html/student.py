@@ -32,6 +32,7 @@ from grader.report.words import (
     question_words,
 )
 from grader.results.model import Result
+from grader.review.subjects import ANSWERS_ERROR
 from grader.rubric.points import ItemPoints
 from grader.sandbox.protocol import warning_words
 
@@ -184,7 +185,7 @@ def answer_views(result: Result, host: HostPaths) -> tuple[list[AnswerView], str
             view.needs_review, view.comment = False, decision.comment
         views.append(view)
     note = f"The written answers could not be graded: {_shown(answers.error, host)}" if answers.error else None
-    if note and not any(d.subject == "answers-error" and d.status == "applied" for d in result.decisions):
+    if note and not any(d.subject == ANSWERS_ERROR and d.status == "applied" for d in result.decisions):
         note += f" {FILE_REVIEW_WORDS}"
     return views, note
 
