@@ -19,7 +19,10 @@ the budgets 0, 0.1, 0.2 and 0.3, every answer's current points are compared with
 within: share of answers within 0.25 of the set's grade; files_off: files whose total is off by more than 0.5;
 mae: mean absolute error per answer. Before them, how well p_off foretold the machine's misses (budget 0):
 
-    p_off tuning|never-tuned SET said=mean p_off off=share off by 0.5 or more brier=B needs_review=N catching=K/M
+    p_off tuning|never-tuned SET said=mean p_off off=share off by 0.5 or more brier=B auc=A needs_review=N catching=K/M
+
+auc: the chance that a missed answer has a higher p_off than a right one (how well the queue's order finds the
+misses, whatever the needs-review threshold); catching: misses among the answers needs_review flags.
 
 The first set is split in two, as for `make bench-answers`: every other file by name (from the first) is
 tuning data, the rest is measured only; the lab's dev set is tuning data; every other set is never tuned on.
@@ -265,14 +268,25 @@ def simulate_ta(
     return outcomes
 
 
+def ranking_auc(said: np.ndarray, off: np.ndarray) -> float | None:
+    """The chance that an answer off has a higher p_off than one not off (ties count half); None without both."""
+    missed, right = said[off > 0], said[off == 0]
+    if not len(missed) or not len(right):
+        return None
+    higher = (missed[:, None] > right[None, :]).sum() + 0.5 * (missed[:, None] == right[None, :]).sum()
+    return float(higher / (len(missed) * len(right)))
+
+
 def calibration_line(name: str, suggestions: dict[Key, Suggestion], truth: dict[Key, float]) -> str:
     """How often the machine's points were off by 0.5 or more, against what p_off said, before any decision."""
     said = np.array([suggestions[k].p_off for k in truth])
     off = np.array([abs(suggestions[k].points - grade) >= 0.5 - 1e-9 for k, grade in truth.items()], dtype=float)
     flagged = said >= NEEDS_REVIEW_P_OFF
+    auc = ranking_auc(said, off)
+    ordering = "n/a" if auc is None else f"{auc:.2f}"
     return (
         f"p_off {name} said={said.mean():.3f} off={off.mean():.3f} brier={np.mean((said - off) ** 2):.3f} "
-        f"needs_review={int(flagged.sum())} catching={int((flagged & (off > 0)).sum())}/{int(off.sum())}"
+        f"auc={ordering} needs_review={int(flagged.sum())} catching={int((flagged & (off > 0)).sum())}/{int(off.sum())}"
     )
 
 

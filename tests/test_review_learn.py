@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import yaml
 
-from benchmarks.bench_review import GradedSetError, measure, read_graded_set, simulate_ta
+from benchmarks.bench_review import GradedSetError, measure, ranking_auc, read_graded_set, simulate_ta
 from grader.review.learn import AnswerItem, TADecision, machine_features, suggest
 
 START = datetime(2026, 3, 1, tzinfo=timezone.utc)
@@ -163,6 +163,14 @@ def test_measure_counts_answers_within_a_quarter_and_files_off_by_more_than_half
     got = {("a", 1): 0.75, ("a", 2): 0.75, ("a", 3): 0.75, ("b", 1): 0.0, ("b", 2): 0.0, ("b", 3): 0.0}
     within, files_off, mae = measure(got, truth)
     assert within == pytest.approx(5 / 6) and files_off == 1 and mae == pytest.approx(1.25 / 6)
+
+
+def test_ranking_auc_is_the_chance_a_miss_is_ordered_before_a_right_answer():
+    off = np.array([1.0, 0.0, 1.0, 0.0])
+    assert ranking_auc(np.array([0.9, 0.1, 0.8, 0.2]), off) == 1.0
+    assert ranking_auc(np.array([0.1, 0.9, 0.2, 0.8]), off) == 0.0
+    assert ranking_auc(np.array([0.5, 0.5, 0.9, 0.1]), off) == pytest.approx(0.875)  # a tie counts half
+    assert ranking_auc(np.array([0.5, 0.5]), np.array([0.0, 0.0])) is None
 
 
 def test_the_simulated_ta_fixes_the_queues_first_answers_and_all_of_them_at_a_full_budget():
