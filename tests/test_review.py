@@ -12,6 +12,7 @@ import html
 import http.client
 import http.cookiejar
 import io
+import json
 import re
 import shutil
 import subprocess
@@ -27,6 +28,7 @@ import yaml
 from helpers import FakeBackend, FakeFailure, fake_submission, logits_with_accuracy, write_npz, write_rubric
 from rich.console import Console
 
+from grader.answers.rubric import DEFAULT_RUBRIC_FILE
 from grader.answers.similarity import METHOD_ENV
 from grader.batch.export import export_results
 from grader.batch.run import BatchOptions, grade_all
@@ -320,6 +322,34 @@ def test_rescores_are_replaced_whole_and_say_which_students_changed(tmp_path):
     assert store.replace_rescores([first]) == set()  # the same again: nobody's result changes
     moved = first.model_copy(update={"student": "dan"})
     assert store.replace_rescores([moved]) == {"bob", "dan"} and store.rescores_for() == [moved]
+
+
+def test_seeds_teach_only_the_questions_that_read_the_same_this_year(klass, tmp_path):
+    """This year's question 3 is reworded: last year's decision on its answers is left out; question 1's still
+    teaches. Answers graded before results kept the question's text are matched by number and points, and said so."""
+    earlier = tmp_path / "lab8-2025"
+    shutil.copytree(klass.results, earlier)
+    last_year = session_of(SimpleNamespace(**{**vars(klass), "results": earlier}))
+    for question, points in ((1, "0.25"), (3, "0.75")):
+        decide(last_year, "cat", question, points)
+    snippet = yaml.safe_load(DEFAULT_RUBRIC_FILE.read_text(encoding="utf-8"))
+    snippet["exercise2"]["questions"][2]["prompt"] += " Give one example."
+    reworded = klass.root / "rubric-2026.yaml"
+    reworded.write_text(klass.rubric.read_text(encoding="utf-8") + yaml.safe_dump(snippet))
+    session = ReviewSession(results=klass.results, rubric=reworded, submissions=klass.submissions,
+                            seed_from=[earlier])  # fmt: skip
+    assert [(seed.answer.question, seed.question_checked) for seed in session.seeds] == [(1, True)]
+    assert session.queue.suggestions[("bob", 1)].followed == ["lab8-2025/cat"]
+    assert session.queue.suggestions[("bob", 3)].followed == []
+
+    for path in earlier.glob("*.json"):  # as an older grader stored them
+        stored = json.loads(path.read_text(encoding="utf-8"))
+        for question in (stored.get("answers") or {}).get("questions") or []:
+            del question["prompt_sha256"]
+        path.write_text(json.dumps(stored), encoding="utf-8")
+    session = ReviewSession(results=klass.results, rubric=klass.rubric, submissions=klass.submissions,
+                            seed_from=[earlier])  # fmt: skip
+    assert sorted((seed.answer.question, seed.question_checked) for seed in session.seeds) == [(1, False), (3, False)]
 
 
 def test_a_seed_folder_without_decisions_is_refused_by_name(klass, tmp_path):

@@ -28,6 +28,10 @@ class QuestionResult(BaseModel):
     )
     reason: str = ""
     answer_text: str = ""
+    prompt_sha256: str | None = Field(
+        None,
+        description="The question's text as graded (QuestionRubric.prompt_sha256); None: graded before it was kept.",
+    )
 
 
 class AnswersResult(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,11 @@ class QuestionRubric(_Strict):
         default_factory=list, description="Wrong claims; each found deducts its weight as a fraction of the points."
     )
     partial_credit: list[PartialCreditRule] = Field(default_factory=list)
+
+    @property
+    def prompt_sha256(self) -> str:
+        """The question as asked, spacing aside: what a TA's decisions on its answers were about."""
+        return hashlib.sha256(" ".join(self.prompt.split()).encode()).hexdigest()
 
     @model_validator(mode="after")
     def _names_are_known(self) -> QuestionRubric:

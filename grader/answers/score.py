@@ -218,6 +218,8 @@ def score_sections(rubric: Exercise2Rubric, sections: Sections, method: Similari
             result.flags.append("unnumbered")
             result.reason += " The file does not number its answers: this passage was given to the question by meaning."
         results.append(result)
+    for q, result in zip(rubric.questions, results, strict=True):
+        result.prompt_sha256 = q.prompt_sha256  # what a later class's review checks before learning from its decisions
     return results
 
 

@@ -3,17 +3,19 @@
 A course graded last year on the same rubric questions keeps its results folder and its decisions file
 (results/review.sqlite). Each answer a TA decided there, as it read when decided, is a seed: the new class's answers
 are rescored from the seeds as from its own decided answers (learn.py), and the reasons name them as
-"<earlier folder>/<student>". Seeds are matched to the new class by question number and maximum points, so they are
-for the same rubric questions only; `grader review --seed-from DIR` names the folders.
+"<earlier folder>/<student>". A seed is for the same rubric question only: the same number, maximum points and
+question text (results keep a hash of it; an answer graded before they did is matched by number and points, and
+counted as unchecked). `grader review --seed-from DIR` names the folders.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
+from grader.answers.rubric import QuestionRubric
 from grader.errors import GraderError
 from grader.results.store import load_result
 from grader.review.learn import TADecision
@@ -33,6 +35,7 @@ class Seed:
     decision_points: float
     decided_by: str
     decided_at: datetime
+    question_checked: bool = True  # False: graded before results kept the question's text, matched without it
 
     def decision(self) -> TADecision:
         return TADecision(
@@ -45,9 +48,18 @@ class Seed:
         )
 
 
-def seeds_from(results_dir: Path, max_points: dict[int, float]) -> list[Seed]:
-    """The decided answers of the class whose results are in `results_dir`, for the questions of `max_points`
-    (question -> its maximum in the rubric now); answers to another maximum are left out."""
+def _same_question(answer: Answer, questions: Mapping[int, QuestionRubric]) -> bool:
+    question = questions.get(answer.question)
+    return (
+        question is not None
+        and question.points == answer.max_points
+        and answer.prompt_sha256 in (None, question.prompt_sha256)
+    )
+
+
+def seeds_from(results_dir: Path, questions: Mapping[int, QuestionRubric]) -> list[Seed]:
+    """The decided answers of the class whose results are in `results_dir`, to the rubric's `questions` (by number)
+    as they are now; answers to a question of another maximum or text are left out."""
     results_dir = Path(results_dir)
     decisions_file = store_path(results_dir)
     if not decisions_file.is_file():
@@ -64,13 +76,14 @@ def seeds_from(results_dir: Path, max_points: dict[int, float]) -> list[Seed]:
                 decision is None
                 or decision.points is None
                 or decision.text_sha256 != answer.text_sha256
-                or max_points.get(answer.question) != answer.max_points
+                or not _same_question(answer, questions)
             ):
                 continue
             earlier = replace(answer, student=f"{results_dir.name}/{answer.student}")
-            seeds.append(Seed(earlier, decision.points, decision.decided_by, decision.decided_at))
+            checked = answer.prompt_sha256 is not None
+            seeds.append(Seed(earlier, decision.points, decision.decided_by, decision.decided_at, checked))
     return seeds
 
 
-def seeds_of(folders: Sequence[Path], max_points: dict[int, float]) -> list[Seed]:
-    return [seed for folder in folders for seed in seeds_from(folder, max_points)]
+def seeds_of(folders: Sequence[Path], questions: Mapping[int, QuestionRubric]) -> list[Seed]:
+    return [seed for folder in folders for seed in seeds_from(folder, questions)]

@@ -106,6 +106,15 @@ def main(
     waiting = len(session.queue.entries)
     if session.seeds:
         console.print(line(f"learning from {len(session.seeds)} decided answers of an earlier class"))
+        unchecked = sum(not seed.question_checked for seed in session.seeds)
+        if unchecked:
+            matched = "matched by number and points only: use them only if the questions read the same"
+            console.print(line((f"{unchecked} of them were graded before results kept the question's text, {matched}",
+                                "yellow")))  # fmt: skip
+    elif seed_from:
+        nothing = "the same number, points and question text"
+        console.print(line((f"no decided answer of the earlier class is to a question of this rubric ({nothing}): "
+                            "nothing to learn from", "yellow")))  # fmt: skip
     console.print(line(f"{len(session.results)} results, {waiting} waiting for a decision; decisions go to"),
                   line((str(session.store.path), "bold")))  # fmt: skip
     console.print(line("Open this URL in a browser on this machine (it holds the access token):"))

@@ -51,6 +51,7 @@ class Answer:
     machine_reason: str
     needs_review: bool = False
     flags: tuple[str, ...] = ()
+    prompt_sha256: str | None = None  # the question's text as graded; None from a grader that did not keep it
 
     @property
     def subject(self) -> str:
@@ -92,6 +93,7 @@ def answers_of(result: Result) -> list[Answer]:
                 machine_reason=str(question.get("reason") or ""),
                 needs_review=bool(question.get("needs_review")),
                 flags=tuple(str(flag) for flag in question.get("flags") or ()),
+                prompt_sha256=question.get("prompt_sha256") if isinstance(question.get("prompt_sha256"), str) else None,
             )
         )
     return found
