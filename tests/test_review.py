@@ -360,6 +360,13 @@ def test_a_seed_folder_without_decisions_is_refused_by_name(klass, tmp_path):
         ReviewSession(results=klass.results, rubric=klass.rubric, submissions=klass.submissions, seed_from=[earlier])
 
 
+def test_the_class_own_results_folder_is_refused_as_a_seed(klass):
+    decide(session_of(klass), "cat", 3, "0.75")
+    with pytest.raises(ValueError, match="the class's own results folder"):
+        ReviewSession(results=klass.results, rubric=klass.rubric, submissions=klass.submissions,
+                      seed_from=[klass.results / "."])  # fmt: skip
+
+
 def test_a_changed_answer_reopens_its_decision_and_the_others_still_apply(klass):
     session = session_of(klass)
     decide(session, "bob", 1, "1")

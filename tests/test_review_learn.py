@@ -87,6 +87,8 @@ def test_the_same_words_as_a_decided_answer_take_its_points_but_an_empty_answer_
     decided = [decision(ANSWERS[2], 1.0), decision(ANSWERS[3], 0.5)]
     made = {s.student: s for s in suggest(1, [*ANSWERS, copied, empty], decided, vectors)}
     assert made["erin"].points == 1.0 and made["erin"].followed == ["carol"]  # the text, whatever its vector
+    assert made["erin"].p_off == 0.0  # the TA has decided these very words: nothing for the queue's top
+    assert made["bob"].p_off > 0  # close to a decided answer is not the same
     assert "the same answer as carol's" in made["erin"].reason
     assert made["fred"].points == 0.0 and made["fred"].followed == []  # why dave's was empty is not why fred's is
 

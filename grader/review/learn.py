@@ -147,6 +147,7 @@ class Rescored(BaseModel):
     points: float
     followed: list[str]
     features: dict[str, float]
+    same_text: bool = False  # the very words of a decided answer: the TA's points, nothing left to doubt
 
 
 def _round_to_step(points: float, max_points: float) -> float:
@@ -237,13 +238,17 @@ def rescore(
                 followed = []  # the neighbours agreed with the machine: nothing was followed
         features = machine_features(answer) | _neighbour_features(near, ta, machine, points, answer.machine_points)
         features["student_gap"] = _student_gap(answer, points, elsewhere)
-        out[i] = Rescored(points=points, followed=followed, features=features)
+        same = answer.text_hash in same_text and bool(order)
+        out[i] = Rescored(points=points, followed=followed, features=features, same_text=same)
     return out
 
 
 def _chance_off(made: Rescored, model: POffModel) -> float:
-    """p_off of the model; an answer the scorer would not judge (not English) is a TA's to grade whatever
-    the tuning answers held of them, until a decided answer of the same text settles it."""
+    """p_off of the model; none for the very words of a decided answer; an answer the scorer would not judge
+    (not English) is a TA's to grade whatever the tuning answers held of them, until a decided answer of the same
+    text settles it."""
+    if made.same_text:
+        return 0.0
     chance = p_off(made.features, model)
     return max(chance, UNJUDGED_P_OFF) if made.features["unscored"] and not made.followed else chance
 

@@ -85,5 +85,10 @@ def seeds_from(results_dir: Path, questions: Mapping[int, QuestionRubric]) -> li
     return seeds
 
 
-def seeds_of(folders: Sequence[Path], questions: Mapping[int, QuestionRubric]) -> list[Seed]:
+def seeds_of(folders: Sequence[Path], questions: Mapping[int, QuestionRubric], own_results: Path) -> list[Seed]:
+    """The seeds of every earlier class's folder; the class's own results folder is refused (its decisions teach
+    the review already, and as seeds they would be counted twice)."""
+    for folder in folders:
+        if Path(folder).resolve() == Path(own_results).resolve():
+            raise SeedError(f"{folder}: this is the class's own results folder; --seed-from names an earlier class's")
     return [seed for folder in folders for seed in seeds_from(folder, questions)]

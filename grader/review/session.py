@@ -129,7 +129,7 @@ class ReviewSession:
         self.policy = CoursePolicy.load(self.rubric, Path(rubric), overrides, results_dir=self.results_dir)
         self.store = DecisionStore.of_results(self.results_dir)
         self.questions = {question.number: question for question in self.rubric.exercise2.questions}
-        self.seeds = seeds_of(seed_from, self.questions)
+        self.seeds = seeds_of(seed_from, self.questions, self.results_dir)
         self.lock = threading.RLock()
         self._progress = progress
         self._encoder = CachedEncoder(encode, AnswerVectorFile.of_results(self.results_dir, encode))
