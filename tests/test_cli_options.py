@@ -1,12 +1,18 @@
-"""The verbs' options: each declared once, and none accepted only to be dropped."""
+"""The verbs' options: each declared once, and none accepted only to be dropped; how the CLI starts."""
 
 from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
 
 import click
 import pytest
 from click.testing import CliRunner
 
 from grader.cli import cli
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def options_of(*path: str) -> set[str]:
@@ -42,3 +48,18 @@ def test_info_lines_reach_the_class_log_but_not_the_terminal_without_v(rubric_fi
         logging.getLogger("grader.batch.run").info("12 student(s): 12 to grade")
     assert "12 student(s): 12 to grade" in log_file.read_text()
     assert "12 student(s)" not in capsys.readouterr().err
+
+
+def test_a_python_without_the_graders_dependencies_is_told_which_one_to_use():
+    """`python -m grader` from a Python that lacks rich, pydantic...: one line naming the missing package and
+    .venv, not a traceback (-S leaves the site-packages out, as a system Python without them)."""
+    done = subprocess.run(
+        [sys.executable, "-S", "-m", "grader", "--help"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert "which the grader needs, is not installed" in done.stderr and ".venv/bin/grader" in done.stderr
+    assert "Traceback" not in done.stderr
