@@ -43,6 +43,7 @@ from grader.review.server import ReviewServer
 from grader.review.session import DecisionRefused, ReviewSession, group_key
 from grader.review.store import Decision, DecisionStore, Rescore, ReviewStoreError, store_path
 from grader.review.subjects import answers_of, text_hash
+from grader.review.views import case_view
 
 GOOD = (
     "1. Yes: an autoencoder learns a compressed code of its input without labels, and its codes can be clustered.\n"
@@ -406,6 +407,7 @@ def test_an_error_and_an_integrity_flag_wait_first_and_are_decided_as_items(klas
     assert first == {("eve", "error"), ("alice", "integrity:perturbation-collapse")}
 
     error = session.find_case("eve", "error")
+    assert ("the student's files", str(klass.submissions / "eve")) in case_view(session, error).evidence
     outcome = session.decide_case(student="eve", subject="error", points="40", comment="Fixed a typo by hand.",
                                   decided_by="Kim", seen_sha256=error.text_sha256, expected=None)  # fmt: skip
     assert outcome.ok, outcome

@@ -268,7 +268,11 @@ def _evidence(evidence: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def case_view(session: ReviewSession, case: Case) -> CaseView:
+    """An error names the student's folder, so that the TA can open what was handed in."""
     queue = session.queue
+    evidence = _evidence(case.evidence)
+    if case.kind == "error":
+        evidence.append(("the student's files", str(session.submissions / case.student)))
     decided = queue.decided(case.student, case.subject, case.text_sha256)
     standing = queue.standing.get((case.student, case.subject))
     return CaseView(
@@ -277,7 +281,7 @@ def case_view(session: ReviewSession, case: Case) -> CaseView:
         kind=case.kind,
         title=case.title,
         message=case.message,
-        evidence=_evidence(case.evidence),
+        evidence=evidence,
         item=case.item,
         machine=points_text(case.machine_points),
         maximum=points_text(case.max_points),
