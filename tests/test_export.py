@@ -37,6 +37,7 @@ from grader.intake.blackboard.manifest import MANIFEST
 from grader.intake.class_folders import SAMPLE_MARKER, student_folders
 from grader.policy.late import AttemptPolicy
 from grader.report.html.student import REVIEW_WORDS as PAGE_REVIEW_WORDS
+from grader.results.store import load_result, save_result
 
 HEADER = "Lab 8 [Total Pts: 104 Score] |123456"
 
@@ -647,7 +648,7 @@ def test_the_example_graded_alone_is_in_no_class_view_count_or_copy_pair(graded_
     from grader.pipeline import grade_submission, open_session
     from grader.report.class_summary import summarise
     from grader.report.html.build import build_reports
-    from grader.results.store import load_results, save_result
+    from grader.results.store import load_results
     from grader.rubric.config import load_rubric
 
     results = tmp_path / "results"
@@ -745,3 +746,79 @@ def test_feedback_says_a_ta_will_look_at_an_unreadable_answers_file_until_decide
     decision = {"subject": "answers-error", "item": "exercise2", "question": None, "points": 2.0, "comment": "",
                 "decided_by": "Kim", "decided_at": "2026-03-01T10:00:00Z", "status": "applied"}  # fmt: skip
     assert FILE_REVIEW_WORDS not in feedback_text({**data, "decisions": [decision]}, settings())
+
+
+def copy_of_class(graded_class, tmp_path):
+    """The graded class's submissions and results in a folder of the test's own (the rubric is shared)."""
+    shutil.copytree(graded_class.submissions, tmp_path / "submissions")
+    shutil.copytree(graded_class.results, tmp_path / "results")
+    return SimpleNamespace(rubric=graded_class.rubric, submissions=tmp_path / "submissions",
+                           results=tmp_path / "results")  # fmt: skip
+
+
+def export_copy(copy, out, **options):
+    console = Console(file=io.StringIO(), width=300)
+    written = export_results(rubric=copy.rubric, results=copy.results, submissions=copy.submissions, out=out,
+                             console=console, **options)  # fmt: skip
+    return written, console.file.getvalue()
+
+
+def test_an_export_ends_saying_what_still_waits_for_a_ta_and_the_summary_counts_the_same(graded_class, tmp_path,
+                                                                                         capsys):  # fmt: skip
+    copy = copy_of_class(graded_class, tmp_path)  # alice and bob sent no answers file: each waits for a TA
+    _, printed = export_copy(copy, tmp_path / "exports", format_name="canvas")
+    waiting = ("2 answers, errors or integrity flags still wait for a TA's decision (2 students: alice, bob); "
+               "the export has the machine's points for them")  # fmt: skip
+    assert printed.splitlines()[-1] == waiting
+    assert summary_main(results=copy.results, submissions=copy.submissions) == 0
+    assert "2 answers, errors or integrity flags still wait for a TA's decision (2 students: alice, bob); " in (
+        capsys.readouterr().out
+    )
+    overrides = tmp_path / "overrides.yaml"  # an override of Exercise 2 decides alice's answers
+    overrides.write_text(yaml.safe_dump({"alice": {"items": {"exercise2": 2}, "reason": "sent by mail",
+                                                   "decided_by": "TA Kim"}}))  # fmt: skip
+    _, printed = export_copy(copy, tmp_path / "exports", format_name="canvas", overrides=overrides)
+    assert printed.splitlines()[-1].startswith("1 answers, errors or integrity flags still wait for a TA's "
+                                               "decision (1 student: bob); ")  # fmt: skip
+    assert summary_main(results=copy.results, submissions=copy.submissions) == 0  # the export saved the override
+    assert "still wait for a TA's decision (1 student: bob)" in capsys.readouterr().out
+
+
+def test_an_export_with_nothing_waiting_says_nothing_about_the_review(graded_class, tmp_path):
+    copy = copy_of_class(graded_class, tmp_path)
+    overrides = tmp_path / "overrides.yaml"
+    decided = {"items": {"exercise2": 0}, "reason": "no answers sent", "decided_by": "TA Kim"}
+    overrides.write_text(yaml.safe_dump({"alice": decided, "bob": decided}))
+    _, printed = export_copy(copy, tmp_path / "exports", format_name="canvas", overrides=overrides)
+    assert "wait for a TA" not in printed and printed.splitlines()[-1].endswith("lab-8_canvas.csv")
+
+
+def test_the_full_export_names_an_unreadable_answers_file_and_what_waits_for_review(graded_class, tmp_path):
+    copy = copy_of_class(graded_class, tmp_path)
+    alice = load_result(copy.results / "alice.json")
+    save_result(alice.model_copy(update={"answers": {**alice.answers, "error": "answers.pdf: not a PDF"}}),
+                copy.results)  # fmt: skip
+    (path,), _ = export_copy(copy, tmp_path / "exports", format_name="full")
+    frame = pd.read_csv(path, encoding="utf-8-sig", keep_default_na=False).set_index("student")
+    assert frame.loc["alice", "status"] == "graded" and frame.loc["alice", "final_exercise2"] == 0
+    assert frame.loc["alice", "answers_error"] == "answers.pdf: not a PDF"
+    assert frame.loc["alice", "review_waiting"] == "answers-error"
+
+
+def test_results_without_a_submission_folder_are_exported_and_summarised_with_a_warning(graded_class, tmp_path,
+                                                                                         capsys):  # fmt: skip
+    copy = copy_of_class(graded_class, tmp_path)
+    alice = (copy.results / "alice.json").read_text(encoding="utf-8")
+    for name in ("olga", "example"):  # olga of last term's class; the shipped sample graded alone
+        (copy.results / f"{name}.json").write_text(alice.replace('"alice"', f'"{name}"'), encoding="utf-8")
+    (copy.submissions / "pat").mkdir()  # submitted nothing: no result, no warning
+    warning = (f"1 result has no submission folder in {copy.submissions}/ (olga): a previous class? To start a "
+               f"new class, move {copy.results}/ away (or grade into another --results folder)")  # fmt: skip
+    (path,), printed = export_copy(copy, tmp_path / "exports", format_name="full")
+    assert warning in printed
+    assert list(pd.read_csv(path, encoding="utf-8-sig")["student"]) == ["alice", "bob", "pat", "olga"]
+    assert summary_main(results=copy.results, submissions=copy.submissions) == 0
+    assert warning in capsys.readouterr().out
+    shutil.copytree(copy.submissions / "alice", copy.submissions / "olga")
+    _, printed = export_copy(copy, tmp_path / "exports", format_name="full")
+    assert "no submission folder" not in printed

@@ -3,7 +3,10 @@
 The final points are brought up to date first (an override added since grading, a changed late
 policy), and the results that change are saved, so the files on disk and the export agree.
 Samples (submissions/<name>/SAMPLE) are never exported. With a roster or a downloaded gradebook only
-its students are exported; every export ends by listing who matched, who is missing and who is unknown.
+its students are exported; every export lists who matched, who is missing and who is unknown, warns by name
+about exported results whose student has no folder in submissions/ (a previous class left in results/?), and
+ends with one line when answers, errors or integrity flags still wait for a TA's decision (review.counts, as
+`grader summary` and the class page count them): the export has the machine's points for those.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from grader.batch.class_warnings import results_without_folder, warn_results_without_folder, warn_waiting
 from grader.export.base import get_exporter
 from grader.export.roster import Reconciliation, read_roster, reconcile
 from grader.intake.blackboard import MANIFEST, read_manifest
@@ -20,6 +24,7 @@ from grader.pipeline import CoursePolicy, apply_policy
 from grader.report.text import line, literal
 from grader.results.model import Result
 from grader.results.store import load_results, results_lock, save_result
+from grader.review.counts import review_counts, waiting_subjects
 from grader.rubric.config import load_rubric
 
 SHOWN_NAMES = 20
@@ -109,20 +114,23 @@ def export_results(
         [folder.name for folder in folders],
     )
     on_roster = set(reconciled.exported)
-    exported = [result.model_dump(mode="json") for result in found if result.student in on_roster]
+    exported = [result for result in found if result.student in on_roster]
     written = exporter.export(
-        exported, reconciled.exported, settings.export, Path(out), gradebook,
-        all_columns=all_columns, assignment_names=assignment_names(folders),
+        [result.model_dump(mode="json") for result in exported], reconciled.exported, settings.export, Path(out),
+        gradebook, all_columns=all_columns, assignment_names=assignment_names(folders),
+        waiting={result.student: list(waiting_subjects(result)) for result in exported},
     )  # fmt: skip
     for note in exporter.notes:
         console.print(line((note, "yellow")))
     missing_grade = "0" if settings.export.missing_submission == "zero" else "blank"
     render_reconciliation(reconciled, missing_grade, console)
+    for path in written:
+        console.print(literal(path))
+    warn_results_without_folder(results_without_folder(exported, submissions), submissions, results, console)
+    warn_waiting(review_counts(exported), "the export has the machine's points for them", console)
     return written
 
 
 def main(*, console: Console | None = None, **options) -> int:
-    console = console or Console()
-    for path in export_results(console=console, **options):
-        console.print(literal(path))
+    export_results(console=console or Console(), **options)
     return 0

@@ -1,4 +1,6 @@
-"""`grader summary`: the class at a glance (grader/report/class_summary.py) printed on the console."""
+"""`grader summary`: the class at a glance (grader/report/class_summary.py) printed on the console, ending with the
+warnings `grader export` gives too (batch/class_warnings.py): results without a submission folder, and what still
+waits for a TA's decision."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from grader.batch.class_warnings import results_without_folder, warn_results_without_folder, warn_waiting
 from grader.export.base import format_points
 from grader.intake.class_folders import sample_names
 from grader.integrity.copies import CopyReport, read_copy_report
@@ -126,5 +129,9 @@ def main(
     if not found and not unreadable:
         console.print(literal(f"no results in {results}; run `grader grade --all` first"))
         return 1
-    render_summary(summarise(found, unreadable, read_copy_report(results)), console)
+    summary = summarise(found, unreadable, read_copy_report(results))
+    render_summary(summary, console)
+    class_results = [result for result in found if not result.sample]
+    warn_results_without_folder(results_without_folder(class_results, submissions), submissions, results, console)
+    warn_waiting(summary.review, "`grader review` decides them; until then exports have the machine's points", console)
     return 0

@@ -63,7 +63,8 @@ class ExportJob:
     """One export. `roster` is who is exported, in order; a result outside it is left out. With a downloaded
     `gradebook`, only its roster rows and, unless `all_columns`, only the columns the LMS needs to take this
     lab's grade are written, in the file's own encoding and line ends. `assignment_names` (recorded by the
-    import) help find the grade column."""
+    import) help find the grade column. `waiting`: student -> the subjects that still wait for a TA's decision
+    (review.counts.waiting_subjects), for the formats that show them; None where the caller did not say."""
 
     results: list[Mapping[str, Any]]
     roster: list[str]
@@ -72,6 +73,7 @@ class ExportJob:
     gradebook: Path | None = None
     all_columns: bool = False
     assignment_names: tuple[str, ...] = ()
+    waiting: Mapping[str, Sequence[str]] | None = None
 
 
 class Exporter(ABC):
@@ -90,6 +92,7 @@ class Exporter(ABC):
         *,
         all_columns: bool = False,
         assignment_names: Sequence[str] = (),
+        waiting: Mapping[str, Sequence[str]] | None = None,
     ) -> list[Path]:
         """Writes this exporter's files into out_dir and returns their paths (ExportJob says what each input is)."""
         job = ExportJob(
@@ -100,6 +103,7 @@ class Exporter(ABC):
             gradebook=Path(gradebook) if gradebook is not None else None,
             all_columns=all_columns,
             assignment_names=tuple(assignment_names),
+            waiting=None if waiting is None else {student: tuple(subjects) for student, subjects in waiting.items()},
         )
         return self.write(job)
 

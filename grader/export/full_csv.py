@@ -1,9 +1,10 @@
 """Every component per student in one CSV for the instructor: machine points, final points,
-late penalty, overrides, review decisions, errors, per-class accuracy and the grade that goes to the LMS."""
+late penalty, overrides, review decisions, errors (the run's, and an answers file that could not be read),
+what still waits for a TA's decision, per-class accuracy and the grade that goes to the LMS."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,14 @@ from grader.export.base import (
 )
 
 
-def component_row(student: str, result: Mapping[str, Any] | None, roster: set[str], settings: ExportSettings) -> dict:
+def component_row(
+    student: str,
+    result: Mapping[str, Any] | None,
+    roster: set[str],
+    settings: ExportSettings,
+    waiting: Mapping[str, Sequence[str]] | None = None,
+) -> dict:
+    """`waiting`: student -> what still waits for a TA (ExportJob.waiting); None leaves its column out."""
     row: dict[str, Any] = {"student": student, "in_roster": student in roster}
     if result is None:
         row.update(status="missing", grade=grade_cell(None, settings))
@@ -45,6 +53,9 @@ def component_row(student: str, result: Mapping[str, Any] | None, roster: set[st
     )
     row["review"] = "; ".join(_review(entry) for entry in result.get("decisions") or [])
     row["error"] = result.get("error")
+    row["answers_error"] = (result.get("answers") or {}).get("error")
+    if waiting is not None:
+        row["review_waiting"] = "; ".join(waiting.get(student, ()))
     row["grade"] = grade_cell(result, settings)
     per_class = result.get("per_class_accuracy") or []
     names = CIFAR10_CLASSES if len(per_class) == len(CIFAR10_CLASSES) else [str(i) for i in range(len(per_class))]
@@ -72,7 +83,10 @@ class FullCsvExporter(Exporter):
     def write(self, job: ExportJob) -> list[Path]:
         by_student, roster, settings = index_results(job.results), job.roster, job.settings
         known = set(roster)
-        rows = [component_row(student, by_student.get(student), known, settings) for student in dict.fromkeys(roster)]
+        rows = [
+            component_row(student, by_student.get(student), known, settings, job.waiting)
+            for student in dict.fromkeys(roster)
+        ]
         frame = pd.DataFrame(rows).map(defuse_formula)
         if "days_late" in frame:
             frame["days_late"] = frame["days_late"].astype("Int64")

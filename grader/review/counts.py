@@ -1,13 +1,54 @@
-"""How far the TA's review has got, from the stored results alone (each carries its decisions): what `grader
-summary` prints."""
+"""What waits for a TA, from the stored results alone (each carries its decisions and overrides): the one
+definition of "needs review" that `grader summary`, `grader export` and the class page share.
+
+The review app's own "waiting" count (`grader review`, its queue) is wider: it holds every undecided answer, so
+that the TA can grade them all, and does not know overrides.yaml.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Literal
 
 from grader.results.model import Result
-from grader.review.subjects import answers_of, cases_of
+from grader.review.subjects import ANSWERS_ERROR, ANSWERS_ITEM, RUN_ITEM, answers_of, cases_of, question_subject
+
+TOTAL = "total"
+SHOWN_STUDENTS = 20
+
+WaitingKind = Literal["error", "integrity", "answer", "reopened"]
+
+
+def decided_subjects(result: Result) -> set[str]:
+    """What a TA has decided: the subjects of grader review's decisions (not re-opened since), and those of the
+    items an override in overrides.yaml sets (an override of the total decides them all)."""
+    decided = {decision.subject for decision in result.decisions if decision.status == "applied"}
+    items = {override.item for override in result.overrides}
+    cases = cases_of(result)
+    if RUN_ITEM in items or TOTAL in items:
+        decided |= {case.subject for case in cases if case.item == RUN_ITEM}
+    if ANSWERS_ITEM in items or TOTAL in items:
+        questions = (result.answers or {}).get("questions") or []
+        decided |= {ANSWERS_ERROR} | {question_subject(int(question.get("number"))) for question in questions}
+    return decided
+
+
+def waiting_subjects(result: Result) -> dict[str, WaitingKind]:
+    """What of this result still waits for a TA's decision ("needs review"), subject -> kind, in the order a TA
+    acts on them: an error (the model's run, or an answers file that could not be read), an integrity flag, an
+    answer the grader flagged (needs_review), and a decision re-opened because what it was about changed since;
+    less what a TA decided in grader review or overrides.yaml (decided_subjects)."""
+    reopened = {decision.subject for decision in result.decisions if decision.status == "reopened"}
+    waiting: dict[str, WaitingKind] = {}
+    for case in cases_of(result):
+        waiting[case.subject] = "integrity" if case.kind == "integrity" else "error"
+    for answer in answers_of(result):
+        if answer.needs_review:
+            waiting[answer.subject] = "answer"
+    waiting.update(dict.fromkeys(reopened, "reopened"))
+    decided = decided_subjects(result)
+    return {subject: kind for subject, kind in waiting.items() if subject not in decided}
 
 
 @dataclass
@@ -18,6 +59,7 @@ class ReviewCounts:
     waiting_errors: int = 0
     waiting_flags: int = 0
     reopened: int = 0  # decided, but the answer (or error, flag) changed since
+    waiting_students: list[str] = field(default_factory=list)  # who has something waiting, in the results' order
 
     @property
     def decided(self) -> int:
@@ -32,22 +74,16 @@ def review_counts(results: Iterable[Result]) -> ReviewCounts:
     counts = ReviewCounts()
     for result in results:
         applied = {decision.subject for decision in result.decisions if decision.status == "applied"}
-        reopened = {decision.subject for decision in result.decisions if decision.status == "reopened"}
-        counts.reopened += len(reopened)
-        for answer in answers_of(result):
-            if answer.subject in applied:
-                counts.decided_answers += 1
-            elif answer.needs_review and answer.subject not in reopened:
-                counts.waiting_answers += 1
-        for case in cases_of(result):
-            if case.subject in applied:
-                counts.decided_cases += 1
-            elif case.subject in reopened:
-                continue
-            elif case.kind == "integrity":
-                counts.waiting_flags += 1
-            else:
-                counts.waiting_errors += 1
+        counts.decided_answers += sum(answer.subject in applied for answer in answers_of(result))
+        counts.decided_cases += sum(case.subject in applied for case in cases_of(result))
+        waiting = waiting_subjects(result)
+        kinds = list(waiting.values())
+        counts.waiting_answers += kinds.count("answer")
+        counts.waiting_errors += kinds.count("error")
+        counts.waiting_flags += kinds.count("integrity")
+        counts.reopened += kinds.count("reopened")
+        if waiting:
+            counts.waiting_students.append(result.student)
     return counts
 
 
@@ -65,3 +101,16 @@ def describe(counts: ReviewCounts) -> str:
         if count
     ]
     return f"{decided}; waiting: " + (", ".join(waiting) if waiting else "nothing")
+
+
+def waiting_line(counts: ReviewCounts) -> str:
+    """'5 answers, errors or integrity flags still wait for a TA's decision (2 students: alice, bob)', the same
+    words and number in the summary and the export; empty when nothing waits."""
+    if not counts.waiting:
+        return ""
+    students = counts.waiting_students
+    shown = ", ".join(students[:SHOWN_STUDENTS])
+    if len(students) > SHOWN_STUDENTS:
+        shown += f" and {len(students) - SHOWN_STUDENTS} more"
+    who = f"{len(students)} student{'s' if len(students) != 1 else ''}: {shown}"
+    return f"{counts.waiting} answers, errors or integrity flags still wait for a TA's decision ({who})"

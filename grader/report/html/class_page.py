@@ -7,16 +7,12 @@ them out and groups the near-duplicate and copied pairs into clusters.
 
 from __future__ import annotations
 
-import contextlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import quote
 
-from pydantic import ValidationError
-
-from grader.answers import AnswersResult
 from grader.errors import GraderError
 from grader.export.base import TOTAL, format_points, read_gradebook
 from grader.report.class_summary import ClassSummary
@@ -25,7 +21,8 @@ from grader.report.html import charts
 from grader.report.html.shell import chart, render, template
 from grader.report.words import import_marks
 from grader.results.model import Result
-from grader.review.subjects import ANSWERS_ITEM, RUN_ITEM
+from grader.review.counts import waiting_subjects
+from grader.review.subjects import ANSWERS_ERROR, ERROR, INTEGRITY_PREFIX, subject_question
 from grader.rubric.config import Rubric
 from grader.rubric.points import exercise1_points
 
@@ -83,45 +80,20 @@ def _final(result: Result) -> float | None:
     return result.final_points.total if result.final_points.total is not None else result.points.total
 
 
-def _answers(result: Result) -> AnswersResult | None:
-    if not result.answers:
-        return None
-    with contextlib.suppress(ValidationError):
-        return AnswersResult.model_validate(result.answers)
-    return None
-
-
-def decided_subjects(result: Result) -> set[str]:
-    """What a TA has decided: the subjects of grader review's decisions (not re-opened since), and those of the
-    items an override in overrides.yaml sets (an override of the total decides them all)."""
-    decided = {decision.subject for decision in result.decisions if decision.status == "applied"}
-    items = {override.item for override in result.overrides}
-    if RUN_ITEM in items or TOTAL in items:
-        decided |= {"error"} | {
-            f"integrity:{flag.code}" for flag in (result.integrity.flags if result.integrity else [])
-        }
-    if ANSWERS_ITEM in items or TOTAL in items:
-        answers = _answers(result)
-        decided |= {"answers-error"} | {f"q{question.number}" for question in (answers.questions if answers else [])}
-    return decided
-
-
 def review_reasons(result: Result) -> list[str]:
-    """Why a TA should look at this student, in the order a TA would act on them; what a TA has decided in
-    `grader review` or overrides.yaml (and not re-opened since) no longer counts."""
-    decided = decided_subjects(result)
+    """Why a TA should look at this student, in the order a TA would act on them: what waits for a decision
+    (review.counts.waiting_subjects, as `grader summary` and `grader export` count it), and a run without a
+    sandbox."""
+    waiting = waiting_subjects(result)
     reasons = []
-    if result.status != "graded" and "error" not in decided:
+    if ERROR in waiting:
         reasons.append(f"error: {result.error_kind or 'unknown'}")
-    answers = _answers(result)
-    if answers and answers.needs_review:
-        questions = [str(q.number) for q in answers.questions if q.needs_review and f"q{q.number}" not in decided]
-        if questions or (answers.error and "answers-error" not in decided):
-            reasons.append("answers to review" + (f" (Q{', Q'.join(questions)})" if questions else ""))
-    if result.integrity:
-        reasons += [f"integrity: {flag.code}" for flag in result.integrity.flags
-                    if f"integrity:{flag.code}" not in decided]  # fmt: skip
-    reopened = [decision.subject for decision in result.decisions if decision.status == "reopened"]
+    questions = [str(subject_question(subject)) for subject, kind in waiting.items() if kind == "answer"]
+    if questions or waiting.get(ANSWERS_ERROR) == "error":
+        reasons.append("answers to review" + (f" (Q{', Q'.join(questions)})" if questions else ""))
+    reasons += [f"integrity: {subject.removeprefix(INTEGRITY_PREFIX)}" for subject, kind in waiting.items()
+                if kind == "integrity"]  # fmt: skip
+    reopened = [subject for subject, kind in waiting.items() if kind == "reopened"]
     if reopened:
         reasons.append(f"re-opened in review, changed since decided ({', '.join(reopened)})")
     if result.run and not result.run.sandboxed:
