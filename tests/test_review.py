@@ -37,13 +37,14 @@ from grader.cli import main as cli_main
 from grader.report.html.build import build_reports
 from grader.report.html.class_page import review_reasons
 from grader.results.store import load_result, load_results, result_path, save_result
+from grader.review.counts import review_counts
 from grader.review.groups import average_linkage, group_answers
 from grader.review.queue import build_queue
 from grader.review.server import ReviewServer
 from grader.review.session import DecisionRefused, ReviewSession, group_key
 from grader.review.store import Decision, DecisionStore, Rescore, ReviewStoreError, store_path
 from grader.review.subjects import answers_of, text_hash
-from grader.review.views import case_view
+from grader.review.views import case_view, queue_view
 
 GOOD = (
     "1. Yes: an autoencoder learns a compressed code of its input without labels, and its codes can be clustered.\n"
@@ -246,6 +247,17 @@ def test_a_decision_reaches_the_students_page_and_leaves_the_class_pages_review_
     page = (tmp_path / "report" / "students" / f"{student}.html").read_text(encoding="utf-8")
     assert "TA's comment: Half of the idea is there." in page and "Graded by Kim" in page
     assert f"Q{question}" not in " ".join(review_reasons(load_result(result_path(klass.results, student))))
+
+
+def test_the_queue_page_counts_what_needs_review_as_the_summary_and_export_do(klass):
+    session = session_of(klass)
+    expected = review_counts(load_results(klass.results)[0]).waiting
+    assert expected >= 1 and queue_view(session).needs_review == expected
+    assert queue_view(session).waiting > expected  # the queue also holds every undecided answer
+    error = session.find_case("eve", "error")
+    outcome = session.decide_case(student="eve", subject="error", points="40", comment="", decided_by="Kim",
+                                  seen_sha256=error.text_sha256, expected=None)  # fmt: skip
+    assert outcome.ok and queue_view(session).needs_review == expected - 1
 
 
 def test_decisions_survive_a_regrade_and_apply_without_running_a_model(klass):

@@ -15,6 +15,7 @@ from waitress.server import create_server
 from grader.errors import GraderError
 from grader.report.text import line
 from grader.review.app import create_app
+from grader.review.counts import review_counts
 from grader.review.queue import default_encoder
 from grader.review.session import ReviewSession
 
@@ -115,7 +116,9 @@ def main(
         nothing = "the same number, points and question text"
         console.print(line((f"no decided answer of the earlier class is to a question of this rubric ({nothing}): "
                             "nothing to learn from", "yellow")))  # fmt: skip
-    console.print(line(f"{len(session.results)} results, {waiting} waiting for a decision; decisions go to"),
+    needs_review = review_counts(session.results.values()).waiting
+    console.print(line(f"{len(session.results)} results; {needs_review} need review (as `grader summary` counts), and "
+                       f"the queue holds {waiting} undecided in all; decisions go to"),
                   line((str(session.store.path), "bold")))  # fmt: skip
     console.print(line("Open this URL in a browser on this machine (it holds the access token):"))
     console.print(line((server.url, "bold")))

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
+from grader.review.counts import review_counts
 from grader.review.queue import QueueEntry
 from grader.review.session import ReviewSession, anchor, group_key
 from grader.review.store import Decision
@@ -72,6 +73,7 @@ class QueueView:
     waiting_cases: int
     reopened: int
     decided: int
+    needs_review: int  # of those waiting, what `grader summary` and the export count (review/counts.py)
     rows: list[QueueRow]
     questions: list[tuple[int, int, int]]  # (question, waiting, answers)
     method: str
@@ -115,6 +117,7 @@ def queue_view(session: ReviewSession, limit: int = QUEUE_SHOWN) -> QueueView:
         waiting_cases=len(entries) - answers,
         reopened=sum(entry.reopened for entry in entries),
         decided=subjects - len(entries),
+        needs_review=review_counts(session.results.values()).waiting,
         rows=[_row(position, entry) for position, entry in enumerate(entries[:limit])],
         questions=questions,
         method=session.method,
