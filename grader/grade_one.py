@@ -9,6 +9,7 @@ from rich.console import Console
 from grader.intake.shipped_example import is_shipped_example
 from grader.integrity.copies import compare_class
 from grader.pipeline import CoursePolicy, apply_policy, grade_submission, open_session
+from grader.pipeline.policy import apply_new_copy_report
 from grader.report.console import render_result
 from grader.report.text import line, literal
 from grader.results.store import save_result
@@ -58,10 +59,12 @@ def main(
         elif session.isolation_warning:
             console.print(line((f"warning: {session.isolation_warning}", "yellow")))
         result = grade_submission(folder, session)
-    result = apply_policy(result, folder, CoursePolicy.load(settings, rubric, overrides, results_dir=results))
+    policy = CoursePolicy.load(settings, rubric, overrides, results_dir=results)
+    result = apply_policy(result, folder, policy)
     path = save_result(result, results)
     if not result.sample:  # a student regraded alone is compared with the class as grade --all compares them
-        compare_class(results, session.split.labels, settings.integrity, session.split_sha256)
+        copies = compare_class(results, session.split.labels, settings.integrity, session.split_sha256)
+        apply_new_copy_report(policy, copies, results, submissions, {result.student: folder})
     render_result(result, console)
     console.print(line(f"result written to {path}"))
     return 0 if result.status == "graded" else 1

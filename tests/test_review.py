@@ -34,6 +34,7 @@ from grader.batch.export import export_results
 from grader.batch.run import BatchOptions, grade_all
 from grader.batch.summary import main as summary_main
 from grader.cli import main as cli_main
+from grader.integrity.copies import CopyPair, CopyReport, read_copy_report, write_copy_report
 from grader.report.html.build import build_reports
 from grader.report.html.class_page import review_reasons
 from grader.results.store import load_result, load_results, result_path, save_result
@@ -251,7 +252,7 @@ def test_a_decision_reaches_the_students_page_and_leaves_the_class_pages_review_
 
 def test_the_queue_page_counts_what_needs_review_as_the_summary_and_export_do(klass):
     session = session_of(klass)
-    expected = review_counts(load_results(klass.results)[0]).waiting
+    expected = review_counts(load_results(klass.results)[0], read_copy_report(klass.results)).waiting
     assert expected >= 1 and queue_view(session).needs_review == expected
     assert queue_view(session).waiting > expected  # the queue also holds every undecided answer
     error = session.find_case("eve", "error")
@@ -415,8 +416,10 @@ def test_an_error_and_an_integrity_flag_wait_first_and_are_decided_as_items(klas
     alice = alice.model_validate({**alice.model_dump(), "integrity": {"flags": [flag]}})
     save_result(alice, klass.results)
     session = session_of(klass)
-    first = {(entry.student, entry.subject) for entry in session.queue.entries[:2]}
-    assert first == {("eve", "error"), ("alice", "integrity:perturbation-collapse")}
+    cases = len(session.queue.cases)
+    assert all(entry.kind != "answer" for entry in session.queue.entries[:cases])  # then the answers
+    first = {(entry.student, entry.subject) for entry in session.queue.entries[:cases]}
+    assert {("eve", "error"), ("alice", "integrity:perturbation-collapse")} <= first
 
     error = session.find_case("eve", "error")
     assert ("the student's files", str(klass.submissions / "eve")) in case_view(session, error).evidence
@@ -444,6 +447,117 @@ def test_points_out_of_range_and_unknown_answers_are_refused(klass):
         session.decide_answer(question=1, student="nobody", scope="answer", points="1", comment="", decided_by="Kim",
                               seen_sha256="a" * 64, expected=None)  # fmt: skip
     assert not store_path(klass.results).exists() or DecisionStore.of_results(klass.results).active() == []
+
+
+# --- copied models (results/integrity/copies.json) ---------------------------------------------------------------
+
+COPY = "integrity:possible-copy"
+
+
+def write_copies(klass, *pairs: tuple[str, str]) -> None:
+    """A class comparison that flagged these pairs (in place of the one grade --all wrote)."""
+    found = [
+        CopyPair(student_a=a, student_b=b, reasons=["identical-predictions"], identical_predictions=True,
+                 identical_weights=False, agreement=1.0, kappa=0.9, kappa_bar=0.4, shared_mistakes=9,
+                 shared_mistake_agreement=1.0, accuracy_a=0.5, accuracy_b=0.5,
+                 message=f"{a} and {b} predict the same class on every test image.")
+        for a, b in pairs
+    ]  # fmt: skip
+    write_copy_report(CopyReport(students=6, images=100, rule="the test's", pairs=found), klass.results)
+
+
+def waiting_in_summary(klass) -> tuple[int, str]:
+    """(the number `grader summary` says waits for a TA, its line)."""
+    out = io.StringIO()
+    summary_main(results=klass.results, submissions=klass.submissions, console=Console(file=out, width=400))
+    found = re.search(r"(\d+) answers, errors or integrity flags still wait.*", out.getvalue())
+    return (int(found.group(1)), found.group(0)) if found else (0, "")
+
+
+def decide_copy(session: ReviewSession, student: str, points: str, comment: str = ""):
+    case = session.find_case(student, COPY)
+    assert case is not None, f"{student} has no copy case"
+    standing = session.queue.standing.get((student, COPY))
+    return session.decide_case(student=student, subject=COPY, points=points, comment=comment, decided_by="Kim",
+                               seen_sha256=case.text_sha256, expected=standing.id if standing else None)  # fmt: skip
+
+
+def test_a_copied_model_waits_before_the_answers_and_a_blank_decision_dismisses_it(klass):
+    write_copies(klass, ("alice", "bob"))
+    session = session_of(klass)
+    cases = len(session.queue.cases)
+    assert all(entry.kind != "answer" for entry in session.queue.entries[:cases])
+    assert {("alice", COPY), ("bob", COPY)} <= {entry.key for entry in session.queue.entries[:cases]}
+    case = session.find_case("alice", COPY)
+    assert (case.kind, case.item, case.title) == ("integrity", "exercise1", "integrity: possible copy")
+    assert "alice and bob predict the same class" in case.message
+    assert "identical-predictions" in dict(case_view(session, case).evidence)["with bob"]
+    waiting, words = waiting_in_summary(klass)
+    assert "alice" in words
+    before = load_result(result_path(klass.results, "alice")).final_points
+
+    assert decide_copy(session, "alice", "").ok
+    assert session.queue.entry("alice", COPY) is None and session.queue.entry("bob", COPY) is not None
+    alice = load_result(result_path(klass.results, "alice"))
+    assert [(d.subject, d.points, d.status) for d in alice.decisions] == [(COPY, None, "applied")]
+    assert alice.final_points == before  # dismissed: no change
+    after, words = waiting_in_summary(klass)
+    assert after == waiting - 1 and "alice" not in words
+
+
+def test_points_on_a_copied_model_set_exercise1_without_the_partner_reaching_the_student(klass, tmp_path):
+    write_copies(klass, ("alice", "bob"))
+    assert decide_copy(session_of(klass), "alice", "10", "We talked about your model; see me in office hours.").ok
+    alice = load_result(result_path(klass.results, "alice"))
+    assert alice.final_points.by_item["exercise1"] == 10.0
+    row = export_rows(klass, tmp_path)["alice"]
+    words = feedback(row)
+    assert "Exercise 1 set to 10 by Kim after review" in words and "see me in office hours" in words
+    assert "bob" not in words and "predict the same class" not in words
+    build_reports(results=klass.results, rubric=klass.rubric, output=tmp_path / "report", exports=None)
+    page = (tmp_path / "report" / "students" / "alice.html").read_text(encoding="utf-8")
+    assert "see me in office hours" in page
+    assert "bob" not in page and "predict the same class" not in page
+    assert float(export_rows(klass, tmp_path, "full")["alice"]["final_exercise1"]) == 10.0
+
+
+def test_another_partner_in_copies_json_reopens_the_decision_and_the_same_pairing_keeps_it(klass):
+    write_copies(klass, ("alice", "bob"))
+    session = session_of(klass)
+    assert decide_copy(session, "alice", "").ok
+    write_copies(klass, ("alice", "bob"))  # the same pairing, written again by the next grade --all
+    session.refresh()
+    assert session.queue.entry("alice", COPY) is None
+
+    write_copies(klass, ("alice", "cat"))
+    session.refresh()  # what every page does first
+    entry = session.queue.entry("alice", COPY)
+    assert entry is not None and entry.reopened and "cat" in entry.reason
+    assert session.queue.entry("bob", COPY) is None and session.queue.entry("cat", COPY) is not None
+    stored = load_result(result_path(klass.results, "alice"))
+    assert [(d.subject, d.status) for d in stored.decisions] == [(COPY, "reopened")]
+    assert "alice" in waiting_in_summary(klass)[1]
+
+
+def test_a_regrade_that_pairs_a_student_otherwise_reopens_the_decision_in_the_stored_result(klass, tmp_path):
+    """grade --all compares the class after saving the results: the decisions on copies follow the new report."""
+    write_copies(klass, ("alice", "bob"))
+    assert decide_copy(session_of(klass), "bob", "").ok
+    grade(klass.root, klass.labels)  # the fake models pair bob with cat and dan, never with alice
+    assert "alice" not in read_copy_report(klass.results).flagged_students
+    bob = load_result(result_path(klass.results, "bob"))
+    assert [(d.subject, d.status) for d in bob.decisions] == [(COPY, "reopened")]
+    assert "bob" in waiting_in_summary(klass)[1]
+
+
+def test_a_copy_case_of_a_student_named_like_markup_is_shown_as_text(served):
+    client = Client(served.server)
+    client.open(served.server.url.removeprefix(client.base))
+    for student in (HOSTILE, "dan"):  # the grade --all of the fixture pairs them
+        query = urllib.parse.urlencode({"student": student, "subject": COPY})
+        status, page = client.open(f"/case?{query}")
+        assert status == 200 and "possible copy" in page
+        assert "<i onmouseover" not in page and "&lt;i onmouseover=alert(1)&gt;mallory" in page
 
 
 # --- the queue and the groups ------------------------------------------------------------------------------------

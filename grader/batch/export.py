@@ -118,7 +118,7 @@ def export_results(
     written = exporter.export(
         [result.model_dump(mode="json") for result in exported], reconciled.exported, settings.export, Path(out),
         gradebook, all_columns=all_columns, assignment_names=assignment_names(folders),
-        waiting={result.student: list(waiting_subjects(result)) for result in exported},
+        waiting={result.student: list(waiting_subjects(result, policy.copies)) for result in exported},
     )  # fmt: skip
     for note in exporter.notes:
         console.print(line((note, "yellow")))
@@ -127,7 +127,7 @@ def export_results(
     for path in written:
         console.print(literal(path))
     warn_results_without_folder(results_without_folder(exported, submissions), submissions, results, console)
-    warn_waiting(review_counts(exported), "the export has the machine's points for them", console)
+    warn_waiting(review_counts(exported, policy.copies), "the export has the machine's points for them", console)
     return written
 
 

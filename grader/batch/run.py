@@ -26,6 +26,7 @@ from grader.batch.summary import render_summary, summarise
 from grader.intake.class_folders import sample_names, student_folders
 from grader.integrity.copies import compare_class, read_copy_report
 from grader.pipeline import CoursePolicy, GradingSession, apply_policy, open_session, rescore
+from grader.pipeline.policy import apply_new_copy_report
 from grader.report.text import line
 from grader.results.store import load_results, results_lock, save_result
 from grader.rubric.config import Rubric, load_rubric
@@ -195,7 +196,8 @@ def grade_all(options: BatchOptions, console: Console) -> BatchReport:
         if to_grade:
             _grade_in_sandboxes(executor_class, to_grade, session, policy, options, report, console)
         if not report.interrupted:  # copied models: every stored pair of students (flags never change points)
-            compare_class(options.results, session.split.labels, rubric.integrity, session.split_sha256)
+            copies = compare_class(options.results, session.split.labels, rubric.integrity, session.split_sha256)
+            apply_new_copy_report(policy, copies, options.results, options.submissions)
     return report
 
 

@@ -86,7 +86,7 @@ def summarise(
             if result.integrity
             for flag in result.integrity.flags
         ],
-        review=review_counts(results),
+        review=review_counts(results, copies),
         overridden=[result.student for result in results if result.overrides],
         late=[result.student for result in results if result.late and result.late.penalty_fraction],
         set_aside=[result.student for result in results if "final" in import_marks(result.notes)],

@@ -13,25 +13,29 @@ overrides.yaml, which therefore wins over a decision on the same item.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from grader.results.model import DecisionRecord, Result
 from grader.review.store import Decision, Rescore
 from grader.review.subjects import ANSWERS_ITEM, answers_of, cases_of
+
+if TYPE_CHECKING:
+    from grader.integrity.copies import CopyReport
 
 TOTAL = "total"
 RESCORED_BY = "the grader, after the TA's grades of similar answers"
 
 
 def apply_decisions(
-    result: Result, decisions: Sequence[Decision], rescores: Sequence[Rescore] = ()
+    result: Result, decisions: Sequence[Decision], rescores: Sequence[Rescore] = (), copies: CopyReport | None = None
 ) -> tuple[dict[str, float | None], list[DecisionRecord]]:
     """(the machine's points with the decisions and rescores in, one record per decision or rescore that concerns
-    this result)."""
+    this result). `copies`: the class's copy report, without which a decision on a possible copy is left out."""
     points = result.points.model_dump()
     if not decisions and not rescores:
         return points, []
     answers = {answer.subject: answer for answer in answers_of(result)}
-    cases = {case.subject: case for case in cases_of(result)}
+    cases = {case.subject: case for case in cases_of(result, copies)}
     answers_shift, item_points, records = 0.0, {}, []
     for decision in sorted(decisions, key=lambda decision: decision.id or 0):
         subject = answers.get(decision.subject) or cases.get(decision.subject)

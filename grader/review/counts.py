@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from grader.results.model import Result
 from grader.review.subjects import ANSWERS_ERROR, ANSWERS_ITEM, RUN_ITEM, answers_of, cases_of, question_subject
+
+if TYPE_CHECKING:
+    from grader.integrity.copies import CopyReport
 
 TOTAL = "total"
 SHOWN_STUDENTS = 20
@@ -20,12 +23,12 @@ SHOWN_STUDENTS = 20
 WaitingKind = Literal["error", "integrity", "answer", "reopened"]
 
 
-def decided_subjects(result: Result) -> set[str]:
+def decided_subjects(result: Result, copies: CopyReport | None = None) -> set[str]:
     """What a TA has decided: the subjects of grader review's decisions (not re-opened since), and those of the
     items an override in overrides.yaml sets (an override of the total decides them all)."""
     decided = {decision.subject for decision in result.decisions if decision.status == "applied"}
     items = {override.item for override in result.overrides}
-    cases = cases_of(result)
+    cases = cases_of(result, copies)
     if RUN_ITEM in items or TOTAL in items:
         decided |= {case.subject for case in cases if case.item == RUN_ITEM}
     if ANSWERS_ITEM in items or TOTAL in items:
@@ -34,20 +37,21 @@ def decided_subjects(result: Result) -> set[str]:
     return decided
 
 
-def waiting_subjects(result: Result) -> dict[str, WaitingKind]:
+def waiting_subjects(result: Result, copies: CopyReport | None = None) -> dict[str, WaitingKind]:
     """What of this result still waits for a TA's decision ("needs review"), subject -> kind, in the order a TA
     acts on them: an error (the model's run, or an answers file that could not be read), an integrity flag, an
     answer the grader flagged (needs_review), and a decision re-opened because what it was about changed since;
-    less what a TA decided in grader review or overrides.yaml (decided_subjects)."""
+    less what a TA decided in grader review or overrides.yaml (decided_subjects). `copies`: the class's copy report
+    (read_copy_report), whose flagged students wait like any other integrity flag."""
     reopened = {decision.subject for decision in result.decisions if decision.status == "reopened"}
     waiting: dict[str, WaitingKind] = {}
-    for case in cases_of(result):
+    for case in cases_of(result, copies):
         waiting[case.subject] = "integrity" if case.kind == "integrity" else "error"
     for answer in answers_of(result):
         if answer.needs_review:
             waiting[answer.subject] = "answer"
     waiting.update(dict.fromkeys(reopened, "reopened"))
-    decided = decided_subjects(result)
+    decided = decided_subjects(result, copies)
     return {subject: kind for subject, kind in waiting.items() if subject not in decided}
 
 
@@ -70,13 +74,13 @@ class ReviewCounts:
         return self.waiting_answers + self.waiting_errors + self.waiting_flags + self.reopened
 
 
-def review_counts(results: Iterable[Result]) -> ReviewCounts:
+def review_counts(results: Iterable[Result], copies: CopyReport | None = None) -> ReviewCounts:
     counts = ReviewCounts()
     for result in results:
         applied = {decision.subject for decision in result.decisions if decision.status == "applied"}
         counts.decided_answers += sum(answer.subject in applied for answer in answers_of(result))
-        counts.decided_cases += sum(case.subject in applied for case in cases_of(result))
-        waiting = waiting_subjects(result)
+        counts.decided_cases += sum(case.subject in applied for case in cases_of(result, copies))
+        waiting = waiting_subjects(result, copies)
         kinds = list(waiting.values())
         counts.waiting_answers += kinds.count("answer")
         counts.waiting_errors += kinds.count("error")

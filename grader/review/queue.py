@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -23,6 +23,9 @@ from grader.review.learn import AnswerItem, Suggestion, TADecision, suggest
 from grader.review.seeds import Seed
 from grader.review.store import Decision, Rescore
 from grader.review.subjects import ANSWERS_ITEM, Answer, Case, answers_of, cases_of
+
+if TYPE_CHECKING:
+    from grader.integrity.copies import CopyReport
 
 Encoder = Callable[[list[str]], np.ndarray]
 EntryKind = Literal["error", "integrity", "answer"]
@@ -251,11 +254,13 @@ def build_queue(
     *,
     encode: Encoder | None = None,
     seeds: Sequence[Seed] = (),
+    copies: CopyReport | None = None,
 ) -> ReviewQueue:
     """The queue of a class from its stored results and the standing decisions (DecisionStore.active()).
     `encode` turns texts into sentence vectors (default_encoder()); None: learn.py's TF-IDF. `seeds`: an earlier
-    class's decided answers (seeds.seeds_from())."""
+    class's decided answers (seeds.seeds_from()). `copies`: the class's copied models (read_copy_report), each
+    flagged student a case."""
     answers = [answer for result in results for answer in answers_of(result)]
-    cases = [case for result in results for case in cases_of(result)]
+    cases = [case for result in results for case in cases_of(result, copies)]
     seed_vectors = answer_vectors([seed.answer for seed in seeds], encode)
     return ReviewQueue(answers, cases, decisions, answer_vectors(answers, encode), seeds, seed_vectors)

@@ -116,7 +116,7 @@ def main(
         nothing = "the same number, points and question text"
         console.print(line((f"no decided answer of the earlier class is to a question of this rubric ({nothing}): "
                             "nothing to learn from", "yellow")))  # fmt: skip
-    needs_review = review_counts(session.results.values()).waiting
+    needs_review = review_counts(session.results.values(), session.copies).waiting
     console.print(line(f"{len(session.results)} results; {needs_review} need review (as `grader summary` counts), and "
                        f"the queue holds {waiting} undecided in all; decisions go to"),
                   line((str(session.store.path), "bold")))  # fmt: skip

@@ -2,11 +2,11 @@
 groups of every question, shared by the server's threads.
 
 Every page first catches up: decisions another server appended to the same file are taken into the queue, and
-results that `grade --all` rewrote are read again (the queue and the groups are built anew only when an answer,
-an error or a flag changed). A decision is appended to the store, the queue re-ordered, and the students it
-concerns get their result's final points brought up to date (the course policy, as `grader export` applies it),
-unless a `grade --all` holds the results folder: that run applies it as it saves each student, and any export
-applies it too.
+results that `grade --all` rewrote are read again, and so is the class's copy report (the queue and the groups are
+built anew only when an answer, an error or a flag changed). A decision is appended to the store, the queue
+re-ordered, and the students it concerns get their result's final points brought up to date (the course policy, as
+`grader export` applies it), unless a `grade --all` holds the results folder: that run applies it as it saves each
+student, and any export applies it too.
 """
 
 from __future__ import annotations
@@ -17,13 +17,14 @@ import math
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from grader.errors import GraderError
 from grader.intake.class_folders import sample_names
+from grader.integrity.copies import COPIES_FILE, CopyReport, read_copy_report
 from grader.pipeline.policy import CoursePolicy, apply_policy
 from grader.results.model import Result
 from grader.results.store import BatchBusy, load_result, result_path, results_lock, save_result
@@ -100,12 +101,12 @@ class CachedEncoder:
             self._stored.save(self._known)
 
 
-def _signature(result: Result) -> tuple:
+def _signature(result: Result, copies: CopyReport | None) -> tuple:
     """What the queue is built from: a result whose signature is unchanged needs no new queue."""
     answers = tuple(
         (a.subject, a.text_sha256, a.machine_points, a.max_points, a.machine_reason) for a in answers_of(result)
     )
-    cases = tuple((c.subject, c.text_sha256, c.machine_points) for c in cases_of(result))
+    cases = tuple((c.subject, c.text_sha256, c.machine_points) for c in cases_of(result, copies))
     return answers, cases
 
 
@@ -126,6 +127,7 @@ class ReviewSession:
         self.results_dir = Path(results)
         self.submissions = Path(submissions)
         self.rubric: Rubric = load_rubric(rubric)
+        self._copies_seen = self._copies_status()  # before the policy reads the file: a newer one is read again
         self.policy = CoursePolicy.load(self.rubric, Path(rubric), overrides, results_dir=self.results_dir)
         self.store = DecisionStore.of_results(self.results_dir)
         self.questions = {question.number: question for question in self.rubric.exercise2.questions}
@@ -157,24 +159,50 @@ class ReviewSession:
                 found[path.stem] = (status.st_mtime_ns, status.st_size)
         return found
 
+    @property
+    def copies(self) -> CopyReport | None:
+        """The class's copied models (results/integrity/copies.json) as last read."""
+        return self.policy.copies
+
+    def _copies_status(self) -> tuple[int, int] | None:
+        try:
+            status = (self.results_dir / COPIES_FILE).stat()
+        except OSError:
+            return None
+        return status.st_mtime_ns, status.st_size
+
     def refresh(self) -> None:
-        """Catches up with the results folder and the decisions file; cheap when nothing changed."""
+        """Catches up with the results folder, the copy report and the decisions file; cheap when nothing changed."""
         with self.lock:
             scan = self._scan()
-            rebuilt = self._read_results(scan) if scan != self._seen else False
+            copies_seen = self._copies_status()
+            copied = copies_seen != self._copies_seen
+            if copied:  # grade --all compared the class again: the copy cases are read anew
+                self._copies_seen = copies_seen
+                self.policy = replace(self.policy, copies=read_copy_report(self.results_dir))
+            rebuilt, restated = self._read_results(scan, copied) if scan != self._seen or copied else (False, [])
             fresh = self.store.since(self._last_decision)
             if fresh:
                 self._last_decision = max(decision.id or 0 for decision in fresh)
                 self.queue.record(fresh)
             if fresh or rebuilt:  # the queue's rescores may have moved: the results take them
-                self._write_results(sorted(self.store.replace_rescores(self.queue.rescores())))
+                touched = self.store.replace_rescores(self.queue.rescores())
+                self._write_results(sorted(touched | set(restated)))
 
-    def _read_results(self, scan: dict[str, tuple[int, int]]) -> bool:
-        """Takes in the results that changed; True when the queue had to be built again."""
+    def _read_results(self, scan: dict[str, tuple[int, int]], copied: bool = False) -> tuple[bool, list[str]]:
+        """Takes in the results that changed (all of them after a new copy report); (True when the queue had to be
+        built again, the unchanged results whose cases the copy report changed: their decisions apply anew)."""
         changed = [
             student for student in scan.keys() | self._seen.keys() if scan.get(student) != self._seen.get(student)
         ]
-        rebuild = bool(not self._seen and scan)
+        restated = []
+        if copied:
+            for student in sorted(self.results.keys() - set(changed)):
+                signature = _signature(self.results[student], self.copies)
+                if self._signatures.get(student) != signature:
+                    restated.append(student)
+                    self._signatures[student] = signature
+        rebuild = bool(not self._seen and scan) or bool(restated)
         for student in changed:
             result = load_result(result_path(self.results_dir, student)) if student in scan else None
             if result is None:
@@ -184,14 +212,14 @@ class ReviewSession:
                     self.unreadable.add(student)
                 continue
             self.unreadable.discard(student)
-            signature = _signature(result)
+            signature = _signature(result, self.copies)
             rebuild |= self._signatures.get(student) != signature
             self._signatures[student] = signature
             self.results[student] = result
         self._seen = scan
         if rebuild:
             self._build()
-        return rebuild
+        return rebuild, restated
 
     def _build(self) -> None:
         results = [self.results[student] for student in sorted(self.results)]
@@ -201,7 +229,7 @@ class ReviewSession:
         last = self.store.last_id()  # first: a decision appended meanwhile is then taken in twice, never missed
         decisions = self.store.active()
         self._last_decision = last
-        self.queue = build_queue(results, decisions, encode=encoder, seeds=self.seeds)
+        self.queue = build_queue(results, decisions, encode=encoder, seeds=self.seeds, copies=self.copies)
         self.groups = {
             question: group_answers([answer.text for answer in found], self.queue.vectors.get(question))
             for question, found in self.queue.answers.items()

@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from grader.results.model import Result
+
+if TYPE_CHECKING:
+    from grader.integrity.copies import CopyPair, CopyReport
 
 ANSWERS_ITEM = "exercise2"  # the item a question's points add up to
 RUN_ITEM = "exercise1"  # the item an error of the model's run or an integrity flag concerns
 ERROR = "error"
 ANSWERS_ERROR = "answers-error"
 INTEGRITY_PREFIX = "integrity:"
+COPY_SUBJECT = INTEGRITY_PREFIX + "possible-copy"  # a class-level flag: results/integrity/copies.json
 
 CaseKind = Literal["error", "integrity"]
 
@@ -106,8 +110,9 @@ def _item_points(result: Result, name: str) -> tuple[float | None, float | None]
     return result.points.by_item.get(name), None
 
 
-def cases_of(result: Result) -> list[Case]:
-    """The errors and integrity flags of one result, each a subject of its own."""
+def cases_of(result: Result, copies: CopyReport | None = None) -> list[Case]:
+    """The errors and integrity flags of one result, each a subject of its own; with the class's copy report
+    (read_copy_report), a flag for a model that looks copied too. Without it, no copy case."""
     cases = []
     if result.status != "graded":
         message = result.error or "unknown error"
@@ -123,7 +128,43 @@ def cases_of(result: Result) -> list[Case]:
         hashed = subject + "\n" + flag.message
         case = _case(result, subject, "integrity", f"integrity: {flag.code}", flag.message, hashed)
         cases.append(replace(case, evidence=dict(flag.evidence)))
-    return cases
+    copy_case = _copy_case(result, copies) if copies is not None else None
+    return cases + ([copy_case] if copy_case is not None else [])
+
+
+def _copy_case(result: Result, copies: CopyReport) -> Case | None:
+    """One case per flagged student, whatever the number of partners: the TA decides on the student's model.
+    The hash covers the partners and their pairs' words, so that another pairing re-opens a decision."""
+    pairs = {_partner(pair, result.student): pair for pair in copies.pairs if result.student in (pair.student_a,
+             pair.student_b)}  # fmt: skip
+    if not pairs:
+        return None
+    partners = sorted(pairs)
+    message = "\n".join(pairs[partner].message for partner in partners)  # each names both students
+    hashed = COPY_SUBJECT + "".join(f"\n{partner}\n{pairs[partner].message}" for partner in partners)
+    case = _case(result, COPY_SUBJECT, "integrity", "integrity: possible copy", message, hashed)
+    return replace(case, evidence={f"with {partner}": _copy_evidence(pairs[partner]) for partner in partners})
+
+
+def _partner(pair: CopyPair, student: str) -> str:
+    return pair.student_b if pair.student_a == student else pair.student_a
+
+
+def _copy_evidence(pair: CopyPair) -> str:
+    """The pair's reasons and key figures in one line (the rest stays in copies.json)."""
+    figures = [
+        ", ".join(pair.reasons),
+        f"same class on {pair.agreement:.1%} of the test images",
+        f"accuracy {pair.accuracy_a:.2%} ({pair.student_a}) and {pair.accuracy_b:.2%} ({pair.student_b})",
+    ]
+    if pair.kappa is not None:
+        figures.append(f"kappa {pair.kappa:.2f} (bar {pair.kappa_bar:.2f})")
+    if pair.shared_mistake_agreement is not None:
+        figures.append(f"same wrong class in {pair.shared_mistake_agreement:.0%} of {pair.shared_mistakes} shared "
+                       "mistakes")  # fmt: skip
+    if pair.logit_correlation is not None:
+        figures.append(f"logit correlation {pair.logit_correlation:.2f} (bar {pair.logit_correlation_bar:.2f})")
+    return "; ".join(figures)
 
 
 def _case(result: Result, subject: str, kind: CaseKind, title: str, message: str, hashed: str, item: str = RUN_ITEM):
@@ -131,8 +172,8 @@ def _case(result: Result, subject: str, kind: CaseKind, title: str, message: str
     return Case(result.student, subject, kind, title, message, text_hash(hashed), item, points, maximum)
 
 
-def current_hashes(result: Result) -> dict[str, str]:
+def current_hashes(result: Result, copies: CopyReport | None = None) -> dict[str, str]:
     """subject -> the hash of what it is about now, for every subject of this result."""
     hashes = {answer.subject: answer.text_sha256 for answer in answers_of(result)}
-    hashes.update({case.subject: case.text_sha256 for case in cases_of(result)})
+    hashes.update({case.subject: case.text_sha256 for case in cases_of(result, copies)})
     return hashes

@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 from grader.errors import GraderError
 from grader.export.base import TOTAL, format_points, read_gradebook
+from grader.integrity.copies import CopyReport
 from grader.report.class_summary import ClassSummary
 from grader.report.clusters import Cluster, answer_clusters, copy_clusters
 from grader.report.html import charts
@@ -80,11 +81,11 @@ def _final(result: Result) -> float | None:
     return result.final_points.total if result.final_points.total is not None else result.points.total
 
 
-def review_reasons(result: Result) -> list[str]:
+def review_reasons(result: Result, copies: CopyReport | None = None) -> list[str]:
     """Why a TA should look at this student, in the order a TA would act on them: what waits for a decision
-    (review.counts.waiting_subjects, as `grader summary` and `grader export` count it), and a run without a
-    sandbox."""
-    waiting = waiting_subjects(result)
+    (review.counts.waiting_subjects, as `grader summary` and `grader export` count it, a possible copy in `copies`
+    included), and a run without a sandbox."""
+    waiting = waiting_subjects(result, copies)
     reasons = []
     if ERROR in waiting:
         reasons.append(f"error: {result.error_kind or 'unknown'}")
@@ -130,7 +131,7 @@ def _points_cell(value: float | None, why: list[str], machine: float | None = No
     return Cell(text + (" *" if why else ""), -1 if value is None else value, number=True, why="; ".join(why))
 
 
-def student_row(result: Result, items: list[str]) -> StudentRow:
+def student_row(result: Result, items: list[str], copies: CopyReport | None = None) -> StudentRow:
     points = {item.item: item for item in result.items}
     final_items = result.final_points.by_item if result.final_points.total is not None else {}
     why = decisions_by_item(result)
@@ -147,7 +148,7 @@ def student_row(result: Result, items: list[str]) -> StudentRow:
     cells.append(Cell(f"-{late:.0%}" if late else "", late, number=True))
     changed = [entry for name, entries in why.items() if name != TOTAL for entry in entries]
     cells.append(_points_cell(_final(result), why.get(TOTAL, []) + changed))
-    reasons = review_reasons(result)
+    reasons = review_reasons(result, copies)
     cells.append(Cell("; ".join(reasons), len(reasons)))
     return StudentRow(result.student, student_link(result.student), cells, reasons)
 
@@ -194,7 +195,7 @@ def class_view(results: list[Result], summary: ClassSummary, exports: Path | Non
         ("Final points", chart(charts.distribution(totals, baseline_points(marks, rubric), xlabel="final points",
                                                    label="Distribution of points"))),
     ]  # fmt: skip
-    rows = [student_row(result, items) for result in sorted(results, key=lambda result: result.student)]
+    rows = [student_row(result, items, summary.copies) for result in sorted(results, key=lambda result: result.student)]
     folder = Path(exports) if exports is not None else None
     return ClassView(
         graded=summary.graded,
