@@ -102,7 +102,11 @@ def apply_policy(result: Result, folder: Path, policy: CoursePolicy) -> Result:
 
 
 def apply_new_copy_report(
-    policy: CoursePolicy, report: CopyReport, results_dir: Path, submissions: Path, folders: Mapping[str, Path] = {}
+    policy: CoursePolicy,
+    report: CopyReport,
+    results_dir: Path,
+    submissions: Path,
+    folders: Mapping[str, Path] | None = None,
 ) -> list[str]:
     """After the class was compared again (compare_class): the stored results of the students with a TA's decision
     on a possible copy take the new report, so that another pairing re-opens the decision there too. `folders`: a
@@ -116,7 +120,7 @@ def apply_new_copy_report(
         stored = load_result(result_path(results_dir, student))
         if stored is None:
             continue
-        updated = apply_policy(stored, folders.get(student, Path(submissions) / student), policy)
+        updated = apply_policy(stored, (folders or {}).get(student, Path(submissions) / student), policy)
         if updated.model_dump() != stored.model_dump():
             save_result(updated, results_dir)
             written.append(student)
