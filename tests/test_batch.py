@@ -568,3 +568,5 @@ def test_grade_all_piped_prints_one_plain_line_per_finished_student(graded_class
     assert "; ETA " in lines[0] and "unknown" not in lines[0]  # alice's time is the typical one from here on
     assert lines[-1].endswith("; ETA 0 s")
     assert "\r" not in output and "\x1b" not in output  # no live redraw, no cursor movement
+    last = output.strip().splitlines()[-1]  # the run ends as `grader summary` does: what waits for a TA
+    assert "still wait for a TA's decision" in last and "carol" in last, output

@@ -22,13 +22,13 @@ from grader.batch.display import BatchDisplay
 from grader.batch.executors.base import EXECUTORS, Executor, ExecutorSettings, Finished
 from grader.batch.executors.local import GpuPool  # noqa: F401 - its home before the executors; tests import it here
 from grader.batch.plan import CurrentInputs, StudentPlan, plan_class
-from grader.batch.summary import render_summary, summarise
+from grader.batch.summary import main as summary_main
 from grader.intake.class_folders import sample_names, student_folders
-from grader.integrity.copies import compare_class, read_copy_report
+from grader.integrity.copies import compare_class
 from grader.pipeline import CoursePolicy, GradingSession, apply_policy, open_session, rescore
 from grader.pipeline.policy import apply_new_copy_report
 from grader.report.text import line
-from grader.results.store import load_results, results_lock, save_result
+from grader.results.store import results_lock, save_result
 from grader.rubric.config import Rubric, load_rubric
 from grader.sandbox.base import SandboxBackend
 from grader.sandbox.gpus import visible_gpus
@@ -253,6 +253,5 @@ def main(*, console: Console | None = None, **options) -> int:
     render_report(report, console)
     if report.interrupted:
         return 130
-    results, unreadable = load_results(batch.results)
-    render_summary(summarise(results, unreadable, read_copy_report(batch.results)), console)
+    summary_main(results=batch.results, submissions=batch.submissions, console=console)  # as `grader summary` ends
     return 1 if report.crashed else 0

@@ -90,5 +90,8 @@ def seeds_of(folders: Sequence[Path], questions: Mapping[int, QuestionRubric], o
     the review already, and as seeds they would be counted twice)."""
     for folder in folders:
         if Path(folder).resolve() == Path(own_results).resolve():
-            raise SeedError(f"{folder}: this is the class's own results folder; --seed-from names an earlier class's")
+            raise SeedError(
+                f"{folder}: this is the class's own results folder; --seed-from names an earlier class's results "
+                "folder (a copy kept from last time, e.g. `cp -r results results-2025` before the new class)"
+            )
     return [seed for folder in folders for seed in seeds_from(folder, questions)]

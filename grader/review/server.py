@@ -106,7 +106,8 @@ def main(
     server = ReviewServer(session, port=port, ta=ta or "")
     waiting = len(session.queue.entries)
     if session.seeds:
-        console.print(line(f"learning from {len(session.seeds)} decided answers of an earlier class"))
+        seeds = len(session.seeds)
+        console.print(line(f"learning from {seeds} decided answer{'s' if seeds != 1 else ''} of an earlier class"))
         unchecked = sum(not seed.question_checked for seed in session.seeds)
         if unchecked:
             matched = "matched by number and points only: use them only if the questions read the same"
