@@ -602,7 +602,8 @@ def test_answers_scored_with_tfidf_give_a_warning_not_a_failure(rubric, tmp_path
         "as in grading, so the Exercise 2 estimate may differ from the grade"
     )
     assert warning in lines
-    assert f"    {METHOD_ENV}=tfidf chose this scorer here: unset it, then check again." in lines
+    unset = f"`unset {METHOD_ENV}`; PowerShell: `Remove-Item Env:{METHOD_ENV}`"
+    assert f"    {METHOD_ENV} chose this scorer here: unset it ({unset}), then check again." in lines
     assert lines[-1].startswith("PASS: ")
     report = run_check(rubric, folder, tmp_path)
     assert report.result.answers["method"] == "tfidf"

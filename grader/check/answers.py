@@ -71,14 +71,15 @@ def scorer_findings(graded: dict | None) -> list[Finding]:
         scorer_finding(
             str(graded.get("method", "")),
             installed=METHODS.is_available(GRADING_SCORER),
-            chosen_by=f"{METHOD_ENV}={chosen_by}" if chosen_by else None,
+            chosen_by=METHOD_ENV if chosen_by else None,
         )
     ]
 
 
 def scorer_finding(method: str, *, installed: bool, chosen_by: str | None = None) -> Finding:
     """A note naming grading's scorer, or a warning when another scored: the two methods give the same answer
-    different points, so the estimate can be far from the grade. Never an error: the upload is the same."""
+    different points, so the estimate can be far from the grade. Never an error: the upload is the same.
+    `chosen_by`: the environment variable that chose the method, when one did."""
     if method == GRADING_SCORER:
         message = f"Exercise 2 was scored with {_scorer(method)}, as in grading"
         return Finding(level="info", code="scorer", message=message)
@@ -90,7 +91,10 @@ def scorer_finding(method: str, *, installed: bool, chosen_by: str | None = None
     if not installed:
         steps.append(f"Install grading's scorer from the repository root, then check again: {INSTALL_SCORER}")
     if chosen_by:
-        steps.append(f"{chosen_by} chose this scorer here: unset it, then check again.")
+        steps.append(
+            f"{chosen_by} chose this scorer here: unset it (`unset {chosen_by}`; PowerShell: "
+            f"`Remove-Item Env:{chosen_by}`), then check again."
+        )
     return Finding(level="warning", code="scorer", message=message, hint="\n".join(steps))
 
 
