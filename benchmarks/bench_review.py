@@ -17,7 +17,9 @@ the budgets 0, 0.1, 0.2 and 0.3, every answer's current points are compared with
     review tuning|never-tuned SET budget=B within=W files_off=N mae=M decided=D answers=A
 
 within: share of answers within 0.25 of the set's grade; files_off: files whose total is off by more than 0.5;
-mae: mean absolute error per answer. Before them, how well p_off foretold the machine's misses (budget 0):
+mae: mean absolute error per answer. Each set's lines again as `review-oracle`, for a queue that knew which
+answers the machine got wrong: how far a perfect p_off could take each budget. Before them, how well p_off
+foretold the machine's misses (budget 0):
 
     p_off tuning|never-tuned SET said=mean p_off off=share off by 0.5 or more brier=B auc=A needs_review=N catching=K/M
 
@@ -346,16 +348,38 @@ def seeded(earlier: list[MeasuredSet]) -> Suggester:
     return suggester
 
 
-def measure_set(measured: MeasuredSet, earlier: list[MeasuredSet] = ()) -> list[str]:
-    """The p_off line and the review lines of one set; seeded by `earlier` sets' grades when given."""
+def knowing_the_grades(truth: dict[Key, float], suggester: Suggester = suggest) -> Suggester:
+    """`suggester` with p_off replaced by whether its points are off from the set's grade by more than 0.25: the
+    order of a queue that knew which answers the machine got wrong, as far as ordering alone can take a budget."""
+
+    def ordered(question, answers, decisions, vectors):
+        made = suggester(question, answers, decisions, vectors)
+        return [
+            s.model_copy(update={"p_off": float(abs(s.points - truth[(s.student, s.question)]) > 0.25 + 1e-9)})
+            if s.reason != "graded by the TA"
+            else s
+            for s in made
+        ]
+
+    return ordered
+
+
+def measure_set(measured: MeasuredSet, earlier: list[MeasuredSet] = (), oracle: bool = False) -> list[str]:
+    """The p_off line and the review lines of one set; seeded by `earlier` sets' grades when given. `oracle`: the
+    review lines again, for a queue ordered knowing the grades (review-oracle: what a perfect p_off would give)."""
     name = measured.name + (f" seeded-by={'+'.join(e.graded.label for e in earlier)}" if earlier else "")
     suggester = seeded(list(earlier)) if earlier else suggest
     outcomes = simulate_ta(measured.items, measured.truth, measured.vectors, suggester=suggester)
     lines = [calibration_line(name, outcomes[0].suggestions, measured.truth)]
+    runs = [("review", outcomes)]
+    if oracle:
+        perfect = knowing_the_grades(measured.truth, suggester)
+        runs.append(("review-oracle", simulate_ta(measured.items, measured.truth, measured.vectors, suggester=perfect)))
     lines += [
-        f"review {name} budget={o.budget:g} within={o.within:.1%} files_off={o.files_off} mae={o.mae:.3f} "
+        f"{kind} {name} budget={o.budget:g} within={o.within:.1%} files_off={o.files_off} mae={o.mae:.3f} "
         f"decided={o.decided} answers={len(measured.items)}"
-        for o in outcomes
+        for kind, found in runs
+        for o in found
     ]
     return lines
 
@@ -486,7 +510,7 @@ def main(sets: tuple[Path, ...], method: str, class_size: int, seed: bool) -> No
     for one in measured:
         # An earlier class: the tuning sets' grades (never the set's own, never a measured set's).
         earlier = [t for t in tuning if t is not one]
-        lines = measure_set(one) + (measure_set(one, earlier) if earlier and seed else [])
+        lines = measure_set(one, oracle=True) + (measure_set(one, earlier) if earlier and seed else [])
         print("\n".join(lines), flush=True)
         summary[one.graded.tuning] += lines
     pool = [item for one in measured for item in one.items]

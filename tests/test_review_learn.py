@@ -10,7 +10,14 @@ import numpy as np
 import pytest
 import yaml
 
-from benchmarks.bench_review import GradedSetError, measure, ranking_auc, read_graded_set, simulate_ta
+from benchmarks.bench_review import (
+    GradedSetError,
+    knowing_the_grades,
+    measure,
+    ranking_auc,
+    read_graded_set,
+    simulate_ta,
+)
 from grader.review.learn import AnswerItem, TADecision, machine_features, suggest
 
 START = datetime(2026, 3, 1, tzinfo=timezone.utc)
@@ -183,6 +190,15 @@ def test_the_simulated_ta_fixes_the_queues_first_answers_and_all_of_them_at_a_fu
     assert outcomes[-1].within == 1.0 and outcomes[-1].mae == 0.0 and outcomes[-1].files_off == 0
     first = max(outcomes[0].suggestions.values(), key=lambda s: s.p_off)
     assert outcomes[1].suggestions[(first.student, 1)].reason == "graded by the TA"
+
+
+def test_a_queue_knowing_the_grades_spends_the_budget_on_the_machines_misses_first():
+    truth = {("alice", 1): 1.0, ("bob", 1): 1.0, ("carol", 1): 0.25, ("dave", 1): 1.0}  # carol's alone is right
+    outcomes = simulate_ta(ANSWERS, truth, {1: None}, (0.0, 0.5), knowing_the_grades(truth))
+    assert outcomes[0].within == 0.25
+    # two decisions, each on a miss (bob's, nearly alice's words, is rescored from hers): nothing left off
+    assert outcomes[1].within == 1.0 and outcomes[1].files_off == 0
+    assert outcomes[1].suggestions[("carol", 1)].reason != "graded by the TA"
 
 
 def test_a_set_seeded_by_an_earlier_one_starts_from_its_grades_and_measures_only_its_own_answers():
