@@ -349,13 +349,13 @@ def seeded(earlier: list[MeasuredSet]) -> Suggester:
 
 
 def knowing_the_grades(truth: dict[Key, float], suggester: Suggester = suggest) -> Suggester:
-    """`suggester` with p_off replaced by whether its points are off from the set's grade by more than 0.25: the
-    order of a queue that knew which answers the machine got wrong, as far as ordering alone can take a budget."""
+    """`suggester` with p_off replaced by how far its points are off from the set's grade (at most 1): the order of
+    a queue that knew the machine's mistakes, the largest first, as far as ordering alone can take a budget."""
 
     def ordered(question, answers, decisions, vectors):
         made = suggester(question, answers, decisions, vectors)
         return [
-            s.model_copy(update={"p_off": float(abs(s.points - truth[(s.student, s.question)]) > 0.25 + 1e-9)})
+            s.model_copy(update={"p_off": min(1.0, abs(s.points - truth[(s.student, s.question)]))})
             if s.reason != "graded by the TA"
             else s
             for s in made
