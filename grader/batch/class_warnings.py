@@ -9,11 +9,9 @@ from pathlib import Path
 from rich.console import Console
 
 from grader.intake.class_folders import student_folders
-from grader.report.text import line
+from grader.report.text import first_names, line
 from grader.results.model import Result
 from grader.review.counts import ReviewCounts, waiting_line
-
-SHOWN_NAMES = 20
 
 
 def results_without_folder(results: Iterable[Result], submissions: Path) -> list[str]:
@@ -26,9 +24,7 @@ def warn_results_without_folder(students: list[str], submissions: Path, results:
     """Named, not dropped: a student may have withdrawn a folder by mistake."""
     if not students:
         return
-    shown = ", ".join(students[:SHOWN_NAMES])
-    if len(students) > SHOWN_NAMES:
-        shown += f" and {len(students) - SHOWN_NAMES} more"
+    shown = first_names(students)
     have = "results have" if len(students) != 1 else "result has"
     warning = f"{len(students)} {have} no submission folder in {submissions}/"
     advice = f" ({shown}): a previous class? To start a new class, move {results}/ away (or grade into another "

@@ -21,13 +21,11 @@ from grader.export.roster import Reconciliation, read_roster, reconcile
 from grader.intake.blackboard import MANIFEST, read_manifest
 from grader.intake.class_folders import sample_names, student_folders
 from grader.pipeline import CoursePolicy, apply_policy
-from grader.report.text import line, literal
+from grader.report.text import first_names, line, literal
 from grader.results.model import Result
 from grader.results.store import load_results, results_lock, save_result
 from grader.review.counts import review_counts, waiting_subjects
 from grader.rubric.config import load_rubric
-
-SHOWN_NAMES = 20
 
 
 def refresh_final_points(
@@ -57,11 +55,6 @@ def assignment_names(folders: list[Path]) -> list[str]:
     return sorted(counts, key=lambda name: -counts[name])
 
 
-def _names(students: list[str]) -> str:
-    shown = ", ".join(students[:SHOWN_NAMES])
-    return shown + (f" and {len(students) - SHOWN_NAMES} more" if len(students) > SHOWN_NAMES else "")
-
-
 def render_reconciliation(reconciled: Reconciliation, missing_grade: str, console: Console) -> None:
     console.print(line(("matched", "green"), f" {len(reconciled.matched)}"))
     groups = (
@@ -72,7 +65,7 @@ def render_reconciliation(reconciled: Reconciliation, missing_grade: str, consol
     for label, students, meaning in groups:
         if students or label != "not in the gradebook":
             style = "yellow" if students else "green"
-            names = f": {_names(students)}" if students else ""
+            names = f": {first_names(students)}" if students else ""
             console.print(line((label, style), f" {len(students)} ({meaning}){names}"))
 
 

@@ -16,7 +16,7 @@ from grader.intake.class_folders import sample_names
 from grader.integrity.copies import CopyReport, read_copy_report
 from grader.report.class_summary import ClassSummary, summarise
 from grader.report.clusters import Cluster, answer_clusters, copy_clusters
-from grader.report.text import line, literal
+from grader.report.text import first_names, line, literal
 from grader.results.store import load_results
 from grader.review.counts import describe
 
@@ -28,16 +28,11 @@ def render_summary(summary: ClassSummary, console: Console) -> None:
     failed = (f"{summary.failed} failed", "red" if summary.failed else "green")
     console.print(line(("Class summary", "bold"), ": ", (f"{summary.graded} graded", "green"), ", ", failed))
     if summary.unsandboxed:
-        who = ", ".join(summary.unsandboxed[:SHOWN_STUDENTS])
-        more = (
-            f" and {len(summary.unsandboxed) - SHOWN_STUDENTS} more"
-            if len(summary.unsandboxed) > SHOWN_STUDENTS
-            else ""
-        )
+        who = first_names(summary.unsandboxed, SHOWN_STUDENTS)
         console.print(
             line(
                 (f"{len(summary.unsandboxed)} graded without a sandbox", "yellow"),
-                f" (--isolation process, not a security boundary): {who}{more}",
+                f" (--isolation process, not a security boundary): {who}",
             )
         )
     if summary.accuracy or summary.points:
@@ -53,9 +48,7 @@ def render_summary(summary: ClassSummary, console: Console) -> None:
     if summary.errors:
         table = Table("Cause", "Students", "Who", "Example", title="Errors by cause", title_justify="left")
         for kind, entries in summary.errors.items():
-            who = ", ".join(student for student, _ in entries[:SHOWN_STUDENTS])
-            if len(entries) > SHOWN_STUDENTS:
-                who += f" and {len(entries) - SHOWN_STUDENTS} more"
+            who = first_names([student for student, _ in entries], SHOWN_STUDENTS)
             table.add_row(*map(literal, (kind, len(entries), who, _shorten(entries[0][1]))))
         console.print(table)
     if summary.duplicates:

@@ -11,6 +11,7 @@ apply it to every value they print (grader/report/html/shell.py), the feedback u
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from rich.text import Text
 
@@ -22,6 +23,12 @@ def neutralise(value: object) -> str:
     """`value` as written, with newlines and tabs kept and every other control character written as its escape
     (\\x1b, \\u202e), so it can neither move the cursor nor reorder the text around it."""
     return CONTROL.sub(lambda match: match.group().encode("unicode_escape").decode(), str(value))
+
+
+def first_names(names: Sequence[str], limit: int = 20) -> str:
+    """'alice, bob and 3 more': the first `limit` names, then how many are left unnamed."""
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
 def literal(value: object, style: str = "") -> Text:

@@ -11,14 +11,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+from grader.policy.overrides import TOTAL
+from grader.report.text import first_names
 from grader.results.model import Result
 from grader.review.subjects import ANSWERS_ERROR, ANSWERS_ITEM, RUN_ITEM, answers_of, cases_of, question_subject
 
 if TYPE_CHECKING:
     from grader.integrity.copies import CopyReport
 
-TOTAL = "total"
-SHOWN_STUDENTS = 20
 
 WaitingKind = Literal["error", "integrity", "answer", "reopened"]
 
@@ -113,8 +113,5 @@ def waiting_line(counts: ReviewCounts) -> str:
     if not counts.waiting:
         return ""
     students = counts.waiting_students
-    shown = ", ".join(students[:SHOWN_STUDENTS])
-    if len(students) > SHOWN_STUDENTS:
-        shown += f" and {len(students) - SHOWN_STUDENTS} more"
-    who = f"{len(students)} student{'s' if len(students) != 1 else ''}: {shown}"
+    who = f"{len(students)} student{'s' if len(students) != 1 else ''}: {first_names(students)}"
     return f"{counts.waiting} answers, errors or integrity flags still wait for a TA's decision ({who})"
