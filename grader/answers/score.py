@@ -9,7 +9,7 @@ from pathlib import Path
 from .calibration import HINT_CONFIRMATION, MEANING_RANGE, OFF_TOPIC_COSINE
 from .claims import is_keyword_list, split_sentences, unread_language, verdict
 from .concepts import match_concepts, match_ideas, question_ideas
-from .confidence import NEEDS_REVIEW_P_OFF, machine_p_off
+from .confidence import NEEDS_REVIEW_P_OFF, UNSCORED, machine_p_off
 from .parse import AnswersFileError, read_answers_file
 from .results import ANSWER_TEXT_LIMIT, AnswersResult, QuestionResult
 from .rubric import Exercise2Rubric, QuestionRubric, ScoringSettings
@@ -77,7 +77,7 @@ def _unscored(q: QuestionRubric, answer: str, flag: str, why: str) -> QuestionRe
         max_points=q.points,
         flags=[flag],
         needs_review=True,
-        reason=f"0/{q.points:g} until a TA grades it: {why}.",
+        reason=f"0/{q.points:g} {UNSCORED}: {why}.",  # confidence.py reads it back
         answer_text=answer[:ANSWER_TEXT_LIMIT],
     )
 

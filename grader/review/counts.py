@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Literal
 from grader.policy.overrides import TOTAL
 from grader.report.text import first_names
 from grader.results.model import Result
-from grader.review.subjects import ANSWERS_ERROR, ANSWERS_ITEM, RUN_ITEM, answers_of, cases_of, question_subject
+from grader.review.subjects import ANSWERS_ERROR, ANSWERS_ITEM, RUN_ITEM, answers_of, cases_of
 
 if TYPE_CHECKING:
     from grader.integrity.copies import CopyReport
@@ -32,8 +32,7 @@ def decided_subjects(result: Result, copies: CopyReport | None = None) -> set[st
     if RUN_ITEM in items or TOTAL in items:
         decided |= {case.subject for case in cases if case.item == RUN_ITEM}
     if ANSWERS_ITEM in items or TOTAL in items:
-        questions = (result.answers or {}).get("questions") or []
-        decided |= {ANSWERS_ERROR} | {question_subject(int(question.get("number"))) for question in questions}
+        decided |= {ANSWERS_ERROR} | {answer.subject for answer in answers_of(result)}
     return decided
 
 
