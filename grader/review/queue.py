@@ -243,9 +243,15 @@ def answer_vectors(answers: Sequence[Answer], encode: Encoder | None) -> dict[in
     by_question: dict[int, list[Answer]] = {}
     for answer in sorted(answers, key=lambda answer: (answer.question, answer.student)):
         by_question.setdefault(answer.question, []).append(answer)
-    if encode is None:
+    if encode is None or not by_question:
         return {question: None for question in by_question}
-    return {question: encode([answer.text for answer in found]) for question, found in by_question.items()}
+    # One call for the whole class: a storing encoder (session.CachedEncoder) then writes its file once.
+    encoded = encode([answer.text for found in by_question.values() for answer in found])
+    ends = np.cumsum([len(found) for found in by_question.values()])
+    return {
+        question: encoded[end - len(found) : end]
+        for (question, found), end in zip(by_question.items(), ends, strict=True)
+    }
 
 
 def build_queue(
